@@ -1,0 +1,1 @@
+"""The ``greenswap`` command: one module per command group."""

@@ -1,0 +1,126 @@
+"""`greenswap lab ...`: the embedded lab of namespace hosts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+
+import click
+from rich.table import Table
+
+from orchestrator.cli.output import emit_json, out, say
+from orchestrator.lab.lab import Lab, LabStatus
+from orchestrator.lab.settings import LabSettings
+
+name_option = click.option(
+    "--name", default="gs", envvar="GREENSWAP_LAB", show_default=True,
+    help="Lab name; several labs can run side by side.",
+)
+subnet_option = click.option(
+    "--subnet", default=None, envvar="GREENSWAP_LAB_SUBNET",
+    help="IPv4 subnet inside 198.18.0.0/15 (default 198.18.0.0/24 for a new lab).",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+
+
+def open_lab(name: str, subnet: str | None = None) -> Lab:
+    return Lab(LabSettings.resolve(name, subnet), say=say)
+
+
+@click.group()
+def lab() -> None:
+    """The embedded lab: real hosts in network namespaces on this machine."""
+
+
+@lab.command()
+@name_option
+@subnet_option
+@json_option
+def up(name: str, subnet: str | None, as_json: bool) -> None:
+    """Create the lab (2 blue app hosts, 1 blue db host, 1 lb host), or repair it."""
+    the_lab = open_lab(name, subnet)
+    started = time.monotonic()
+    changes = the_lab.up()
+    elapsed = time.monotonic() - started
+    if as_json:
+        emit_json({"lab": name, "changed": changes, "seconds": round(elapsed, 2)})
+        return
+    if changes:
+        say(f"lab {name} is up after {elapsed:.1f}s: {', '.join(changes)}")
+    else:
+        say(f"lab {name} was already up; nothing changed")
+    show_status(the_lab.status(), name)
+
+
+@lab.command()
+@name_option
+@json_option
+def status(name: str, as_json: bool) -> None:
+    """Show the lab's hosts and services. Exit 1 if anything is down."""
+    st = open_lab(name).status()
+    if as_json:
+        emit_json(status_data(st, name))
+    else:
+        show_status(st, name)
+    healthy = st.exists and st.bridge_up and st.repo_serving and all(h.running for h in st.hosts)
+    raise SystemExit(0 if healthy else 1)
+
+
+@lab.command()
+@name_option
+def down(name: str) -> None:
+    """Remove every host, link, process and file the lab created."""
+    removed = open_lab(name).down()
+    say(f"lab {name} removed: {', '.join(removed)}" if removed else f"no lab {name}; nothing to do")
+
+
+@lab.command()
+@click.argument("role")
+@click.option("--count", default=1, show_default=True, type=int)
+@click.option("--color", default="green", show_default=True,
+              help="blue or green; use --color none for the lb role.")
+@name_option
+@json_option
+def add(role: str, count: int, color: str, name: str, as_json: bool) -> None:
+    """Create hosts of ROLE (app, db or lb) in a running lab."""
+    made = open_lab(name).create_hosts(role, count, None if color == "none" else color)
+    if as_json:
+        emit_json([asdict(r) for r in made])
+    else:
+        say(f"created {', '.join(f'{r.name} ({r.address})' for r in made)}")
+
+
+@lab.command()
+@click.argument("hosts", nargs=-1, required=True)
+@name_option
+def remove(hosts: tuple[str, ...], name: str) -> None:
+    """Destroy the named hosts."""
+    open_lab(name).destroy_hosts(hosts)
+    say(f"removed {', '.join(hosts)}")
+
+
+def status_data(st: LabStatus, name: str) -> dict:
+    return {
+        "lab": name, "exists": st.exists, "bridge_up": st.bridge_up,
+        "repo_serving": st.repo_serving,
+        "hosts": [
+            {"name": h.record.name, "role": h.record.role, "color": h.record.color,
+             "address": h.record.address, "running": h.running}
+            for h in st.hosts
+        ],
+    }
+
+
+def show_status(st: LabStatus, name: str) -> None:
+    if not st.exists:
+        out.print(f"no lab {name} (run 'greenswap lab up')")
+        return
+    table = Table(title=f"lab {name}")
+    for col in ("host", "role", "color", "address", "state"):
+        table.add_column(col)
+    for h in st.hosts:
+        state = "[green]running[/]" if h.running else "[red]down[/]"
+        table.add_row(h.record.name, h.record.role, h.record.color or "-", h.record.address, state)
+    out.print(table)
+    repo = "serving" if st.repo_serving else "[red]down[/]"
+    out.print(f"bridge: {'up' if st.bridge_up else '[red]down[/]'}   apt repository: {repo}")

@@ -1,0 +1,48 @@
+"""Entry point: the command tree, and the one place errors become exit codes.
+
+Exit codes (also in README.md):
+    0  success
+    1  an operation failed (the message says which and what to do next)
+    3  bad input or configuration; nothing was changed
+    4  needs root; nothing was changed
+  130  interrupted
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from orchestrator import __version__
+from orchestrator.cli import lab
+from orchestrator.cli.output import err
+from orchestrator.errors import EXIT_INPUT, GreenswapError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="greenswap")
+def cli() -> None:
+    """Blue/green swaps of whole servers."""
+
+
+cli.add_command(lab.lab)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        code = cli.main(args=argv, prog_name="greenswap", standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("greenswap: aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        # Usage errors share exit code 3 with every other kind of bad input.
+        err.print(f"error: {exc.format_message()}", markup=False)
+        sys.exit(EXIT_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
+    except GreenswapError as exc:
+        err.print(f"error: {exc.one_line()}", markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("greenswap: interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

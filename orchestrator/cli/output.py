@@ -1,0 +1,20 @@
+"""How the CLI talks: progress to stderr, results to stdout, JSON when asked."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def say(message: str) -> None:
+    err.print(f"[dim]greenswap:[/dim] {message}", soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,62 @@
+"""SSH keys of the lab: one client key, one host key per host, a pinned known_hosts.
+
+Host keys are made here, before a host boots, so that the key we pin is the key
+the host serves: no trust-on-first-use, ever.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+
+@dataclass(frozen=True)
+class KeyPair:
+    private_openssh: bytes
+    public_line: str  # "ssh-ed25519 AAAA..."
+
+
+def new_keypair(comment: str) -> KeyPair:
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.OpenSSH,
+        serialization.NoEncryption(),
+    )
+    public = key.public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    )
+    return KeyPair(private, f"{public.decode()} {comment}")
+
+
+def write_secret(path: Path, data: bytes) -> None:
+    """Write a file that only root may read, never exposing it with wider modes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+
+
+def ensure_client_key(key_path: Path) -> str:
+    """Return the lab's client public key, creating the pair (mode 0600) if missing."""
+    pub_path = key_path.with_suffix(".pub")
+    if not key_path.exists() or not pub_path.exists():
+        pair = new_keypair("greenswap-lab")
+        write_secret(key_path, pair.private_openssh)
+        pub_path.write_text(pair.public_line + "\n")
+    return pub_path.read_text().strip()
+
+
+def known_hosts_text(entries: dict[str, str]) -> str:
+    """entries: address -> "ssh-ed25519 AAAA... comment" of the host serving it."""
+    lines = []
+    for address, public_line in sorted(entries.items()):
+        keytype, blob = public_line.split()[:2]
+        lines.append(f"{address} {keytype} {blob}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,56 @@
+"""What the lab has created, on disk: the record `status` reads and `down` undoes.
+
+Written atomically (temp file, rename) and readable by root only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class HostRecord:
+    name: str
+    role: str
+    color: str | None
+    index: int
+    address: str
+    host_key: str  # the public key the host serves, pinned in known_hosts
+    pid: int | None = None
+
+
+@dataclass
+class LabState:
+    image: str | None = None
+    repo_pid: int | None = None
+    hosts: dict[str, HostRecord] = field(default_factory=dict)
+
+    def free_index(self) -> int:
+        used = {h.index for h in self.hosts.values()}
+        return next(i for i in range(len(used) + 1) if i not in used)
+
+    def next_name(self, role: str, color: str | None) -> str:
+        prefix = f"{color}-{role}" if color else role
+        n = 1
+        while f"{prefix}-{n}" in self.hosts:
+            n += 1
+        return f"{prefix}-{n}"
+
+
+def load(path: Path) -> LabState | None:
+    if not path.exists():
+        return None
+    raw = json.loads(path.read_text())
+    hosts = {name: HostRecord(**rec) for name, rec in raw.get("hosts", {}).items()}
+    return LabState(image=raw.get("image"), repo_pid=raw.get("repo_pid"), hosts=hosts)
+
+
+def save(path: Path, state: LabState) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(asdict(state), fh, indent=2, sort_keys=True)
+    os.replace(tmp, path)

@@ -1,0 +1,1 @@
+"""Where hosts come from. Every provider satisfies ``base.Provider``."""
