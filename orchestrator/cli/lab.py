@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from dataclasses import asdict
 
 import click
 from rich.table import Table
 
 from orchestrator.cli.output import emit_json, out, say
+from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab, LabStatus
+from orchestrator.lab.packages import APP, BASE
 from orchestrator.lab.settings import LabSettings
 
 name_option = click.option(
@@ -124,3 +128,50 @@ def show_status(st: LabStatus, name: str) -> None:
     out.print(table)
     repo = "serving" if st.repo_serving else "[red]down[/]"
     out.print(f"bridge: {'up' if st.bridge_up else '[red]down[/]'}   apt repository: {repo}")
+
+
+@lab.command()
+@name_option
+@subnet_option
+def demo(name: str, subnet: str | None) -> None:
+    """Fresh lab, blue on app v1 behind HAProxy, a system update on one host."""
+    started = time.monotonic()
+    the_lab = open_lab(name, subnet)
+    if the_lab.status().exists:
+        say(f"starting from a fresh lab: removing lab {name}")
+        the_lab.down()
+        the_lab = open_lab(name, subnet)
+    the_lab.up()
+    env = LabEnvironment(the_lab, say=say)
+    env.deploy("blue", "1.0")
+    lb_host = next(r for r in the_lab.records() if r.role == "lb")
+    served = fetch_json(f"http://{lb_host.address}/health")
+    say(f"the LB at {lb_host.address} serves app {served['version']} from {served['host']}")
+    target = next(r.name for r in the_lab.records() if r.role == "app")
+    result = env.patch(target)
+    facts = result.facts.get(target, {})
+    say(f"patched {target}: upgraded={facts.get('greenswap_upgraded')} "
+        f"reboot required={facts.get('greenswap_reboot_required')}")
+    show_fleet(env, the_lab.records())
+    say(f"demo finished in {time.monotonic() - started:.1f}s; "
+        f"the lab stays up ('greenswap lab down' removes it)")
+
+
+def fetch_json(url: str, timeout_s: float = 5.0) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        return json.loads(resp.read())
+
+
+def show_fleet(env: LabEnvironment, records: list) -> None:
+    live = env.lb().live_color()
+    table = Table(title=f"fleet ({BASE} is the system update, {APP} the app)")
+    for col in ("host", "role", "color", "address", "system update", "app", "LB"):
+        table.add_column(col, no_wrap=True)
+    for rec in records:
+        versions = env.package_versions(rec.name)
+        serving = "live" if rec.color == live and rec.role == "app" else ""
+        if rec.role == "lb":
+            serving = f"→ be_{live}"
+        table.add_row(rec.name, rec.role, rec.color or "-", rec.address,
+                      versions[BASE], versions[APP], serving)
+    out.print(table)

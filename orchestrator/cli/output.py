@@ -8,8 +8,9 @@ from typing import Any
 
 from rich.console import Console
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# Tables stay whole when piped (CI logs, `make demo | tee`), not cut to 80 columns.
+err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def say(message: str) -> None:

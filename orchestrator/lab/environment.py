@@ -1,0 +1,78 @@
+"""The sample app's environments on lab hosts: deploy a colour, patch a host, look.
+
+This is what `make demo` drives, and what integration tests stand on: real
+playbooks through ansible-runner, real SSH through paramiko, the real HAProxy.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from orchestrator.errors import InputError
+from orchestrator.lab.keys import write_secret
+from orchestrator.lab.lab import Lab, Say
+from orchestrator.lab.packages import APP, APP_SOURCE, BASE
+from orchestrator.lb.haproxy import HAProxyLB
+from orchestrator.remote.ansible import PlaybookResult, run_playbook
+from orchestrator.remote.ssh import SSHShell
+
+SCHEMAS = {"1.0": APP_SOURCE / "schema_v1.sql", "2.0": APP_SOURCE / "schema_v2.sql"}
+
+
+class LabEnvironment:
+    def __init__(self, lab: Lab, say: Say = lambda _m: None) -> None:
+        self.lab = lab
+        self.say = say
+
+    def db_password(self) -> str:
+        """The lab's database password: made once, kept 0600, handed over only in env."""
+        path = self.lab.settings.state_dir / "secrets" / "db_password"
+        if not path.exists():
+            write_secret(path, secrets.token_urlsafe(24).encode())
+        return path.read_text().strip()
+
+    def playbook(self, name: str, limit: str | None = None, **extravars: object) -> PlaybookResult:
+        self.say(f"ansible: {name} {' '.join(f'{k}={v}' for k, v in extravars.items())}")
+        return run_playbook(
+            name, self.lab.settings.inventory_path, self.lab.settings.state_dir / "runs",
+            extravars=extravars, limit=limit,
+            secrets={"GREENSWAP_DB_PASSWORD": self.db_password()},
+        ).raise_for_failure()
+
+    def deploy(self, color: str, app_version: str) -> None:
+        """Database with the version's schema, the app on every app host, the LB."""
+        if app_version not in SCHEMAS:
+            raise InputError(f"app_version: no sample app {app_version!r}; have 1.0 and 2.0")
+        self.playbook("postgres.yml", target=f"{color}_db",
+                      allowed_cidr=str(self.lab.settings.subnet),
+                      schema_file=str(SCHEMAS[app_version]))
+        self.playbook("app.yml", target=f"{color}_app", app_version=app_version,
+                      db_group=f"{color}_db")
+        self.playbook("haproxy.yml", target="lb")
+
+    def patch(self, host: str) -> PlaybookResult:
+        return self.playbook("patch.yml", limit=host, target=host)
+
+    def shell(self, host: str) -> SSHShell:
+        recs = {r.name: r for r in self.lab.records()}
+        if host not in recs:
+            raise InputError(f"host: no lab host named {host!r}")
+        return SSHShell(host, recs[host].address, self.lab.key_path, self.lab.known_hosts)
+
+    def lb(self, host: str = "lb-1") -> HAProxyLB:
+        return HAProxyLB(self.shell(host))
+
+    def package_versions(self, host: str, packages: tuple[str, ...] = (BASE, APP)) -> dict:
+        fmt = "${Package} ${db:Status-Abbrev} ${Version}\\n"
+        with self.shell(host) as sh:
+            result = sh.run(f"dpkg-query -W -f '{fmt}' {' '.join(packages)}")
+        versions = dict.fromkeys(packages, "-")
+        for line in result.stdout.splitlines():
+            name, status, version = (line.split() + ["", "", ""])[:3]
+            if status[1:2] == "i":  # installed (ii), or installed and held (hi)
+                versions[name] = version
+        return versions
+
+    def inventory(self) -> Path:
+        return self.lab.settings.inventory_path

@@ -1,0 +1,57 @@
+"""The LoadBalancer Protocol and its fake."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from orchestrator.errors import InputError
+
+BACKENDS = {"blue": "be_blue", "green": "be_green"}
+
+
+def backend_for(color: str) -> str:
+    try:
+        return BACKENDS[color]
+    except KeyError:
+        raise InputError(f"color: unknown colour {color!r}; expected blue or green") from None
+
+
+class LoadBalancer(Protocol):
+    def live_color(self) -> str:
+        """The colour whose backend receives traffic now, read from the LB itself."""
+        ...
+
+    def flip(self, color: str) -> None:
+        """Send all new requests to `color`, atomically, without a reload."""
+        ...
+
+    def hold(self) -> None:
+        """Make new requests wait at the LB (bounded by the LB's own hold limit)."""
+        ...
+
+    def release(self) -> None:
+        """Let held and new requests through."""
+        ...
+
+
+class FakeLoadBalancer:
+    def __init__(self, live: str = "blue") -> None:
+        self.live = live
+        self.held = False
+        self.events: list[str] = []
+
+    def live_color(self) -> str:
+        return self.live
+
+    def flip(self, color: str) -> None:
+        backend_for(color)
+        self.live = color
+        self.events.append(f"flip {color}")
+
+    def hold(self) -> None:
+        self.held = True
+        self.events.append("hold")
+
+    def release(self) -> None:
+        self.held = False
+        self.events.append("release")

@@ -1,0 +1,41 @@
+"""The Shell Protocol: run one command on one host, get a result back as data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    rc: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+class Shell(Protocol):
+    name: str
+
+    def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
+        """Run `command` through the host's /bin/sh; a non-zero exit is data, not an error."""
+        ...
+
+
+class FakeShell:
+    """A Shell that answers from a script: {command prefix: CommandResult}. Records calls."""
+
+    def __init__(self, answers: dict[str, CommandResult], name: str = "fake") -> None:
+        self.name = name
+        self.answers = answers
+        self.calls: list[tuple[str, str | None]] = []
+
+    def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
+        self.calls.append((command, stdin))
+        for prefix, result in self.answers.items():
+            if command.startswith(prefix):
+                return result
+        return CommandResult(127, "", f"fake shell: no answer for {command!r}")

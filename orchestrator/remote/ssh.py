@@ -1,0 +1,99 @@
+"""SSH to a host with paramiko, against a pinned known_hosts file.
+
+The host key must already be in known_hosts: an unknown key and a changed key are
+both refused (RejectPolicy), never learned. paramiko's errors are translated into
+greenswap's here, where they enter.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import paramiko
+
+from orchestrator.errors import HostKeyMismatchError, RemoteError
+from orchestrator.remote.base import CommandResult
+from orchestrator.retry import ssh_connect
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+class SSHShell:
+    def __init__(
+        self, name: str, address: str, key_path: Path, known_hosts: Path,
+        user: str = "root", port: int = 22,
+    ) -> None:
+        self.name = name
+        self.address = address
+        self.port = port
+        self.user = user
+        self.key_path = key_path
+        self.known_hosts = known_hosts
+        self._client: paramiko.SSHClient | None = None
+
+    def __enter__(self) -> SSHShell:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def connect(self) -> None:
+        if self._client is not None:
+            return
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(self.known_hosts))  # only these keys; no system files
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            self._connect(client)
+        except paramiko.BadHostKeyException:
+            client.close()
+            raise HostKeyMismatchError(
+                f"host {self.name} ({self.address}) presented an SSH host key that differs "
+                f"from the one pinned in {self.known_hosts}; refusing to connect"
+            ) from None
+        except paramiko.SSHException as exc:
+            client.close()
+            if "not found in known_hosts" in str(exc):
+                raise HostKeyMismatchError(
+                    f"host {self.name} ({self.address}) has no pinned key in {self.known_hosts}; "
+                    "refusing to trust it on first use"
+                ) from None
+            raise RemoteError(f"ssh to {self.name} ({self.address}) failed: {exc}") from None
+        except (OSError, EOFError) as exc:
+            client.close()
+            raise RemoteError(f"cannot reach {self.name} at {self.address}:{self.port}: {exc}") from None
+        self._client = client
+
+    @ssh_connect
+    def _connect(self, client: paramiko.SSHClient) -> None:
+        client.connect(
+            self.address, port=self.port, username=self.user,
+            key_filename=str(self.key_path), look_for_keys=False, allow_agent=False,
+            timeout=CONNECT_TIMEOUT_S, banner_timeout=CONNECT_TIMEOUT_S,
+            auth_timeout=CONNECT_TIMEOUT_S,
+        )
+
+    def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
+        self.connect()
+        assert self._client is not None
+        try:
+            chan_in, chan_out, chan_err = self._client.exec_command(command, timeout=timeout)
+            if stdin is not None:
+                chan_in.write(stdin)
+            chan_in.channel.shutdown_write()
+            out = chan_out.read().decode(errors="replace")
+            err = chan_err.read().decode(errors="replace")
+            rc = chan_out.channel.recv_exit_status()
+        except (socket.timeout, TimeoutError):
+            raise RemoteError(f"'{command}' on {self.name} did not finish within {timeout:g}s") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self.close()
+            raise RemoteError(f"ssh to {self.name} dropped while running '{command}': {exc}") from None
+        return CommandResult(rc, out, err)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
