@@ -63,11 +63,18 @@ def ensure_host_link(
     if not netns_exists(netns):
         run(["ip", "netns", "add", netns])
     if not link_exists(veth):
-        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", netns])
+        run(["ip", "link", "add", veth, "type", "veth", "peer", "name", "eth0",
+             "address", mac_for(address), "netns", netns])
     run(["ip", "link", "set", veth, "master", bridge, "up"])
     run(["ip", "-n", netns, "addr", "replace", f"{address}/{prefixlen}", "dev", "eth0"])
     run(["ip", "-n", netns, "link", "set", "eth0", "up"])
     run(["ip", "-n", netns, "link", "set", "lo", "up"])
+
+
+def mac_for(address: ipaddress.IPv4Address) -> str:
+    """A locally administered MAC derived from the address. A host re-created at the
+    same address keeps its MAC, so no neighbour keeps a stale ARP entry for it."""
+    return "02:00:" + ":".join(f"{b:02x}" for b in address.packed)
 
 
 def remove_netns(netns: str) -> None:

@@ -12,7 +12,7 @@ import shlex
 
 from orchestrator.errors import LoadBalancerError
 from orchestrator.lb.base import BACKENDS, backend_for
-from orchestrator.remote.base import Shell
+from orchestrator.remote.base import CommandResult, Shell
 
 SOCKET = "/run/haproxy/admin.sock"
 BACKEND_MAP = "/etc/haproxy/greenswap-backend.map"
@@ -25,16 +25,19 @@ class HAProxyLB:
         self.socket = socket
 
     def command(self, line: str) -> str:
-        """One runtime API command; its answer, or LoadBalancerError."""
-        cmd = (
-            f"test -S {self.socket} && "
-            f"printf '%s\\n' {shlex.quote(line)} | socat -t 2 stdio UNIX-CONNECT:{self.socket}"
-        )
-        result = self.shell.run(cmd, timeout=10)
+        """Runtime API command(s), `;`-separated; the answer, or LoadBalancerError."""
+        result = self.shell.run(self._api(line), timeout=10)
+        return self._checked(line, result)
+
+    def _api(self, line: str) -> str:
+        return (f"test -S {self.socket} && printf '%s\\n' {shlex.quote(line)}"
+                f" | socat -t 2 stdio UNIX-CONNECT:{self.socket}")
+
+    def _checked(self, line: str, result: CommandResult) -> str:
         if not result.ok:
+            detail = result.stderr.strip() or f"no admin socket at {self.socket}"
             raise LoadBalancerError(
-                f"HAProxy on {self.shell.name} did not take '{line}' "
-                f"(exit {result.rc}): {result.stderr.strip() or 'no admin socket at ' + self.socket}"
+                f"HAProxy on {self.shell.name} did not take '{line}' (exit {result.rc}): {detail}"
             )
         answer = result.stdout.strip()
         if answer.lower().startswith(("unknown", "error", "'set map' expects")):
@@ -65,20 +68,21 @@ class HAProxyLB:
         self._set(FLAGS_MAP, "hold", "off")
 
     def _set(self, map_file: str, key: str, value: str) -> None:
-        self.command(f"set map {map_file} {key} {value}")
-        if self.map_value(map_file, key) != value:
-            raise LoadBalancerError(f"HAProxy on {self.shell.name} did not keep {key}={value}")
-        self._persist(map_file, key, value)
-
-    def _persist(self, map_file: str, key: str, value: str) -> None:
-        script = (
-            f"f={map_file}; tmp=$f.tmp; "
-            f"grep -v '^{key} ' $f > $tmp || true; echo '{key} {value}' >> $tmp; mv $tmp $f"
+        """Set in memory, read back, persist to disk: one SSH round trip, because a
+        cutover's pause is the sum of these."""
+        line = f"set map {map_file} {key} {value}; show map {map_file}"
+        persist = (
+            f"f={map_file}; grep -v '^{key} ' $f > $f.tmp || true; "
+            f"echo '{key} {value}' >> $f.tmp && mv $f.tmp $f"
         )
+        # Persist only once memory shows the new value.
+        script = (f"out=$({self._api(line)}) && echo \"$out\" && "
+                  f"if echo \"$out\" | grep -q ' {key} {value}$'; then {{ {persist}; }} >&2; fi")
         result = self.shell.run(script, timeout=10)
-        if not result.ok:
+        answer = self._checked(line, result)
+        kept = [p[2] for p in (ln.split() for ln in answer.splitlines()) if len(p) == 3 and p[1] == key]
+        if kept != [value]:
             raise LoadBalancerError(
-                f"HAProxy on {self.shell.name} switched {key} to {value} in memory, but "
-                f"{map_file} could not be written: {result.stderr.strip()}",
-                "fix the file by hand before the next reload, or the change will revert",
+                f"HAProxy on {self.shell.name} did not keep {key}={value} (it has {kept})",
+                f"check {map_file} on the LB host; the file on disk may not match memory",
             )

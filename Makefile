@@ -1,0 +1,52 @@
+# The two commands that set everything up from nothing: `make test` and `make demo`.
+# Both are idempotent: apt packages only when missing, the venv only when pyproject changes.
+
+VENV        ?= .venv
+PYTHON      ?= python3
+APT_PACKAGES = debootstrap dpkg-dev apt-utils iproute2 util-linux openssh-client zstd procps
+PYTEST_ARGS ?=
+
+.PHONY: bootstrap apt venv test test-unit demo lint lab-down clean
+
+bootstrap: apt venv
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null \
+	    | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	        --no-install-recommends $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+# The whole suite: unit tests, then integration tests on a lab of real namespace hosts.
+test: bootstrap
+	$(VENV)/bin/ruff check orchestrator tests bench
+	@# pytest exits 5 when it collected nothing: a suite that ran no test has failed.
+	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	exit $$rc
+
+test-unit: venv
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+# The main job on the embedded lab (see README.md).
+demo: bootstrap
+	$(VENV)/bin/greenswap lab demo
+
+lint: venv
+	$(VENV)/bin/ruff check orchestrator tests bench
+
+lab-down: venv
+	$(VENV)/bin/greenswap lab down
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,31 @@
+"""The lab as a provider: hosts are namespace hosts on this machine."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from orchestrator.lab.lab import Lab
+from orchestrator.lab.state import HostRecord
+from orchestrator.providers.base import Host
+
+
+class LabProvider:
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+
+    def create_hosts(self, role: str, count: int, color: str | None = "green") -> list[Host]:
+        return [_host(r) for r in self.lab.create_hosts(role, count, color)]
+
+    def destroy_hosts(self, names: Iterable[str]) -> None:
+        self.lab.destroy_hosts(names)
+
+    def hosts(self) -> list[Host]:
+        return [_host(r) for r in self.lab.records()]
+
+    def inventory(self) -> Path:
+        return self.lab.settings.inventory_path
+
+
+def _host(rec: HostRecord) -> Host:
+    return Host(rec.name, rec.role, rec.color, rec.address)

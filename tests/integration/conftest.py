@@ -1,0 +1,66 @@
+"""Integration fixtures: a lab of real namespace hosts, brought up once per session.
+
+The test lab has its own name, subnet and state directory, so it never touches a
+lab an operator may be running. Its golden image comes from the shared cache
+(built on first use). Teardown checks that `lab down` left nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestrator.lab import network, procs
+from orchestrator.lab.environment import LabEnvironment
+from orchestrator.lab.lab import Lab
+from orchestrator.lab.settings import LabSettings
+
+TEST_SUBNET = "198.18.100.0/24"
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.geteuid() != 0:
+        skip = pytest.mark.skip(reason="the lab needs root (namespaces, bridge, overlay mounts)")
+        for item in items:
+            if "lab" in item.keywords:
+                item.add_marker(skip)
+
+
+def make_settings(root: Path, name: str, subnet: str) -> LabSettings:
+    return LabSettings.parse(name, subnet, state_root=root / "labs", inventory_dir=root / "inv")
+
+
+def leftovers(settings: LabSettings) -> list[str]:
+    """Everything of this lab that still exists on the machine."""
+    found = [f"netns {n}" for n in network.netns_named(f"{settings.name}-")]
+    found += [f"link {n}" for n in network.links_named(f"{settings.name}-")]
+    found += [f"pid {p}" for p in procs.find(f"{settings.state_dir}/")]
+    mounts = Path("/proc/self/mountinfo").read_text()
+    found += [f"mount {ln}" for ln in mounts.splitlines() if str(settings.state_dir) in ln]
+    if settings.state_dir.exists():
+        found.append(f"dir {settings.state_dir}")
+    return found
+
+
+@pytest.fixture(scope="session")
+def lab(tmp_path_factory) -> Lab:
+    settings = make_settings(tmp_path_factory.mktemp("lab"), "gst", TEST_SUBNET)
+    the_lab = Lab(settings)
+    the_lab.up()
+    yield the_lab
+    the_lab.down()
+    assert leftovers(settings) == []
+
+
+@pytest.fixture(scope="session")
+def env(lab) -> LabEnvironment:
+    return LabEnvironment(lab)
+
+
+@pytest.fixture(scope="session")
+def blue(env) -> LabEnvironment:
+    """Blue on app v1 behind HAProxy, as `make demo` builds it."""
+    env.deploy("blue", "1.0")
+    return env
