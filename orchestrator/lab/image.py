@@ -45,7 +45,11 @@ Acquire::Languages "none";
 APT::Install-Recommends "false";
 Acquire::http::Timeout "5";
 """
-POLICY_RC = "#!/bin/sh\n# No daemon starts at install time; playbooks start what a role needs.\nexit 101\n"
+POLICY_RC = (
+    "#!/bin/sh\n"
+    "# No daemon starts at install time; playbooks start what a role needs.\n"
+    "exit 101\n"
+)
 
 
 def image_key(baseline_version: str) -> str:
@@ -65,7 +69,8 @@ def debian_mirror() -> str:
                 return uri
     legacy = Path("/etc/apt/sources.list")
     if legacy.exists():
-        for uri in re.findall(r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s", legacy.read_text(), re.M):
+        pattern = r"^deb\s+(?:\[[^]]*\]\s+)?(\S+/debian)/?\s"
+        for uri in re.findall(pattern, legacy.read_text(), re.MULTILINE):
             return uri
     return "http://deb.debian.org/debian"
 

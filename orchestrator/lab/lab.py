@@ -186,7 +186,9 @@ class Lab:
     def _lower(self, state: LabState) -> Path:
         return self.settings.cache_dir / "images" / str(state.image)
 
-    def _create(self, state: LabState, role: str, count: int, color: str | None) -> list[HostRecord]:
+    def _create(
+        self, state: LabState, role: str, count: int, color: str | None
+    ) -> list[HostRecord]:
         client_pub = keys.ensure_client_key(self.key_path)
         made = []
         for _ in range(count):

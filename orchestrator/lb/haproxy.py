@@ -80,7 +80,8 @@ class HAProxyLB:
                   f"if echo \"$out\" | grep -q ' {key} {value}$'; then {{ {persist}; }} >&2; fi")
         result = self.shell.run(script, timeout=10)
         answer = self._checked(line, result)
-        kept = [p[2] for p in (ln.split() for ln in answer.splitlines()) if len(p) == 3 and p[1] == key]
+        rows = [ln.split() for ln in answer.splitlines()]
+        kept = [r[2] for r in rows if len(r) == 3 and r[1] == key]
         if kept != [value]:
             raise LoadBalancerError(
                 f"HAProxy on {self.shell.name} did not keep {key}={value} (it has {kept})",

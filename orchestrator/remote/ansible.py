@@ -24,6 +24,7 @@ from orchestrator.lab.settings import PROJECT_ROOT
 
 PLAYBOOKS = PROJECT_ROOT / "playbooks"
 FACT_PREFIX = "greenswap_"
+FAILURES = ("runner_on_failed", "runner_on_unreachable")
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,8 @@ def run_playbook(
             facts.setdefault(host, {}).update(
                 {k: v for k, v in new.items() if k.startswith(FACT_PREFIX)}
             )
-        elif event.get("event") in ("runner_on_failed", "runner_on_unreachable") and host:
-            if not data.get("ignore_errors"):
-                failed.setdefault(host, _failure_message(data))
+        elif event.get("event") in FAILURES and host and not data.get("ignore_errors"):
+            failed.setdefault(host, _failure_message(data))
         return True
 
     try:

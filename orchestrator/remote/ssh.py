@@ -7,7 +7,6 @@ greenswap's here, where they enter.
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import paramiko
@@ -63,7 +62,8 @@ class SSHShell:
             raise RemoteError(f"ssh to {self.name} ({self.address}) failed: {exc}") from None
         except (OSError, EOFError) as exc:
             client.close()
-            raise RemoteError(f"cannot reach {self.name} at {self.address}:{self.port}: {exc}") from None
+            where = f"{self.address}:{self.port}"
+            raise RemoteError(f"cannot reach {self.name} at {where}: {exc}") from None
         self._client = client
 
     @ssh_connect
@@ -86,11 +86,15 @@ class SSHShell:
             out = chan_out.read().decode(errors="replace")
             err = chan_err.read().decode(errors="replace")
             rc = chan_out.channel.recv_exit_status()
-        except (socket.timeout, TimeoutError):
-            raise RemoteError(f"'{command}' on {self.name} did not finish within {timeout:g}s") from None
+        except TimeoutError:
+            raise RemoteError(
+                f"'{command}' on {self.name} did not finish within {timeout:g}s"
+            ) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
-            raise RemoteError(f"ssh to {self.name} dropped while running '{command}': {exc}") from None
+            raise RemoteError(
+                f"ssh to {self.name} dropped while running '{command}': {exc}"
+            ) from None
         return CommandResult(rc, out, err)
 
     def close(self) -> None:
