@@ -61,19 +61,21 @@ class Lab:
         with self._locked() as state:
             self.settings.save()
             keys.ensure_client_key(self.key_path)
-            changes += self._ensure_repo(state)
-            state.image = self._ensure_image().name
+            # The bridge first: until it exists, a lab address would route off the machine.
             if not network.link_exists(self.settings.bridge):
                 changes.append(f"bridge {self.settings.bridge}")
             network.ensure_bridge(
                 self.settings.bridge, self.settings.gateway, self.settings.subnet.prefixlen
             )
+            changes += self._ensure_repo(state)
+            state.image = self._ensure_image().name
             changes += self._restart_dead(state)
+            missing = []
             for role, count, color in topology:
                 have = [h for h in state.hosts.values() if (h.role, h.color) == (role, color)]
-                if len(have) < count:
-                    made = self._create(state, role, count - len(have), color)
-                    changes += [f"host {h.name}" for h in made]
+                missing += [(role, color)] * (count - len(have))
+            if missing:
+                changes += [f"host {h.name}" for h in self._create(state, missing)]
         return changes
 
     def status(self) -> LabStatus:
@@ -118,7 +120,7 @@ class Lab:
         with self._locked() as state:
             if not state.image:
                 raise LabError(f"lab {self.settings.name} is not up", "run 'greenswap lab up'")
-            return self._create(state, role, count, color)
+            return self._create(state, [(role, color)] * count)
 
     def destroy_hosts(self, names: Iterable[str]) -> None:
         names = list(names)
@@ -171,6 +173,7 @@ class Lab:
             aptrepo.publish(self.repo_dir, packages.lab_packages())
             changes.append("apt repository")
         if not aptrepo.server_running(self.repo_dir, state.repo_pid):
+            network.check_on_bridge(str(self.settings.gateway), self.settings.bridge)
             state.repo_pid = aptrepo.serve(
                 self.repo_dir, str(self.settings.gateway), self.settings.repo_port,
                 self.settings.state_dir / "repo.log",
@@ -186,12 +189,10 @@ class Lab:
     def _lower(self, state: LabState) -> Path:
         return self.settings.cache_dir / "images" / str(state.image)
 
-    def _create(
-        self, state: LabState, role: str, count: int, color: str | None
-    ) -> list[HostRecord]:
+    def _create(self, state: LabState, wanted: list[tuple[str, str | None]]) -> list[HostRecord]:
         client_pub = keys.ensure_client_key(self.key_path)
         made = []
-        for _ in range(count):
+        for role, color in wanted:
             name = state.next_name(role, color)
             index = state.free_index()
             pair = keys.new_keypair(f"root@{name}")
@@ -236,6 +237,7 @@ class Lab:
                 self.settings.bridge, self.settings.address(rec.index),
                 self.settings.subnet.prefixlen,
             )
+            network.check_on_bridge(rec.address, self.settings.bridge)
             rec.pid = host.start(
                 self._dirs(rec.name), self._lower(state), self.settings.netns(rec.name), rec.name
             )

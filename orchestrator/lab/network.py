@@ -10,7 +10,7 @@ import json
 import os
 from pathlib import Path
 
-from orchestrator.errors import AddressConflictError
+from orchestrator.errors import AddressConflictError, LabError
 from orchestrator.lab.local import run
 
 NETNS_DIR = Path("/run/netns")
@@ -32,6 +32,18 @@ def check_no_overlap(subnet: ipaddress.IPv4Network, own_bridge: str) -> None:
             raise AddressConflictError(
                 f"--subnet {subnet} overlaps {net} on interface {ifname}"
             )
+
+
+def check_on_bridge(address: str, bridge: str) -> None:
+    """Refuse to talk to a lab address unless the kernel routes it to the lab bridge:
+    lab traffic must never leave the machine."""
+    routes = json.loads(run(["ip", "-j", "route", "get", address]).stdout or "[]")
+    dev = routes[0].get("dev") if routes else None
+    if dev not in (bridge, "lo"):
+        raise LabError(
+            f"{address} routes via {dev or 'nowhere'}, not the lab bridge {bridge}; "
+            "refusing to send lab traffic there"
+        )
 
 
 def link_exists(name: str) -> bool:
@@ -84,8 +96,11 @@ def remove_netns(netns: str) -> None:
 
 
 def remove_link(name: str) -> None:
-    if link_exists(name):
-        run(["ip", "link", "del", name])
+    # A veth vanishes on its own once its peer's netns is freed, which the kernel
+    # finishes asynchronously: losing that race is success, not an error.
+    result = run(["ip", "link", "del", name], check=False)
+    if result.returncode != 0 and link_exists(name):
+        raise LabError(f"could not delete link {name}: {result.stderr.strip()}")
 
 
 def netns_named(prefix: str) -> list[str]:
