@@ -3,7 +3,8 @@
 
 VENV        ?= .venv
 PYTHON      ?= python3
-APT_PACKAGES = debootstrap dpkg-dev apt-utils iproute2 util-linux openssh-client zstd procps
+APT_PACKAGES = debootstrap dpkg-dev apt-utils iproute2 util-linux openssh-client zstd procps \
+               postgresql-15 postgresql-client-15
 PYTEST_ARGS ?=
 
 .PHONY: bootstrap apt venv test test-unit demo lint lab-down clean

@@ -16,6 +16,9 @@ with the error's code; nothing else in the package decides exit codes.
     │   ├── HostKeyMismatchError                a host's SSH key is not the pinned one
     │   └── RemoteCommandError                  a command on a host exited non-zero
     ├── PlaybookError                           a playbook run failed on some hosts
+    ├── TransformError                          the user's transform broke its contract
+    ├── ReplayError                             replay cannot go on safely
+    │   └── ReplayRefused                       refused before any harm (no key, DDL, WAL cap)
     └── LoadBalancerError                       the LB's runtime API refused or is gone
 """
 
@@ -90,6 +93,18 @@ class RemoteCommandError(RemoteError):
 
 class PlaybookError(GreenswapError):
     default_hint = "read the failed task above; the playbook's artifacts are kept for inspection"
+
+
+class TransformError(GreenswapError):
+    default_hint = "fix the transform module; see docs/transform.md for the contract"
+
+
+class ReplayError(GreenswapError):
+    default_hint = "the replayer stopped; fix the cause and run it again: it resumes from green"
+
+
+class ReplayRefused(ReplayError):
+    default_hint = "nothing was changed on green; fix the cause and start again"
 
 
 class LoadBalancerError(GreenswapError):

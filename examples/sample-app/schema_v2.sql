@@ -3,7 +3,7 @@
 CREATE TABLE IF NOT EXISTS accounts (
     id             bigserial PRIMARY KEY,
     first_name     text NOT NULL,
-    last_name      text NOT NULL DEFAULT '',
+    last_name      text,           -- NULL: the name had no space at all
     email          text NOT NULL,
     balance_cents  bigint NOT NULL DEFAULT 0,
     created_at     timestamptz NOT NULL DEFAULT now()

@@ -7,8 +7,8 @@ SCHEMA = 2
 
 
 def split_name(name):
-    first, _, last = name.partition(" ")
-    return first, last
+    first, space, last = name.partition(" ")
+    return first, (last if space else None)
 
 
 def create(cur, account):
@@ -37,7 +37,7 @@ def get(cur, account_id):
     if row is None:
         return None
     first, last, email, cents, street, city = row
-    name = f"{first} {last}" if last else first
+    name = first if last is None else f"{first} {last}"
     balance = (decimal.Decimal(cents) / 100).quantize(decimal.Decimal("0.01"))
     return {"id": account_id, "name": name, "email": email, "balance": balance,
             "street": street or "", "city": city or ""}

@@ -1,0 +1,210 @@
+"""Writing a batch to the target database, exactly once.
+
+Each batch is one target transaction: every table's upserts go through COPY into a
+temp staging table and one INSERT ... ON CONFLICT; deletes through a staged key
+list and one DELETE ... USING; and the source log position the batch reaches is
+written in the same transaction. A crash either keeps all of it or none, and the
+stream restarts from the stored position.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+
+import psycopg2
+import psycopg2.errors
+
+from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, table_info
+from orchestrator.db.connect import connect
+from orchestrator.db.mapping import Writes
+from orchestrator.db.transform import Row
+from orchestrator.db.values import copy_line, parse_copy_line
+from orchestrator.errors import ReplayRefused
+
+SCHEMA = "greenswap"
+POSITION_DDL = f"""
+CREATE SCHEMA IF NOT EXISTS {SCHEMA};
+CREATE TABLE IF NOT EXISTS {SCHEMA}.replay_position (
+    stream      text PRIMARY KEY,
+    lsn         pg_lsn NOT NULL,
+    source_ts   timestamptz,
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+"""
+KEY_CHUNK = 1000
+
+
+class TargetDB:
+    """The database a replay writes to: green going forward, blue in reverse."""
+
+    def __init__(self, dsn: str, stream: str, tables: list[str], keys: dict[str, tuple]) -> None:
+        self.stream = stream
+        self.conn = connect(dsn, f"apply/{stream}")
+        self.order = tables  # upserts in this order, deletes in reverse (foreign keys)
+        self.keys = keys
+        with self.conn.cursor() as cur:
+            cur.execute(POSITION_DDL)
+            self.infos = {t: self._info(cur, t) for t in tables}
+            self._replica_role(cur)
+        self.conn.commit()
+        self._staged: set[str] = set()
+
+    def _info(self, cur, table: str) -> TableInfo:
+        info = table_info(cur, table)
+        if info is None:
+            raise ReplayRefused(f"target table {table} does not exist; run the migrations first")
+        if set(info.primary_key) != set(self.keys[table]):
+            raise ReplayRefused(
+                f"target table {table} has primary key {list(info.primary_key)}, but the "
+                f"transform keys it by {list(self.keys[table])}"
+            )
+        return info
+
+    def _replica_role(self, cur) -> None:
+        # As native apply workers do: no user triggers, no FK checks on replayed rows
+        # (the engine already writes whole entities). Needs superuser; without it,
+        # writes follow the transform's table order instead.
+        try:
+            cur.execute("SAVEPOINT role")
+            cur.execute("SET session_replication_role = replica")
+            cur.execute("RELEASE SAVEPOINT role")
+        except psycopg2.errors.InsufficientPrivilege:
+            cur.execute("ROLLBACK TO SAVEPOINT role")
+
+    # -- position ------------------------------------------------------------------
+
+    def position(self) -> str | None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT lsn::text FROM {SCHEMA}.replay_position WHERE stream = %s",
+                        (self.stream,))
+            row = cur.fetchone()
+        self.conn.commit()
+        return row[0] if row else None
+
+    def _set_position(self, cur, lsn: str, source_ts: str | None) -> None:
+        cur.execute(
+            f"INSERT INTO {SCHEMA}.replay_position (stream, lsn, source_ts) VALUES (%s, %s, %s)"
+            " ON CONFLICT (stream) DO UPDATE SET lsn = EXCLUDED.lsn,"
+            " source_ts = EXCLUDED.source_ts, applied_at = now()",
+            (self.stream, lsn, source_ts),
+        )
+
+    def forget_position(self) -> None:
+        with self.conn.cursor() as cur:
+            cur.execute(f"DELETE FROM {SCHEMA}.replay_position WHERE stream = %s", (self.stream,))
+        self.conn.commit()
+
+    # -- writing --------------------------------------------------------------------
+
+    def apply(self, segments: list, lsn: str, source_ts: str | None = None) -> None:
+        """segments: [("writes", {table: Writes}) | ("truncate", [tables])], in order."""
+        try:
+            with self.conn.cursor() as cur:
+                for kind, payload in segments:
+                    if kind == "truncate":
+                        self.truncate(cur, payload)
+                    else:
+                        self.write(cur, payload)
+                self._set_position(cur, lsn, source_ts)
+            self.conn.commit()
+        except BaseException:
+            self.conn.rollback()
+            raise
+
+    def write(self, cur, writes: dict[str, Writes]) -> None:
+        for table in reversed(self.order):
+            if writes.get(table) and writes[table].deletes:
+                self._delete(cur, table, writes[table].deletes)
+        for table in self.order:
+            if writes.get(table) and writes[table].upserts:
+                self._upsert(cur, table, writes[table].upserts.values())
+
+    def truncate(self, cur, tables: list[str]) -> None:
+        cur.execute("TRUNCATE " + ", ".join(quote_table(t) for t in tables))
+
+    def copy_rows(self, cur, table: str, rows: Iterable[Row]) -> int:
+        """Plain COPY of rows (the snapshot's path): no staging, no conflicts."""
+        return self._copy(cur, quote_table(table), rows)
+
+    def _copy(self, cur, target: str, rows: Iterable[Row]) -> int:
+        groups: dict[tuple, list[str]] = {}
+        for row in rows:
+            cols = tuple(row)
+            groups.setdefault(cols, []).append(copy_line(list(row.values())))
+        for cols, lines in groups.items():
+            collist = ", ".join(map(quote_ident, cols))
+            cur.copy_expert(f"COPY {target} ({collist}) FROM STDIN", io.StringIO("".join(lines)))
+        return sum(len(v) for v in groups.values())
+
+    def _stage(self, cur, table: str, kind: str) -> str:
+        name = f"gs_{kind}_{abs(hash(table)) % 10**8}"
+        if name not in self._staged:
+            keycols = ", ".join(map(quote_ident, self.keys[table]))
+            source = "*" if kind == "up" else keycols
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {name} AS SELECT {source} "
+                f"FROM {quote_table(table)} WITH NO DATA"
+            )
+            self._staged.add(name)
+        return name
+
+    def _upsert(self, cur, table: str, rows: Iterable[Row]) -> None:
+        stage = self._stage(cur, table, "up")
+        by_cols: dict[tuple, list[Row]] = {}
+        for row in rows:
+            by_cols.setdefault(tuple(row), []).append(row)
+        keys = self.keys[table]
+        for cols, group in by_cols.items():
+            cur.execute(f"TRUNCATE {stage}")
+            self._copy(cur, stage, group)
+            collist = ", ".join(map(quote_ident, cols))
+            updates = [c for c in cols if c not in keys]
+            action = ("DO UPDATE SET " + ", ".join(
+                f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in updates)
+            ) if updates else "DO NOTHING"
+            cur.execute(
+                f"INSERT INTO {quote_table(table)} ({collist}) OVERRIDING SYSTEM VALUE "
+                f"SELECT {collist} FROM {stage} "
+                f"ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}"
+            )
+
+    def _delete(self, cur, table: str, keys: Iterable[tuple]) -> None:
+        stage = self._stage(cur, table, "del")
+        cur.execute(f"TRUNCATE {stage}")
+        keycols = self.keys[table]
+        lines = "".join(copy_line(list(k)) for k in keys)
+        cur.copy_expert(
+            f"COPY {stage} ({', '.join(map(quote_ident, keycols))}) FROM STDIN",
+            io.StringIO(lines),
+        )
+        match = " AND ".join(f"t.{quote_ident(c)} = d.{quote_ident(c)}" for c in keycols)
+        cur.execute(f"DELETE FROM {quote_table(table)} t USING {stage} d WHERE {match}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def read_rows(conn, info: TableInfo, keycols: tuple[str, ...], keys: list[tuple]) -> dict:
+    """Current rows of `info.name` for `keys`, decoded as the stream decodes them."""
+    found: dict[tuple, Row] = {}
+    decoders = info.decoders()
+    idx = [info.columns.index(c) for c in keycols]
+    cols = ", ".join(map(quote_ident, info.columns))
+    match = ", ".join(map(quote_ident, keycols))
+    with conn.cursor() as cur:
+        for start in range(0, len(keys), KEY_CHUNK):
+            chunk = keys[start:start + KEY_CHUNK]
+            values = ", ".join(cur.mogrify("(" + ", ".join(["%s"] * len(k)) + ")", k).decode()
+                               for k in chunk)
+            buf = io.StringIO()
+            cur.copy_expert(
+                f"COPY (SELECT {cols} FROM {quote_table(info.name)} "
+                f"WHERE ({match}) IN (VALUES {values})) TO STDOUT", buf,
+            )
+            for line in buf.getvalue().splitlines():
+                fields = parse_copy_line(line)
+                row = {c: (None if v is None else d(v))
+                       for c, v, d in zip(info.columns, fields, decoders, strict=True)}
+                found[tuple(row[info.columns[i]] for i in idx)] = row
+    return found

@@ -1,0 +1,62 @@
+"""What a database says about its tables: columns, types, keys, replica identity."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.db.values import decoder
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    name: str
+    columns: tuple[str, ...]
+    type_oids: tuple[int, ...]
+    primary_key: tuple[str, ...]
+    replica_identity: str  # d default, n nothing, f full, i index
+
+    def decoders(self) -> list:
+        return [decoder(oid) for oid in self.type_oids]
+
+
+def split_name(table: str) -> tuple[str, str]:
+    schema, _, name = table.rpartition(".")
+    return schema or "public", name
+
+
+def table_info(cur, table: str) -> TableInfo | None:
+    schema, name = split_name(table)
+    cur.execute(
+        """
+        SELECT c.oid, c.relreplident FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')
+        """,
+        (schema, name),
+    )
+    found = cur.fetchone()
+    if found is None:
+        return None
+    oid, replident = found
+    cur.execute(
+        "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s AND attnum > 0"
+        " AND NOT attisdropped ORDER BY attnum",
+        (oid,),
+    )
+    cols = cur.fetchall()
+    cur.execute(
+        "SELECT a.attname FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY"
+        " AS k(attnum, pos) ON true JOIN pg_attribute a ON a.attrelid = i.indrelid"
+        " AND a.attnum = k.attnum WHERE i.indrelid = %s AND i.indisprimary ORDER BY k.pos",
+        (oid,),
+    )
+    pk = tuple(r[0] for r in cur.fetchall())
+    return TableInfo(table, tuple(c[0] for c in cols), tuple(c[1] for c in cols), pk, replident)
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_table(table: str) -> str:
+    schema, name = split_name(table)
+    return f"{quote_ident(schema)}.{quote_ident(name)}"

@@ -1,0 +1,167 @@
+"""Directions of replay: which side's rows become which, through f or through g.
+
+Both directions reduce a batch of changes to a final state per *entity* (a blue
+key), then resolve each entity into writes on the target side:
+
+- forward (blue -> green): the entity's new blue row goes through f;
+- reverse (green -> blue): the entity's current green rows go through g.
+
+A target row is keyed by the entity's key, so deletes and key changes are exact.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from orchestrator.db.transform import Row, TableTransform, Transform
+from orchestrator.errors import ReplayError, TransformError
+
+Entity = tuple[str, tuple]  # (blue table, blue key)
+# Reads current rows: (table, keys) -> {key: row}
+Reader = Callable[[str, list[tuple]], dict[tuple, Row]]
+
+
+@dataclass
+class Writes:
+    upserts: dict[tuple, Row] = field(default_factory=dict)
+    deletes: set[tuple] = field(default_factory=set)
+
+    def upsert(self, key: tuple, row: Row) -> None:
+        self.deletes.discard(key)
+        self.upserts[key] = row
+
+    def delete(self, key: tuple) -> None:
+        self.upserts.pop(key, None)
+        self.deletes.add(key)
+
+
+class Forward:
+    """Blue's tables are the source; green's tables the target."""
+
+    needs_rows = True  # f is computed from the changed row itself
+
+    def __init__(self, transform: Transform) -> None:
+        self.transform = transform
+
+    def truncate_targets(self, tables: list[str]) -> list[str]:
+        return list(dict.fromkeys(g for t in tables for g in self.transform.tables[t].targets))
+
+    def source_tables(self) -> list[str]:
+        return list(self.transform.tables)
+
+    def target_tables(self) -> list[str]:
+        return self.transform.target_tables()
+
+    def source_key(self, table: str) -> tuple[str, ...]:
+        return self.transform.tables[table].key
+
+    def entity(self, table: str, row: Row) -> Entity:
+        tt = self.transform.tables[table]
+        return table, tt.source_key(row)
+
+    def resolve(self, finals: dict[Entity, Row | None], read: Reader) -> dict[str, Writes]:
+        writes = {t: Writes() for t in self.target_tables()}
+        for (table, key), row in finals.items():
+            tt = self.transform.tables[table]
+            if row is None:
+                for target in tt.targets:
+                    writes[target].delete(tt.target_key(target, key))
+                continue
+            for target, new in forward_rows(tt, row).items():
+                tkey = tt.target_key(target, key)
+                if new is None:
+                    writes[target].delete(tkey)
+                else:
+                    writes[target].upsert(tkey, new)
+        return writes
+
+
+class Reverse:
+    """Green's tables are the source; blue's tables the target, rebuilt through g."""
+
+    needs_rows = False  # g is computed from the entity's current green rows
+
+    def __init__(self, transform: Transform) -> None:
+        self.transform = transform
+        for tt in transform.tables.values():
+            if tt.backward is None:
+                raise TransformError(
+                    f"transform for {tt.source}: no inverse g; reverse replay needs one"
+                )
+
+    def source_tables(self) -> list[str]:
+        return self.transform.target_tables()
+
+    def truncate_targets(self, tables: list[str]) -> list[str]:
+        blue = []
+        for table in tables:
+            tt = self.transform.owner_of(table)
+            if not set(tt.targets) <= set(tables):
+                raise ReplayError(
+                    f"TRUNCATE of {table} alone cannot be replayed to blue's {tt.source}: "
+                    f"g also reads {', '.join(sorted(set(tt.targets) - {table}))}",
+                    "truncate all of them in one statement, or resync blue",
+                )
+            blue.append(tt.source)
+        return list(dict.fromkeys(blue))
+
+    def target_tables(self) -> list[str]:
+        return list(self.transform.tables)
+
+    def source_key(self, table: str) -> tuple[str, ...]:
+        return tuple(self.transform.owner_of(table).targets[table])
+
+    def entity(self, table: str, row: Row) -> Entity:
+        tt = self.transform.owner_of(table)
+        by_blue = {blue: row[green] for green, blue in tt.targets[table].items()}
+        return tt.source, tuple(by_blue[c] for c in tt.key)
+
+    def resolve(self, finals: dict[Entity, Row | None], read: Reader) -> dict[str, Writes]:
+        # The change only says which entities moved; g needs all of an entity's
+        # green rows, so read them as they are now.
+        by_table: dict[str, list[tuple]] = {}
+        for table, key in finals:
+            by_table.setdefault(table, []).append(key)
+        writes = {t: Writes() for t in self.target_tables()}
+        for table, keys in by_table.items():
+            tt = self.transform.tables[table]
+            current = {g: read(g, [tt.target_key(g, k) for k in keys]) for g in tt.targets}
+            for key in keys:
+                rows = {g: current[g].get(tt.target_key(g, key)) for g in tt.targets}
+                blue = None if all(r is None for r in rows.values()) else inverse_row(tt, rows)
+                if blue is None:
+                    writes[table].delete(key)
+                else:
+                    writes[table].upsert(key, blue)
+        return writes
+
+
+def forward_rows(tt: TableTransform, row: Row) -> dict[str, Row | None]:
+    try:
+        return tt.apply(row)
+    except TransformError:
+        raise
+    except Exception as exc:
+        raise TransformError(
+            f"transform for {tt.source} raised {exc.__class__.__name__}: {exc} "
+            f"on key {tt.source_key(row)}"
+        ) from exc
+
+
+def inverse_row(tt: TableTransform, rows: dict[str, Row | None]) -> Row | None:
+    assert tt.backward is not None
+    try:
+        return tt.backward(rows)
+    except Exception as exc:
+        raise TransformError(
+            f"inverse transform for {tt.source} raised {exc.__class__.__name__}: {exc}"
+        ) from exc
+
+
+def snapshot_writes(tt: TableTransform, rows: Iterable[Row]) -> Iterable[tuple[str, Row]]:
+    """f over a snapshot: (green table, row) for every produced row."""
+    for row in rows:
+        for target, new in forward_rows(tt, row).items():
+            if new is not None:
+                yield target, new

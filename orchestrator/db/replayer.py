@@ -1,0 +1,67 @@
+"""A replay, start to end: snapshot if the target has none, then the stream.
+
+This is what `greenswap replay run` drives, in a process of its own: it keeps no
+state but what the target database holds, so it can be killed at any moment and
+started again anywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from orchestrator.db.apply import TargetDB
+from orchestrator.db.mapping import Forward, Reverse
+from orchestrator.db.snapshot import SnapshotResult, take_snapshot
+from orchestrator.db.source import SourceDB
+from orchestrator.db.stream import Stream, StreamStats
+from orchestrator.db.transform import Transform
+from orchestrator.errors import InputError
+
+DIRECTIONS = {"forward": Forward, "reverse": Reverse}
+
+
+@dataclass
+class Replay:
+    source_dsn: str
+    target_dsn: str
+    transform: Transform
+    stream: str
+    direction: str = "forward"
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise InputError(f"direction: {self.direction!r} is not forward or reverse")
+        self.mapping = DIRECTIONS[self.direction](self.transform)
+        sources = self.mapping.source_tables()
+        targets = self.mapping.target_tables()
+        self.source = SourceDB(
+            self.source_dsn, self.stream, {t: self.mapping.source_key(t) for t in sources}
+        )
+        target_keys = {t: _target_key(self.mapping, self.transform, t) for t in targets}
+        self.target = TargetDB(self.target_dsn, self.stream, targets, target_keys)
+
+    def snapshot(self, progress: Callable[[str, int], None] = lambda _t, _n: None
+                 ) -> SnapshotResult | None:
+        return take_snapshot(self.source, self.target, self.transform, progress)
+
+    def stream_changes(self, stop: threading.Event, until_lsn: int | None = None,
+                       on_batch: Callable[[StreamStats], None] = lambda _s: None) -> StreamStats:
+        return Stream(self.source, self.target, self.mapping, on_batch=on_batch).run(
+            stop, until_lsn)
+
+    def drop(self) -> None:
+        """End the stream for good: drop the slot and publication, forget the position."""
+        self.source.drop()
+        self.target.forget_position()
+
+    def close(self) -> None:
+        self.source.close()
+        self.target.close()
+
+
+def _target_key(mapping, transform: Transform, table: str) -> tuple[str, ...]:
+    if isinstance(mapping, Forward):
+        return tuple(transform.owner_of(table).targets[table])
+    return transform.tables[table].key

@@ -1,0 +1,74 @@
+"""The database a replay reads from: its publication, its slot, its live rows.
+
+Forward, the source is blue; in reverse, green. Everything here is read-only on
+the source's data; the only things it creates are a publication and a logical
+replication slot, both named after the stream, and it drops them when asked.
+"""
+
+from __future__ import annotations
+
+from orchestrator.db.apply import read_rows
+from orchestrator.db.catalog import TableInfo, quote_table, table_info
+from orchestrator.db.connect import connect
+from orchestrator.errors import ReplayRefused
+
+
+class SourceDB:
+    def __init__(self, dsn: str, stream: str, keys: dict[str, tuple[str, ...]]) -> None:
+        self.dsn = dsn
+        self.stream = stream
+        self.publication = f"{stream}_pub"
+        self.conn = connect(dsn, f"read/{stream}")
+        self.conn.autocommit = True
+        self.keys = keys
+        with self.conn.cursor() as cur:
+            self.infos = {t: self._checked(cur, t) for t in keys}
+
+    def _checked(self, cur, table: str) -> TableInfo:
+        info = table_info(cur, table)
+        if info is None:
+            raise ReplayRefused(f"source table {table} does not exist")
+        if not info.primary_key and info.replica_identity != "f":
+            raise ReplayRefused(
+                f"source table {table} has no primary key or replica identity: its updates "
+                "and deletes cannot be replayed",
+                f"add a primary key to {table} (or ALTER TABLE {table} REPLICA IDENTITY FULL)",
+            )
+        if info.replica_identity != "f" and set(info.primary_key) != set(self.keys[table]):
+            raise ReplayRefused(
+                f"source table {table} has primary key {list(info.primary_key)}, but the "
+                f"transform keys it by {list(self.keys[table])}"
+            )
+        return info
+
+    def ensure_publication(self) -> None:
+        tables = ", ".join(quote_table(t) for t in self.infos)
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,))
+            if cur.fetchone() is None:
+                cur.execute(f'CREATE PUBLICATION "{self.publication}" FOR TABLE {tables}')
+
+    def slot_exists(self) -> bool:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT 1 FROM pg_replication_slots WHERE slot_name = %s", (self.stream,))
+            return cur.fetchone() is not None
+
+    def drop(self) -> None:
+        """Drop the slot (it pins WAL) and the publication. Idempotent."""
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots"
+                " WHERE slot_name = %s AND active_pid IS NOT NULL", (self.stream,))
+            cur.execute(
+                "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                " WHERE slot_name = %s", (self.stream,))
+            cur.execute(f'DROP PUBLICATION IF EXISTS "{self.publication}"')
+
+    def read(self, table: str, keys: list[tuple]) -> dict:
+        return read_rows(self.conn, self.infos[table], self.keys[table], keys) if keys else {}
+
+    def replication_connection(self):
+        return connect(self.dsn, f"stream/{self.stream}", replication=True)
+
+    def close(self) -> None:
+        self.conn.close()

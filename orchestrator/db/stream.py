@@ -1,0 +1,234 @@
+"""Following the source's change log and applying it to the target, batch by batch.
+
+Whole source transactions are applied in commit order. A batch gathers several
+transactions (up to a count or a time), collapses them to one final state per
+entity, and commits that to the target with the position of its last commit. Only
+then is the position confirmed to the source, so the slot never lets go of WAL
+that the target does not hold yet.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.db import pgoutput
+from orchestrator.db.apply import TargetDB
+from orchestrator.db.mapping import Entity
+from orchestrator.db.pgoutput import UNCHANGED
+from orchestrator.db.source import SourceDB
+from orchestrator.db.values import decoder
+from orchestrator.errors import ReplayRefused
+
+IDLE_PROBE_S = 1.0
+IDLE_PROBE_FAST_S = 0.05  # when a cutover waits for a position
+FETCH = object()  # the row had unchanged TOAST values: read it from the source
+
+
+@dataclass
+class StreamStats:
+    applied_lsn: int = 0
+    transactions: int = 0
+    changes: int = 0
+    batches: int = 0
+    last_commit_ts: int = 0  # microseconds since 2000-01-01, as pgoutput sends it
+
+
+@dataclass
+class Batch:
+    segments: list = field(default_factory=list)  # [("finals", dict) | ("truncate", [t])]
+    changes: int = 0
+    end_lsn: int = 0
+    commit_ts: int = 0
+    started: float = 0.0
+
+    def finals(self) -> dict:
+        if not self.segments or self.segments[-1][0] != "finals":
+            self.segments.append(("finals", {}))
+        return self.segments[-1][1]
+
+
+class Stream:
+    def __init__(
+        self, source: SourceDB, target: TargetDB, direction,
+        batch_changes: int = 20_000, batch_seconds: float = 0.2,
+        on_batch: Callable[[StreamStats], None] = lambda _s: None,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.direction = direction
+        self.batch_changes = batch_changes
+        self.batch_seconds = batch_seconds
+        self.on_batch = on_batch
+        self.relations: dict[int, tuple[str, list[str], list]] = {}
+        self.stats = StreamStats()
+        self._last_probe = 0.0
+
+    def run(self, stop: threading.Event, until_lsn: int | None = None) -> StreamStats:
+        """Stream until `stop` is set, or until the target holds `until_lsn`."""
+        start = self.target.position()
+        if start is None:
+            raise ReplayRefused(
+                f"stream {self.source.stream} has no position on the target",
+                "take the snapshot first ('greenswap replay run' does it)",
+            )
+        self.stats.applied_lsn = pgoutput.lsn_int(start)
+        conn = self.source.replication_connection()
+        try:
+            cur = conn.cursor()
+            cur.start_replication(
+                slot_name=self.source.stream, decode=False, start_lsn=start,
+                options={"proto_version": "1", "publication_names": self.source.publication},
+                status_interval=5,
+            )
+            self._loop(cur, stop, until_lsn)
+        finally:
+            conn.close()
+        return self.stats
+
+    def _loop(self, cur, stop: threading.Event, until_lsn: int | None) -> None:
+        batch = Batch()
+        txn: list = []
+        while not stop.is_set():
+            if until_lsn is not None and self.stats.applied_lsn >= until_lsn and not txn:
+                return
+            msg = cur.read_message()
+            if msg is None:
+                waited = time.monotonic() - batch.started
+                if batch.segments and waited >= self.batch_seconds:
+                    batch = self._flush(cur, batch)
+                    continue
+                if not batch.segments and not txn:
+                    self._advance_idle(cur, fast=until_lsn is not None)
+                select.select([cur], [], [], self.batch_seconds)
+                continue
+            m = pgoutput.parse(msg.payload)
+            if isinstance(m, pgoutput.Begin):
+                txn = []
+            elif isinstance(m, pgoutput.Commit):
+                done, txn = txn, []
+                if m.end_lsn <= self.stats.applied_lsn:
+                    continue  # already on the target: exactly once, even if resent
+                if not batch.segments:
+                    batch.started = time.monotonic()
+                for change in done:
+                    self._add(batch, change)
+                batch.end_lsn, batch.commit_ts = m.end_lsn, m.commit_ts
+                self.stats.transactions += 1
+                if batch.changes >= self.batch_changes:
+                    batch = self._flush(cur, batch)
+            elif isinstance(m, pgoutput.Relation):
+                self._relation(m)
+            elif isinstance(m, pgoutput.Insert | pgoutput.Update | pgoutput.Delete |
+                            pgoutput.Truncate):
+                txn.append(m)
+
+    def _advance_idle(self, cur, fast: bool) -> None:
+        """With nothing pending, everything the server has sent is applied: move the
+        position to the server's send point. It keeps the slot from pinning WAL
+        written to unpublished tables, and tells a waiting cutover it has caught up."""
+        now = time.monotonic()
+        if now - self._last_probe < (IDLE_PROBE_FAST_S if fast else IDLE_PROBE_S):
+            return
+        self._last_probe = now
+        sent = cur.wal_end or 0
+        if sent > self.stats.applied_lsn:
+            self.target.apply([], pgoutput.lsn_text(sent), _ts_text(self.stats.last_commit_ts))
+            cur.send_feedback(write_lsn=sent, flush_lsn=sent)
+            self.stats.applied_lsn = sent
+        cur.send_feedback(reply=True)  # ask for a keepalive: a fresh send point
+
+    def _relation(self, rel: pgoutput.Relation) -> None:
+        table = rel.name if rel.namespace == "public" else f"{rel.namespace}.{rel.name}"
+        if table not in self.source.infos:
+            return
+        names = [c.name for c in rel.columns]
+        expected = list(self.source.infos[table].columns)
+        if names != expected:
+            raise ReplayRefused(
+                f"DDL on {table} while replaying: its columns are now {names}, "
+                f"not {expected}; replay stopped and no cutover may start",
+                "replay cannot follow schema changes on the source; start the rollout again",
+            )
+        self.relations[rel.oid] = (table, names, [decoder(c.type_oid) for c in rel.columns])
+
+    def _row(self, relation: int, values: tuple) -> tuple[str, dict]:
+        table, names, decoders = self.relations[relation]
+        row = {}
+        for name, value, dec in zip(names, values, decoders, strict=True):
+            row[name] = value if value is None or value is UNCHANGED else dec(value)
+        return table, row
+
+    def _add(self, batch: Batch, m) -> None:
+        batch.changes += 1
+        if isinstance(m, pgoutput.Truncate):
+            tables = [self.relations[r][0] for r in m.relations if r in self.relations]
+            batch.segments.append(("truncate", tables))
+            return
+        finals = batch.finals()
+        if isinstance(m, pgoutput.Delete):
+            table, old = self._row(m.relation, m.old)
+            finals[self.direction.entity(table, old)] = None
+            return
+        table, new = self._row(m.relation, m.new)
+        entity = self.direction.entity(table, new)
+        if isinstance(m, pgoutput.Update) and m.old is not None:
+            _, old = self._row(m.relation, m.old)
+            old_entity = self.direction.entity(table, old)
+            if old_entity != entity:
+                finals[old_entity] = None  # the key changed: the old entity is gone
+        if self.direction.needs_rows and any(v is UNCHANGED for v in new.values()):
+            finals[entity] = (FETCH, table, new)
+        else:
+            finals[entity] = (table, new)
+
+    def _flush(self, cur, batch: Batch) -> Batch:
+        segments = []
+        for kind, payload in batch.segments:
+            if kind == "truncate":
+                segments.append(("truncate", self.direction.truncate_targets(payload)))
+            else:
+                segments.append(("writes", self.direction.resolve(self._finals(payload),
+                                                                   self.source.read)))
+        lsn = pgoutput.lsn_text(batch.end_lsn)
+        self.target.apply(segments, lsn, _ts_text(batch.commit_ts))
+        cur.send_feedback(write_lsn=batch.end_lsn, flush_lsn=batch.end_lsn)
+        self.stats.applied_lsn = batch.end_lsn
+        self.stats.last_commit_ts = batch.commit_ts
+        self.stats.changes += batch.changes
+        self.stats.batches += 1
+        self.on_batch(self.stats)
+        return Batch()
+
+    def _finals(self, raw: dict) -> dict[Entity, dict | None]:
+        """Resolve FETCH entries by reading those source rows as they are now."""
+        finals: dict[Entity, dict | None] = {}
+        wanted: dict[str, list[tuple[Entity, tuple]]] = {}
+        for entity, value in raw.items():
+            if value is None:
+                finals[entity] = None
+            elif value[0] is FETCH:
+                _, table, new = value
+                key = tuple(new[c] for c in self.direction.source_key(table))
+                wanted.setdefault(table, []).append((entity, key))
+            else:
+                finals[entity] = value[1]
+        for table, items in wanted.items():
+            current = self.source.read(table, [key for _, key in items])
+            for entity, key in items:
+                if key in current:
+                    finals[entity] = current[key]
+                # else: gone on the source since; a later delete in the log says so.
+        return finals
+
+
+def _ts_text(commit_ts: int) -> str | None:
+    if not commit_ts:
+        return None
+    # pgoutput timestamps count microseconds from 2000-01-01 UTC.
+    epoch = 946684800 + commit_ts / 1_000_000
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)) + \
+        f".{int(commit_ts % 1_000_000):06d}+00"

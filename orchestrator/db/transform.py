@@ -1,0 +1,155 @@
+"""The transform contract: how blue's rows become green's, and back.
+
+A user writes one Python module that builds a `Transform` and declares, for each
+blue table, a forward function `f` and its inverse `g`:
+
+    from orchestrator.db.transform import Transform
+
+    transform = Transform()
+
+    @transform.table("accounts", key=["id"],
+                     targets={"accounts": {"id": "id"}, "addresses": {"account_id": "id"}})
+    def accounts(row):                      # f: one blue row -> green rows
+        return {"accounts": {...}, "addresses": {...}}
+
+    @accounts.inverse
+    def accounts_back(rows):                # g: green rows of one key -> the blue row
+        return {...}
+
+Rules (checked by `greenswap transform check`):
+- `targets` maps each green table to its key columns, each taken from a blue key
+  column. So every blue key owns at most one row per green table, and a delete or a
+  key change on blue says exactly which green rows go.
+- `f` returns, per green table, one row (a dict) or None (no row there).
+- `g` receives, per green table, that key's row or None, and returns the blue row.
+- Both are pure: no I/O, no clock, no randomness; same input, same output.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import TransformError
+
+Row = dict[str, Any]
+Forward = Callable[[Row], Mapping[str, Row | None]]
+Inverse = Callable[[Mapping[str, Row | None]], Row | None]
+
+
+@dataclass
+class TableTransform:
+    source: str
+    key: tuple[str, ...]
+    targets: dict[str, dict[str, str]]  # green table -> {green key column: blue key column}
+    forward: Forward
+    backward: Inverse | None = None
+
+    def inverse(self, fn: Inverse) -> Inverse:
+        self.backward = fn
+        return fn
+
+    def source_key(self, row: Row) -> tuple:
+        return tuple(row[c] for c in self.key)
+
+    def target_key(self, table: str, source_key: tuple) -> tuple:
+        by_name = dict(zip(self.key, source_key, strict=True))
+        return tuple(by_name[src] for src in self.targets[table].values())
+
+    def apply(self, row: Row) -> dict[str, Row | None]:
+        """f(row), normalised: every target table present, each a row or None."""
+        out = self.forward(row)
+        if not isinstance(out, Mapping):
+            raise TransformError(
+                f"transform for {self.source}: f returned {type(out).__name__}, not a mapping "
+                "of green table -> row"
+            )
+        unknown = set(out) - set(self.targets)
+        if unknown:
+            raise TransformError(
+                f"transform for {self.source}: f wrote to undeclared table(s) "
+                f"{', '.join(sorted(unknown))}; add them to targets="
+            )
+        return {t: out.get(t) for t in self.targets}
+
+
+@dataclass
+class Transform:
+    tables: dict[str, TableTransform] = field(default_factory=dict)
+
+    def table(
+        self, source: str, key: list[str] | tuple[str, ...], targets: dict[str, dict[str, str]]
+    ) -> Callable[[Forward], TableTransform]:
+        def register(fn: Forward) -> TableTransform:
+            if source in self.tables:
+                raise TransformError(f"transform: table {source} is declared twice")
+            for table, mapping in targets.items():
+                missing = set(mapping.values()) - set(key)
+                if missing:
+                    raise TransformError(
+                        f"transform for {source}: key of {table} uses "
+                        f"{', '.join(sorted(missing))}, which is not in blue's key {list(key)}"
+                    )
+            tt = TableTransform(source, tuple(key), dict(targets), fn)
+            self.tables[source] = tt
+            return tt
+
+        return register
+
+    def target_tables(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for tt in self.tables.values():
+            seen.update(dict.fromkeys(tt.targets))
+        return list(seen)
+
+    def owner_of(self, target: str) -> TableTransform:
+        for tt in self.tables.values():
+            if target in tt.targets:
+                return tt
+        raise TransformError(f"transform: no blue table writes to {target}")
+
+
+def identity(tables: dict[str, list[str]]) -> Transform:
+    """The transform of a patch-only rollout: every table copied as it is."""
+    t = Transform()
+    for name, key in tables.items():
+        t.table(name, key, {name: {c: c for c in key}})(_copy_to(name)).inverse(_copy_from(name))
+    return t
+
+
+def _copy_to(name: str) -> Forward:
+    return lambda row: {name: dict(row)}
+
+
+def _copy_from(name: str) -> Inverse:
+    return lambda rows: None if rows[name] is None else dict(rows[name])
+
+
+def load(path: Path) -> Transform:
+    """Import the user's module and return its `transform`."""
+    if not path.is_file():
+        raise TransformError(f"transform: no file {path}", "check the path in the config")
+    name = f"greenswap_user_transform_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except TransformError:
+        raise
+    except Exception as exc:
+        raise TransformError(
+            f"transform: {path} failed to import: {exc.__class__.__name__}: {exc}"
+        ) from None
+    found = getattr(module, "transform", None)
+    if not isinstance(found, Transform):
+        raise TransformError(
+            f"transform: {path} defines no `transform = Transform()`",
+            "see docs/transform.md for the contract",
+        )
+    return found

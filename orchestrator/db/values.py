@@ -1,0 +1,91 @@
+"""Values between PostgreSQL's text format and the Python a transform sees.
+
+Integers, numerics (as Decimal), floats and booleans become Python values; every
+other type stays the text PostgreSQL printed, which is also what it reads back, so a
+transform can pass such values through untouched.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+from collections.abc import Callable
+from typing import Any
+
+INT_OIDS = {20, 21, 23, 26}
+FLOAT_OIDS = {700, 701}
+NUMERIC_OID = 1700
+BOOL_OID = 16
+
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n", "r": "\r", "b": "\b", "f": "\f", "v": "\v"}
+
+
+def decoder(type_oid: int) -> Callable[[str], Any]:
+    if type_oid in INT_OIDS:
+        return int
+    if type_oid == NUMERIC_OID:
+        return decimal.Decimal
+    if type_oid in FLOAT_OIDS:
+        return float
+    if type_oid == BOOL_OID:
+        return _bool
+    return str
+
+
+def _bool(text: str) -> bool:
+    return text == "t"
+
+
+def copy_field(value: Any) -> str:
+    """One field of COPY's text format."""
+    if value is None:
+        return "\\N"
+    if value is True:
+        return "t"
+    if value is False:
+        return "f"
+    if isinstance(value, str):
+        if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+            return "".join(_ESCAPES.get(ch, ch) for ch in value)
+        return value
+    if isinstance(value, datetime.datetime | datetime.date):
+        return value.isoformat()
+    return str(value)
+
+
+def copy_line(values: list[Any] | tuple[Any, ...]) -> str:
+    return "\t".join(map(copy_field, values)) + "\n"
+
+
+def parse_copy_line(line: str) -> list[str | None]:
+    """Fields of one COPY text line, unescaped; None for \\N."""
+    fields = line.rstrip("\n").split("\t")
+    return [_unescape(f) for f in fields]
+
+
+def _unescape(field: str) -> str | None:
+    if field == "\\N":
+        return None
+    if "\\" not in field:
+        return field
+    out = []
+    i = 0
+    while i < len(field):
+        ch = field[i]
+        if ch == "\\" and i + 1 < len(field):
+            nxt = field[i + 1]
+            if nxt in _UNESCAPES:
+                out.append(_UNESCAPES[nxt])
+                i += 2
+                continue
+            if nxt.isdigit():  # \ooo octal
+                j = i + 1
+                while j < len(field) and j < i + 4 and field[j] in "01234567":
+                    j += 1
+                out.append(chr(int(field[i + 1:j], 8)))
+                i = j
+                continue
+        out.append(ch)
+        i += 1
+    return "".join(out)
