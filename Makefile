@@ -3,7 +3,7 @@
 
 VENV        ?= .venv
 PYTHON      ?= python3
-APT_PACKAGES = debootstrap dpkg-dev apt-utils iproute2 util-linux openssh-client zstd procps \
+APT_PACKAGES = debootstrap dpkg-dev apt-utils iproute2 util-linux openssh-client procps python3-venv \
                postgresql-15 postgresql-client-15
 PYTEST_ARGS ?=
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 
+import paramiko
 from tenacity import (
     retry,
     retry_if_exception_type,
@@ -12,9 +13,13 @@ from tenacity import (
     wait_exponential,
 )
 
-# A host that is booting or restarting sshd refuses or resets for a moment.
+# A host that is booting or restarting sshd refuses, resets, or drops the banner for a
+# moment. Never retried: a bad host key or a failed authentication.
 ssh_connect = retry(
-    retry=retry_if_exception_type((ConnectionError, socket.timeout, EOFError)),
+    retry=retry_if_exception_type((
+        paramiko.ssh_exception.NoValidConnectionsError, ConnectionError, socket.timeout,
+        EOFError,
+    )),
     stop=stop_after_attempt(6) | stop_after_delay(10),
     wait=wait_exponential(multiplier=0.1, max=2),
     reraise=True,

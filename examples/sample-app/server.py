@@ -81,6 +81,8 @@ def parse_account(body):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Idle keep-alive connections close after this, so a stop never waits on them.
+    timeout = 5
     app = None  # set at start-up
 
     def log_message(self, fmt, *args):  # one line per request on stderr, no client bodies

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.request
 from dataclasses import asdict
 
 import click
@@ -81,12 +79,14 @@ def down(name: str) -> None:
 @lab.command()
 @click.argument("role")
 @click.option("--count", default=1, show_default=True, type=int)
-@click.option("--color", default="green", show_default=True,
-              help="blue or green; use --color none for the lb role.")
+@click.option("--color", default=None,
+              help="blue or green (default green); the lb role has none.")
 @name_option
 @json_option
 def add(role: str, count: int, color: str, name: str, as_json: bool) -> None:
     """Create hosts of ROLE (app, db or lb) in a running lab."""
+    if color is None and role != "lb":
+        color = "green"
     made = open_lab(name).create_hosts(role, count, None if color == "none" else color)
     if as_json:
         emit_json([asdict(r) for r in made])
@@ -145,7 +145,7 @@ def demo(name: str, subnet: str | None) -> None:
     env = LabEnvironment(the_lab, say=say)
     env.deploy("blue", "1.0")
     lb_host = next(r for r in the_lab.records() if r.role == "lb")
-    served = fetch_json(f"http://{lb_host.address}/health")
+    served = env.get_json(f"http://{lb_host.address}/health")
     say(f"the LB at {lb_host.address} serves app {served['version']} from {served['host']}")
     target = next(r.name for r in the_lab.records() if r.role == "app")
     result = env.patch(target)
@@ -155,11 +155,6 @@ def demo(name: str, subnet: str | None) -> None:
     show_fleet(env, the_lab.records())
     say(f"demo finished in {time.monotonic() - started:.1f}s; "
         f"the lab stays up ('greenswap lab down' removes it)")
-
-
-def fetch_json(url: str, timeout_s: float = 5.0) -> dict:
-    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-        return json.loads(resp.read())
 
 
 def show_fleet(env: LabEnvironment, records: list) -> None:

@@ -6,16 +6,20 @@ playbooks through ansible-runner, real SSH through paramiko, the real HAProxy.
 
 from __future__ import annotations
 
+import json
 import secrets
+import urllib.request
 from pathlib import Path
 
-from orchestrator.errors import InputError
+from orchestrator.errors import InputError, RemoteError
+from orchestrator.lab import network
 from orchestrator.lab.keys import write_secret
 from orchestrator.lab.lab import Lab, Say
 from orchestrator.lab.packages import APP, APP_SOURCE, BASE
 from orchestrator.lb.haproxy import HAProxyLB
 from orchestrator.remote.ansible import PlaybookResult, run_playbook
 from orchestrator.remote.ssh import SSHShell
+from orchestrator.secrets import scram_sha256
 
 SCHEMAS = {"1.0": APP_SOURCE / "schema_v1.sql", "2.0": APP_SOURCE / "schema_v2.sql"}
 
@@ -32,12 +36,18 @@ class LabEnvironment:
             write_secret(path, secrets.token_urlsafe(24).encode())
         return path.read_text().strip()
 
+    def secrets(self) -> dict[str, str]:
+        password = self.db_password()
+        return {"GREENSWAP_DB_PASSWORD": password,
+                "GREENSWAP_DB_PASSWORD_SCRAM": scram_sha256(password)}
+
     def playbook(self, name: str, limit: str | None = None, **extravars: object) -> PlaybookResult:
+        self.check_route()
         self.say(f"ansible: {name} {' '.join(f'{k}={v}' for k, v in extravars.items())}")
         return run_playbook(
             name, self.lab.settings.inventory_path, self.lab.settings.state_dir / "runs",
             extravars=extravars, limit=limit,
-            secrets={"GREENSWAP_DB_PASSWORD": self.db_password()},
+            secrets=self.secrets(),
         ).raise_for_failure()
 
     def deploy(self, color: str, app_version: str) -> None:
@@ -58,7 +68,23 @@ class LabEnvironment:
         recs = {r.name: r for r in self.lab.records()}
         if host not in recs:
             raise InputError(f"host: no lab host named {host!r}")
+        network.check_on_bridge(recs[host].address, self.lab.settings.bridge)
         return SSHShell(host, recs[host].address, self.lab.key_path, self.lab.known_hosts)
+
+    def check_route(self) -> None:
+        """Lab traffic goes to the lab bridge or nowhere (a missing bridge would send
+        198.18.x.y out of the machine's default route)."""
+        network.check_on_bridge(str(self.lab.settings.address(0)), self.lab.settings.bridge)
+
+    def get_json(self, url: str, timeout_s: float = 5.0) -> dict:
+        """GET a lab URL, never through a proxy from the environment."""
+        self.check_route()
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(url, timeout=timeout_s) as resp:
+                return json.loads(resp.read())
+        except (OSError, ValueError) as exc:
+            raise RemoteError(f"GET {url} failed: {exc}") from None
 
     def lb(self, host: str = "lb-1") -> HAProxyLB:
         return HAProxyLB(self.shell(host))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import HostBootError
-from orchestrator.lab.procs import alive, is_ours, stop_pid, wait_for_port
+from orchestrator.lab.procs import alive, children, is_ours, stop_pid, wait_for_port, wait_gone
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 SSH_BOOT_DEADLINE_S = 15.0
@@ -116,5 +116,10 @@ def is_running(pid: int | None, dirs: HostDirs) -> bool:
 
 
 def stop(pid: int | None, dirs: HostDirs) -> None:
-    if pid:
-        stop_pid(pid, str(dirs.root), sig=signal.SIGKILL)
+    """Kill the host and wait until its PID 1 is gone: the kernel has then killed
+    every process in it and dropped its mounts, so its files are free to remove."""
+    if not pid:
+        return
+    init = children(pid)
+    if stop_pid(pid, str(dirs.root), sig=signal.SIGKILL) and not wait_gone(init):
+        raise HostBootError(f"host in {dirs.base} did not die within 10s of SIGKILL")

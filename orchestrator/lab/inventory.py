@@ -32,6 +32,7 @@ def render(hosts: Iterable[HostRecord], key_path: Path, known_hosts: Path, repo_
     doc = {
         "all": {
             "vars": {
+                "ansible_connection": "ssh",  # the paramiko plugin would ignore the pin
                 "ansible_user": "root",
                 "ansible_python_interpreter": "/usr/bin/python3",
                 "ansible_ssh_private_key_file": str(key_path),

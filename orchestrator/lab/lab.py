@@ -7,6 +7,7 @@ recorded or not-quite-recorded (a crash between steps), and nothing else.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import shutil
@@ -16,13 +17,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.errors import InputError, LabError, PrivilegeError
+from orchestrator.errors import GreenswapError, InputError, LabError, PrivilegeError
 from orchestrator.lab import aptrepo, host, image, inventory, keys, network, packages, procs
 from orchestrator.lab import state as lab_state
 from orchestrator.lab.settings import LabSettings
 from orchestrator.lab.state import HostRecord, LabState
 from orchestrator.providers.base import check_count, check_role
 
+# argv[0] of what the lab starts; an operator's `tail -f .../repo.log` is never swept.
+LAB_PROGRAMS = ("unshare", "nsenter", "python", "python3")
 DEFAULT_TOPOLOGY = (("app", 2, "blue"), ("db", 1, "blue"), ("lb", 1, None))
 Say = Callable[[str], None]
 
@@ -108,7 +111,7 @@ class Lab:
                 network.remove_bridge(self.settings.bridge)
                 removed.append(f"bridge {self.settings.bridge}")
         self.settings.inventory_path.unlink(missing_ok=True)
-        shutil.rmtree(self.settings.state_dir)
+        _remove_tree(self.settings.state_dir)
         return removed
 
     # -- the provider API ------------------------------------------------------------
@@ -129,9 +132,11 @@ class Lab:
             unknown = [n for n in names if n not in state.hosts]
             if unknown:
                 raise InputError(f"hosts: no lab host named {', '.join(unknown)}")
-            for name in names:
-                self._destroy(state, state.hosts[name])
-            self._write_access_files(state)
+            try:
+                for name in names:
+                    self._destroy(state, state.hosts[name])
+            finally:
+                self._write_access_files(state)
 
     def records(self) -> list[HostRecord]:
         st = self._read_state()
@@ -186,34 +191,47 @@ class Lab:
         baseline = self.repo_dir / "pool" / f"{name}_{version}_all.deb"
         return image.ensure_image(self.settings.cache_dir, baseline, self.say)
 
-    def _lower(self, state: LabState) -> Path:
-        return self.settings.cache_dir / "images" / str(state.image)
+    def _lower(self, rec: HostRecord) -> Path:
+        # A host keeps the image it was made from: its upper layer only fits that one.
+        return self.settings.cache_dir / "images" / str(rec.image)
 
     def _create(self, state: LabState, wanted: list[tuple[str, str | None]]) -> list[HostRecord]:
         client_pub = keys.ensure_client_key(self.key_path)
+        plan = self._plan(state, wanted)  # raises before anything is made
         made = []
-        for role, color in wanted:
-            name = state.next_name(role, color)
-            index = state.free_index()
-            pair = keys.new_keypair(f"root@{name}")
-            rec = HostRecord(name, role, color, index, str(self.settings.address(index)),
-                             pair.public_line)
-            state.hosts[name] = rec
-            self._seed(state, rec, pair, client_pub)
-            made.append(rec)
-        self.say(f"booting {', '.join(r.name for r in made)}")
         try:
+            for rec, pair in plan:
+                state.hosts[rec.name] = rec
+                made.append(rec)
+                self._seed(rec, pair, client_pub)
+            self.say(f"booting {', '.join(r.name for r in made)}")
             self._boot(state, made)
         except BaseException:
-            # A host that failed to boot is never left half-made.
+            # A host that failed to boot is never left half-made; the first error wins.
             for rec in made:
-                self._destroy(state, rec)
+                with contextlib.suppress(GreenswapError):
+                    self._destroy(state, rec)
             raise
         finally:
             self._write_access_files(state)
         return made
 
-    def _seed(self, state: LabState, rec: HostRecord, pair: keys.KeyPair, client_pub: str) -> None:
+    def _plan(self, state: LabState, wanted: list[tuple[str, str | None]]) -> list:
+        names: set[str] = set()
+        indexes: set[int] = set()
+        plan = []
+        for role, color in wanted:
+            name = state.next_name(role, color, names)
+            index = state.free_index(indexes)
+            address = str(self.settings.address(index))
+            names.add(name)
+            indexes.add(index)
+            pair = keys.new_keypair(f"root@{name}")
+            plan.append((HostRecord(name, role, color, index, address, pair.public_line,
+                                    image=state.image), pair))
+        return plan
+
+    def _seed(self, rec: HostRecord, pair: keys.KeyPair, client_pub: str) -> None:
         hosts_file = f"127.0.0.1 localhost\n{rec.address} {rec.name}\n"
         files = {
             "etc/hostname": (f"{rec.name}\n".encode(), 0o644),
@@ -227,7 +245,7 @@ class Lab:
         }
         dirs = self._dirs(rec.name)
         dirs.upper.mkdir(parents=True, exist_ok=True)
-        host.write_files(dirs, self._lower(state), files)
+        host.write_files(dirs, self._lower(rec), files)
 
     def _boot(self, state: LabState, recs: list[HostRecord]) -> None:
         # Start every host first, then wait: boots overlap instead of queueing.
@@ -239,7 +257,7 @@ class Lab:
             )
             network.check_on_bridge(rec.address, self.settings.bridge)
             rec.pid = host.start(
-                self._dirs(rec.name), self._lower(state), self.settings.netns(rec.name), rec.name
+                self._dirs(rec.name), self._lower(rec), self.settings.netns(rec.name), rec.name
             )
         for rec in recs:
             host.wait_ready(rec.pid, self._dirs(rec.name), rec.address, rec.name)
@@ -257,16 +275,16 @@ class Lab:
         host.stop(rec.pid, dirs)
         network.remove_netns(self.settings.netns(rec.name))
         network.remove_link(self.settings.veth(rec.index))
-        shutil.rmtree(dirs.base, ignore_errors=True)
+        _remove_tree(dirs.base)
         del state.hosts[rec.name]
 
     def _sweep_unrecorded(self) -> list[str]:
-        """Remove what a crash left between creating a thing and recording it: processes
-        whose command line names this lab's state directory, and namespaces and veths
-        named with this lab's prefix."""
+        """Remove what a crash left between creating a thing and recording it: the lab's
+        own programs (host unshare, repo server) whose command line names this lab's
+        state directory, and namespaces and veths named with this lab's prefix."""
         removed = []
         token = f"{self.settings.state_dir}/"
-        for pid in procs.find(token):
+        for pid in procs.find(token, programs=LAB_PROGRAMS):
             if procs.stop_pid(pid, token, sig=signal.SIGKILL):
                 removed.append(f"stray process {pid}")
         prefix = f"{self.settings.name}-"
@@ -287,6 +305,15 @@ class Lab:
             self.settings.inventory_path,
             inventory.render(recs, self.key_path, self.known_hosts, self.settings.repo_url),
         )
+
+
+def _remove_tree(path: Path) -> None:
+    try:
+        shutil.rmtree(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise LabError(f"could not remove {path}: {exc}", f"remove {path} by hand") from None
 
 
 def _require_root() -> None:

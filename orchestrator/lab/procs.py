@@ -23,15 +23,37 @@ def cmdline(pid: int) -> list[str] | None:
     return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
 
 
-def find(token: str) -> list[int]:
-    """PIDs of live processes whose command line contains `token`."""
+def find(token: str, programs: tuple[str, ...] | None = None) -> list[int]:
+    """PIDs of live processes whose command line contains `token` and, if given,
+    whose program (argv[0]'s base name) is one of `programs`."""
     found = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            pid = int(entry.name)
-            if is_ours(pid, token):
-                found.append(pid)
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        pid = int(entry.name)
+        args = cmdline(pid) or [""]
+        if programs is not None and os.path.basename(args[0]) not in programs:
+            continue
+        if is_ours(pid, token):
+            found.append(pid)
     return found
+
+
+def children(pid: int) -> list[int]:
+    try:
+        raw = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in raw.split()]
+
+
+def wait_gone(pids: list[int], deadline_s: float = 10.0) -> bool:
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if not any(alive(p) for p in pids):
+            return True
+        time.sleep(0.01)
+    return False
 
 
 def _state(pid: int) -> str | None:
@@ -65,7 +87,8 @@ def stop_pid(pid: int, token: str, sig: int = signal.SIGTERM, deadline_s: float 
         if not alive(pid):
             return True
         time.sleep(0.02)
-    os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
     return True
 
 

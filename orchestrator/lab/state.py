@@ -20,6 +20,7 @@ class HostRecord:
     address: str
     host_key: str  # the public key the host serves, pinned in known_hosts
     pid: int | None = None
+    image: str | None = None  # the golden image key its overlay sits on
 
 
 @dataclass
@@ -28,14 +29,14 @@ class LabState:
     repo_pid: int | None = None
     hosts: dict[str, HostRecord] = field(default_factory=dict)
 
-    def free_index(self) -> int:
-        used = {h.index for h in self.hosts.values()}
+    def free_index(self, also_taken: set[int] = frozenset()) -> int:
+        used = {h.index for h in self.hosts.values()} | also_taken
         return next(i for i in range(len(used) + 1) if i not in used)
 
-    def next_name(self, role: str, color: str | None) -> str:
+    def next_name(self, role: str, color: str | None, also_taken: set[str] = frozenset()) -> str:
         prefix = f"{color}-{role}" if color else role
         n = 1
-        while f"{prefix}-{n}" in self.hosts:
+        while f"{prefix}-{n}" in self.hosts or f"{prefix}-{n}" in also_taken:
             n += 1
         return f"{prefix}-{n}"
 

@@ -2,8 +2,8 @@
 
 The live backend is the `active` key of greenswap-backend.map, which the frontend
 reads on every request: `set map` flips it atomically, with no reload. Runtime
-changes live only in memory, so each one is also written to the map file on disk,
-where a reload or restart reads it back.
+changes live only in memory, so a flip is also written to the map file on disk,
+where a reload or restart reads it back. The hold flag is deliberately not.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from orchestrator.remote.base import CommandResult, Shell
 SOCKET = "/run/haproxy/admin.sock"
 BACKEND_MAP = "/etc/haproxy/greenswap-backend.map"
 FLAGS_MAP = "/etc/haproxy/greenswap-flags.map"
+NOT_PERSISTED = "GREENSWAP-NOT-PERSISTED"
 
 
 class HAProxyLB:
@@ -59,27 +60,36 @@ class HAProxyLB:
         return colors[backend]
 
     def flip(self, color: str) -> None:
-        self._set(BACKEND_MAP, "active", backend_for(color))
+        self._set(BACKEND_MAP, "active", backend_for(color), persist=True)
 
+    # The hold flag lives in memory only: if greenswap dies mid-cutover, a reload or
+    # restart of HAProxy reads "hold off" from disk instead of holding forever.
     def hold(self) -> None:
-        self._set(FLAGS_MAP, "hold", "on")
+        self._set(FLAGS_MAP, "hold", "on", persist=False)
 
     def release(self) -> None:
-        self._set(FLAGS_MAP, "hold", "off")
+        self._set(FLAGS_MAP, "hold", "off", persist=False)
 
-    def _set(self, map_file: str, key: str, value: str) -> None:
-        """Set in memory, read back, persist to disk: one SSH round trip, because a
-        cutover's pause is the sum of these."""
+    def _set(self, map_file: str, key: str, value: str, persist: bool) -> None:
+        """Set in memory, read back, and persist to disk: one SSH round trip, because
+        a cutover's pause is the sum of these."""
         line = f"set map {map_file} {key} {value}; show map {map_file}"
-        persist = (
-            f"f={map_file}; grep -v '^{key} ' $f > $f.tmp || true; "
-            f"echo '{key} {value}' >> $f.tmp && mv $f.tmp $f"
-        )
-        # Persist only once memory shows the new value.
-        script = (f"out=$({self._api(line)}) && echo \"$out\" && "
-                  f"if echo \"$out\" | grep -q ' {key} {value}$'; then {{ {persist}; }} >&2; fi")
+        script = self._api(line)
+        if persist:
+            write = (f"f={map_file}; {{ grep -v '^{key} ' $f; echo '{key} {value}'; }} > $f.tmp"
+                     f" && mv $f.tmp $f")
+            # Only once memory shows the value; a failed write is reported, not hidden.
+            script = (f"out=$({script}) || exit $?; echo \"$out\"; "
+                      f"if echo \"$out\" | grep -q ' {key} {value}$'; then "
+                      f"{{ {write}; }} >&2 || echo {NOT_PERSISTED}; fi")
         result = self.shell.run(script, timeout=10)
         answer = self._checked(line, result)
+        if NOT_PERSISTED in answer:
+            raise LoadBalancerError(
+                f"HAProxy on {self.shell.name} now has {key}={value} in memory, but "
+                f"{map_file} could not be written: {result.stderr.strip()}",
+                "traffic HAS moved; fix the file by hand before any reload, or it reverts",
+            )
         rows = [ln.split() for ln in answer.splitlines()]
         kept = [r[2] for r in rows if len(r) == 3 and r[1] == key]
         if kept != [value]:

@@ -4,7 +4,7 @@ A failed playbook is a result (status, rc, which hosts failed and why), not an
 exception: the caller decides what a failure means. Every run gets a fresh
 private data dir (ansible-runner never rewrites env/envvars in an old one), strict
 host-key checking, and no writes into ~/.ansible. Secrets go in through the
-environment only, and the env/ directory is removed as soon as the run ends.
+environment only, and are scrubbed from the run's directory as soon as it ends.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import ansible_runner
 
 from orchestrator.errors import PlaybookError
 from orchestrator.lab.settings import PROJECT_ROOT
+from orchestrator.secrets import scrub_tree
 
 PLAYBOOKS = PROJECT_ROOT / "playbooks"
 FACT_PREFIX = "greenswap_"
@@ -99,7 +100,8 @@ def run_playbook(
             timeout=timeout_s,
         )
     finally:
-        shutil.rmtree(pdd / "env", ignore_errors=True)  # it holds the secrets
+        # ansible-runner records the whole environment in artifacts/*/command.
+        scrub_tree(pdd, (secrets or {}).values())
         shutil.rmtree(control_dir, ignore_errors=True)
     return PlaybookResult(playbook, runner.status, runner.rc, failed, facts, pdd / "artifacts")
 
@@ -124,5 +126,7 @@ def _ansible_env(pdd: Path, control_dir: str) -> dict[str, str]:
         "ANSIBLE_FORKS": "16",
         "ANSIBLE_TIMEOUT": "10",
         "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=10s",
+        "LC_ALL": "C.UTF-8",
         "PATH": f"{venv_bin}:{os.environ.get('PATH', '/usr/bin:/bin')}",
     }

@@ -41,19 +41,14 @@ class SSHShell:
     def connect(self) -> None:
         if self._client is not None:
             return
-        client = paramiko.SSHClient()
-        client.load_host_keys(str(self.known_hosts))  # only these keys; no system files
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
         try:
-            self._connect(client)
+            client = self._connect()
         except paramiko.BadHostKeyException:
-            client.close()
             raise HostKeyMismatchError(
                 f"host {self.name} ({self.address}) presented an SSH host key that differs "
                 f"from the one pinned in {self.known_hosts}; refusing to connect"
             ) from None
         except paramiko.SSHException as exc:
-            client.close()
             if "not found in known_hosts" in str(exc):
                 raise HostKeyMismatchError(
                     f"host {self.name} ({self.address}) has no pinned key in {self.known_hosts}; "
@@ -61,31 +56,41 @@ class SSHShell:
                 ) from None
             raise RemoteError(f"ssh to {self.name} ({self.address}) failed: {exc}") from None
         except (OSError, EOFError) as exc:
-            client.close()
             where = f"{self.address}:{self.port}"
             raise RemoteError(f"cannot reach {self.name} at {where}: {exc}") from None
         self._client = client
 
     @ssh_connect
-    def _connect(self, client: paramiko.SSHClient) -> None:
-        client.connect(
-            self.address, port=self.port, username=self.user,
-            key_filename=str(self.key_path), look_for_keys=False, allow_agent=False,
-            timeout=CONNECT_TIMEOUT_S, banner_timeout=CONNECT_TIMEOUT_S,
-            auth_timeout=CONNECT_TIMEOUT_S,
-        )
+    def _connect(self) -> paramiko.SSHClient:
+        # A fresh client per attempt: a failed transport is closed, never reused.
+        client = paramiko.SSHClient()
+        client.load_host_keys(str(self.known_hosts))  # only these keys; no system files
+        client.set_missing_host_key_policy(paramiko.RejectPolicy())
+        try:
+            client.connect(
+                self.address, port=self.port, username=self.user,
+                key_filename=str(self.key_path), look_for_keys=False, allow_agent=False,
+                timeout=CONNECT_TIMEOUT_S, banner_timeout=CONNECT_TIMEOUT_S,
+                auth_timeout=CONNECT_TIMEOUT_S,
+            )
+        except BaseException:
+            client.close()
+            raise
+        return client
 
     def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
         self.connect()
         assert self._client is not None
+        chan = None
         try:
             chan_in, chan_out, chan_err = self._client.exec_command(command, timeout=timeout)
+            chan = chan_out.channel
             if stdin is not None:
                 chan_in.write(stdin)
-            chan_in.channel.shutdown_write()
+            chan.shutdown_write()
             out = chan_out.read().decode(errors="replace")
             err = chan_err.read().decode(errors="replace")
-            rc = chan_out.channel.recv_exit_status()
+            rc = chan.recv_exit_status()
         except TimeoutError:
             raise RemoteError(
                 f"'{command}' on {self.name} did not finish within {timeout:g}s"
@@ -95,6 +100,9 @@ class SSHShell:
             raise RemoteError(
                 f"ssh to {self.name} dropped while running '{command}': {exc}"
             ) from None
+        finally:
+            if chan is not None:
+                chan.close()  # on a timeout too: the remote command gets SIGHUP
         return CommandResult(rc, out, err)
 
     def close(self) -> None:

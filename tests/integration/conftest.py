@@ -21,8 +21,11 @@ TEST_SUBNET = "198.18.100.0/24"
 
 
 def pytest_collection_modifyitems(config, items):
-    if os.geteuid() != 0:
-        skip = pytest.mark.skip(reason="the lab needs root (namespaces, bridge, overlay mounts)")
+    # Without root the lab tests cannot run. They are skipped only when asked
+    # (GREENSWAP_SKIP_LAB=1, e.g. `make test-unit` on a laptop); `make test` as a
+    # non-root user fails instead of passing with half the suite unrun.
+    if os.geteuid() != 0 and os.environ.get("GREENSWAP_SKIP_LAB") == "1":
+        skip = pytest.mark.skip(reason="GREENSWAP_SKIP_LAB=1")
         for item in items:
             if "lab" in item.keywords:
                 item.add_marker(skip)
@@ -48,9 +51,11 @@ def leftovers(settings: LabSettings) -> list[str]:
 def lab(tmp_path_factory) -> Lab:
     settings = make_settings(tmp_path_factory.mktemp("lab"), "gst", TEST_SUBNET)
     the_lab = Lab(settings)
-    the_lab.up()
-    yield the_lab
-    the_lab.down()
+    try:
+        the_lab.up()
+        yield the_lab
+    finally:
+        the_lab.down()
     assert leftovers(settings) == []
 
 

@@ -4,25 +4,32 @@ and an atomic backend flip through the runtime API."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.request
 
 import pytest
 
+from orchestrator.lab import keys
 from orchestrator.lab.packages import APP, BASE
 from orchestrator.remote.ansible import run_playbook
 
 pytestmark = pytest.mark.lab
 
 
+# Never through a proxy from the environment: lab traffic stays on the lab bridge.
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def get(url: str) -> tuple[int, dict, dict]:
-    with urllib.request.urlopen(url, timeout=5) as resp:
+    with OPENER.open(url, timeout=5) as resp:
         return resp.status, dict(resp.headers), json.loads(resp.read())
 
 
 def post(url: str, payload: dict) -> dict:
     req = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=5) as resp:
+    with OPENER.open(req, timeout=5) as resp:
         assert resp.status == 201
         return json.loads(resp.read())
 
@@ -86,13 +93,57 @@ def test_admin_socket_is_0600(blue):
         assert sh.run("stat -c %a /run/haproxy/admin.sock").stdout.strip() == "600"
 
 
+def test_hold_makes_requests_wait_and_never_reaches_disk(blue):
+    lb_addr = address(blue, "lb-1")
+    lb = blue.lb()
+    result: dict = {}
+
+    def request() -> None:
+        started = time.monotonic()
+        result["status"] = get(f"http://{lb_addr}/health")[0]
+        result["seconds"] = time.monotonic() - started
+
+    lb.hold()
+    try:
+        with blue.shell("lb-1") as sh:
+            on_disk = sh.run("cat /etc/haproxy/greenswap-flags.map").stdout
+        waiter = threading.Thread(target=request)
+        waiter.start()
+        time.sleep(0.4)
+        assert waiter.is_alive(), "a held request must wait"
+    finally:
+        lb.release()
+    waiter.join(timeout=5)
+    assert result["status"] == 200
+    assert 0.35 <= result["seconds"] < 2.0
+    assert "hold off" in on_disk  # a restart during a hold never holds forever
+
+
+def test_no_secret_in_run_artifacts_or_inventory(blue):
+    secrets = blue.secrets().values()
+    state_dir = blue.lab.settings.state_dir
+    paths = [p for p in (state_dir / "runs").rglob("*") if p.is_file()]
+    paths.append(blue.inventory())
+    assert len(paths) > 10  # the playbook runs really left artifacts to search
+    for path in paths:
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret.encode() not in data, path
+
+
 def test_ansible_refuses_a_host_whose_key_changed(blue, tmp_path):
+    rec = next(r for r in blue.lab.records() if r.name == "blue-app-1")
+    pinned = blue.lab.known_hosts.read_text()
+    other = keys.known_hosts_text({rec.address: keys.new_keypair("x").public_line})
     bad_known = tmp_path / "known_hosts"
-    bad_known.write_text("")
+    bad_known.write_text("".join(
+        other if line.startswith(rec.address + " ") else line + "\n"
+        for line in pinned.splitlines()))
+    assert bad_known.read_text() != pinned
     inv = tmp_path / "inventory.yml"
     inv.write_text(blue.inventory().read_text().replace(str(blue.lab.known_hosts), str(bad_known)))
     result = run_playbook("patch.yml", inv, tmp_path / "runs", limit="blue-app-1",
                           extravars={"target": "blue-app-1"})
     assert not result.ok
     assert "blue-app-1" in result.failed_hosts
-    assert "Host key verification failed" in result.failed_hosts["blue-app-1"]
+    assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in result.failed_hosts["blue-app-1"]

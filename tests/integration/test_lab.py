@@ -31,7 +31,7 @@ def test_every_host_answers_over_pinned_ssh_in_its_own_namespaces(lab):
         assert not any(r.startswith("default") for r in routes)  # no way out of the lab
 
 
-def test_a_changed_host_key_is_refused(lab, tmp_path):
+def test_a_changed_host_key_is_refused_by_paramiko(lab, tmp_path):
     rec = lab.records()[0]
     impostor = tmp_path / "known_hosts"
     impostor.write_text(keys.known_hosts_text({rec.address: keys.new_keypair("x").public_line}))
