@@ -9,12 +9,12 @@ ships a "system update".
 from __future__ import annotations
 
 import gzip
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from orchestrator.errors import LabError
+from orchestrator.fsutil import write_atomic
 from orchestrator.lab.local import run
 from orchestrator.lab.packages import DebSpec, build_deb, copy_into
 from orchestrator.lab.procs import is_ours, stop_pid, wait_for_port
@@ -35,11 +35,11 @@ def publish(repo: Path, specs: list[DebSpec]) -> None:
 def reindex(repo: Path) -> None:
     packages = run(["dpkg-scanpackages", "--multiversion", "pool", "/dev/null"], timeout=60,
                    cwd=str(repo)).stdout
-    (repo / "Packages").write_text(packages)
-    (repo / "Packages.gz").write_bytes(gzip.compress(packages.encode(), mtime=0))
+    # Hosts may be fetching while this runs: every index file is swapped in whole.
+    write_atomic(repo / "Packages", packages)
+    write_atomic(repo / "Packages.gz", gzip.compress(packages.encode(), mtime=0))
     release = run(["apt-ftparchive", "release", "."], cwd=str(repo)).stdout
-    (repo / "Release.tmp").write_text(release)
-    os.replace(repo / "Release.tmp", repo / "Release")
+    write_atomic(repo / "Release", release)
 
 
 def serve(repo: Path, address: str, port: int, log: Path, deadline_s: float = 5.0) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from orchestrator.fsutil import write_atomic
 from orchestrator.lab.state import HostRecord
 
 
@@ -47,7 +48,4 @@ def render(hosts: Iterable[HostRecord], key_path: Path, known_hosts: Path, repo_
 
 
 def write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(path, text, 0o600)

@@ -6,12 +6,13 @@ the host serves: no trust-on-first-use, ever.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from orchestrator.fsutil import write_atomic
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,8 @@ def new_keypair(comment: str) -> KeyPair:
 
 
 def write_secret(path: Path, data: bytes) -> None:
-    """Write a file that only root may read, never exposing it with wider modes."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    """A file only root may read, never exposed with wider modes."""
+    write_atomic(path, data, 0o600)
 
 
 def ensure_client_key(key_path: Path) -> str:
@@ -49,7 +45,7 @@ def ensure_client_key(key_path: Path) -> str:
     if not key_path.exists() or not pub_path.exists():
         pair = new_keypair("greenswap-lab")
         write_secret(key_path, pair.private_openssh)
-        pub_path.write_text(pair.public_line + "\n")
+        write_atomic(pub_path, pair.public_line + "\n")
     return pub_path.read_text().strip()
 
 

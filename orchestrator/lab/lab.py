@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import GreenswapError, InputError, LabError, PrivilegeError
+from orchestrator.fsutil import write_atomic
 from orchestrator.lab import aptrepo, host, image, inventory, keys, network, packages, procs
 from orchestrator.lab import state as lab_state
 from orchestrator.lab.settings import LabSettings
@@ -298,9 +299,7 @@ class Lab:
 
     def _write_access_files(self, state: LabState) -> None:
         recs = list(state.hosts.values())
-        self.known_hosts.write_text(
-            keys.known_hosts_text({r.address: r.host_key for r in recs})
-        )
+        write_atomic(self.known_hosts, keys.known_hosts_text({r.address: r.host_key for r in recs}))
         inventory.write(
             self.settings.inventory_path,
             inventory.render(recs, self.key_path, self.known_hosts, self.settings.repo_url),

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from orchestrator.errors import ConfigError
+from orchestrator.fsutil import write_atomic
 
 # The only range the lab may put addresses on (RFC 2544 benchmarking).
 LAB_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
@@ -48,7 +49,7 @@ class LabSettings:
             raise ConfigError("--subnet", f"{net} is too small; use a /26 or larger")
         port = kwargs.get("repo_port", 8080)
         if not 1 <= int(port) <= 65535:
-            raise ConfigError("--repo-port", f"{port} is not a TCP port")
+            raise ConfigError("repo_port", f"{port} is not a TCP port")
         return cls(name=name, subnet=net, **kwargs)
 
     @classmethod
@@ -73,7 +74,7 @@ class LabSettings:
     def save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         record = {"subnet": str(self.subnet), "repo_port": self.repo_port}
-        (self.state_dir / "settings.json").write_text(json.dumps(record) + "\n")
+        write_atomic(self.state_dir / "settings.json", json.dumps(record) + "\n")
 
     @property
     def state_dir(self) -> Path:

@@ -6,9 +6,11 @@ Written atomically (temp file, rename) and readable by root only.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from orchestrator.errors import LabError
+from orchestrator.fsutil import write_atomic
 
 
 @dataclass
@@ -44,14 +46,16 @@ class LabState:
 def load(path: Path) -> LabState | None:
     if not path.exists():
         return None
-    raw = json.loads(path.read_text())
-    hosts = {name: HostRecord(**rec) for name, rec in raw.get("hosts", {}).items()}
+    try:
+        raw = json.loads(path.read_text())
+        hosts = {name: HostRecord(**rec) for name, rec in raw.get("hosts", {}).items()}
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise LabError(
+            f"the lab's state file {path} is unreadable: {exc}",
+            f"move {path} aside and remove the lab's namespaces by hand, or restore it",
+        ) from None
     return LabState(image=raw.get("image"), repo_pid=raw.get("repo_pid"), hosts=hosts)
 
 
 def save(path: Path, state: LabState) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(asdict(state), fh, indent=2, sort_keys=True)
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(asdict(state), indent=2, sort_keys=True), 0o600)

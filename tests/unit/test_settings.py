@@ -25,7 +25,7 @@ def test_defaults_are_inside_the_benchmarking_range():
         ({"subnet": "not-a-net"}, "--subnet"),
         ({"name": "Bad"}, "--name"),
         ({"name": "toolongname"}, "--name"),
-        ({"repo_port": 70000}, "--repo-port"),
+        ({"repo_port": 70000}, "repo_port"),
     ],
 )
 def test_bad_settings_name_the_field(kwargs, field):
