@@ -15,7 +15,7 @@ import sys
 import click
 
 from orchestrator import __version__
-from orchestrator.cli import lab
+from orchestrator.cli import lab, replay
 from orchestrator.cli.output import err
 from orchestrator.errors import EXIT_INPUT, GreenswapError
 
@@ -27,6 +27,7 @@ def cli() -> None:
 
 
 cli.add_command(lab.lab)
+cli.add_command(replay.replay)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from orchestrator.db.apply import TargetDB
 from orchestrator.db.mapping import Forward, Reverse
-from orchestrator.db.snapshot import SnapshotResult, take_snapshot
+from orchestrator.db.snapshot import SnapshotResult, anchor, take_snapshot
 from orchestrator.db.source import SourceDB
 from orchestrator.db.stream import Stream, StreamStats
 from orchestrator.db.transform import Transform
@@ -42,8 +42,13 @@ class Replay:
         target_keys = {t: _target_key(self.mapping, self.transform, t) for t in targets}
         self.target = TargetDB(self.target_dsn, self.stream, targets, target_keys)
 
-    def snapshot(self, progress: Callable[[str, int], None] = lambda _t, _n: None
-                 ) -> SnapshotResult | None:
+    def start(self, progress: Callable[[str, int], None] = lambda _t, _n: None
+              ) -> SnapshotResult | str | None:
+        """Give the stream a starting position if it has none: forward by copying a
+        snapshot through f; reverse by anchoring at the current point (at cutover
+        blue already equals g(green)). None when the stream had one already."""
+        if self.direction == "reverse":
+            return anchor(self.source, self.target)
         return take_snapshot(self.source, self.target, self.transform, progress)
 
     def stream_changes(self, stop: threading.Event, until_lsn: int | None = None,

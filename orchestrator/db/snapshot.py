@@ -56,6 +56,27 @@ def take_snapshot(
     return SnapshotResult(lsn, rows, time.monotonic() - started)
 
 
+def anchor(source: SourceDB, target: TargetDB) -> str | None:
+    """Start a stream without copying: for reverse replay, which begins at cutover,
+    when blue already equals g(green). Creates the slot and stores its consistent
+    point as the position. None if the stream already has a position."""
+    if target.position() is not None:
+        return None
+    source.drop()
+    source.ensure_publication()
+    repl = source.replication_connection()
+    try:
+        with repl.cursor() as rcur:
+            rcur.execute(
+                f'CREATE_REPLICATION_SLOT "{source.stream}" LOGICAL pgoutput (SNAPSHOT \'nothing\')'
+            )
+            _slot, lsn, _snap, _plugin = rcur.fetchone()
+    finally:
+        repl.close()
+    target.apply([], lsn)
+    return lsn
+
+
 def _copy_all(source, target, transform, snapshot_name, lsn, progress) -> dict[str, int]:
     reader = connect(source.dsn, f"snapshot/{source.stream}")
     counts: dict[str, int] = {}

@@ -88,11 +88,15 @@ class Transform:
             if source in self.tables:
                 raise TransformError(f"transform: table {source} is declared twice")
             for table, mapping in targets.items():
-                missing = set(mapping.values()) - set(key)
-                if missing:
+                if sorted(mapping.values()) != sorted(key):
                     raise TransformError(
-                        f"transform for {source}: key of {table} uses "
-                        f"{', '.join(sorted(missing))}, which is not in blue's key {list(key)}"
+                        f"transform for {source}: key of {table} must take each column of "
+                        f"blue's key {list(key)} exactly once; it takes {list(mapping.values())}"
+                    )
+                owner = next((t for t in self.tables.values() if table in t.targets), None)
+                if owner is not None:
+                    raise TransformError(
+                        f"transform for {source}: {table} is already written by {owner.source}"
                     )
             tt = TableTransform(source, tuple(key), dict(targets), fn)
             self.tables[source] = tt

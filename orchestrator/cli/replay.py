@@ -1,0 +1,126 @@
+"""`greenswap replay ...`: the replayer as a process of its own, and verify.
+
+The replayer keeps its position in the target database only, so it can be killed
+at any moment and started again, here or on another machine.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from pathlib import Path
+
+import click
+
+from orchestrator.cli.output import emit_json, say
+from orchestrator.db.pgoutput import lsn_int
+from orchestrator.db.replayer import Replay
+from orchestrator.db.stream import StreamStats
+from orchestrator.db.transform import load
+from orchestrator.db.verify import verify
+
+# DSNs may come from the environment; keep passwords out of them (use PGPASSWORD or
+# a ~/.pgpass), since a command line is visible to every user of the machine.
+source_option = click.option("--source", envvar="GREENSWAP_SOURCE_DSN", required=True,
+                             help="libpq DSN of the database replayed from.")
+target_option = click.option("--target", envvar="GREENSWAP_TARGET_DSN", required=True,
+                             help="libpq DSN of the database replayed into.")
+transform_option = click.option("--transform", "transform_path", required=True,
+                                type=click.Path(path_type=Path), help="The transform module.")
+direction_option = click.option("--direction", type=click.Choice(["forward", "reverse"]),
+                                default="forward", show_default=True)
+stream_option = click.option("--stream", default="greenswap", show_default=True,
+                             help="Name of the slot, publication and position.")
+
+
+@click.group()
+def replay() -> None:
+    """Replay a database's change log through the transform."""
+
+
+@replay.command()
+@source_option
+@target_option
+@transform_option
+@direction_option
+@stream_option
+@click.option("--until-lsn", default=None, help="Stop once the target holds this LSN.")
+@click.option("--json", "as_json", is_flag=True, help="Progress as JSON lines.")
+def run(source, target, transform_path, direction, stream, until_lsn, as_json) -> None:
+    """Snapshot (forward) or anchor (reverse) if needed, then stream until stopped."""
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    the_replay = Replay(source, target, load(transform_path), stream, direction)
+    try:
+        started = the_replay.start(lambda table, rows: say(f"snapshot {table}: {rows} rows"))
+        if started is not None:
+            say(f"stream {stream} starts at {getattr(started, 'lsn', started)}")
+        report = _reporter(as_json)
+        stats = the_replay.stream_changes(
+            stop, lsn_int(until_lsn) if until_lsn else None, on_batch=report)
+        say(f"stream {stream} stopped at {_lsn(stats.applied_lsn)} after "
+            f"{stats.transactions} transactions")
+    finally:
+        the_replay.close()
+
+
+def _lsn(value: int) -> str:
+    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
+
+
+def _reporter(as_json: bool):
+    last = [0.0]
+
+    def report(stats: StreamStats) -> None:
+        now = time.monotonic()
+        if now - last[0] < 1.0:
+            return
+        last[0] = now
+        if as_json:
+            emit_json({"applied_lsn": _lsn(stats.applied_lsn), "changes": stats.changes,
+                       "transactions": stats.transactions, "batches": stats.batches})
+        else:
+            say(f"applied {_lsn(stats.applied_lsn)}: {stats.changes} changes in "
+                f"{stats.transactions} transactions")
+
+    return report
+
+
+@replay.command("verify")
+@click.option("--blue", envvar="GREENSWAP_BLUE_DSN", required=True)
+@click.option("--green", envvar="GREENSWAP_GREEN_DSN", required=True)
+@transform_option
+@direction_option
+@click.option("--json", "as_json", is_flag=True)
+def verify_command(blue, green, transform_path, direction, as_json) -> None:
+    """Check green == f(blue) (forward) or blue == g(green) (reverse). Exit 1 on any
+    mismatch, listing every key."""
+    result = verify(blue, green, load(transform_path), direction)
+    if as_json:
+        emit_json({"ok": result.ok, "chunks": result.chunks, "keys": result.keys,
+                   "mismatches": [{"table": m.table, "key": list(m.key)}
+                                  for m in result.mismatches]})
+    else:
+        for m in result.mismatches:
+            say(f"mismatch in {m.table} at key {m.key}")
+        say(f"verify {direction}: {result.keys} keys in {result.chunks} chunks, "
+            f"{len(result.mismatches)} mismatching")
+    raise SystemExit(0 if result.ok else 1)
+
+
+@replay.command()
+@source_option
+@target_option
+@transform_option
+@direction_option
+@stream_option
+def drop(source, target, transform_path, direction, stream) -> None:
+    """End a stream for good: drop its slot and publication (they pin WAL)."""
+    the_replay = Replay(source, target, load(transform_path), stream, direction)
+    try:
+        the_replay.drop()
+    finally:
+        the_replay.close()
+    say(f"stream {stream} dropped")
