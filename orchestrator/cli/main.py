@@ -15,7 +15,7 @@ import sys
 import click
 
 from orchestrator import __version__
-from orchestrator.cli import lab, replay
+from orchestrator.cli import lab, replay, transform
 from orchestrator.cli.output import err
 from orchestrator.errors import EXIT_INPUT, GreenswapError
 
@@ -28,6 +28,7 @@ def cli() -> None:
 
 cli.add_command(lab.lab)
 cli.add_command(replay.replay)
+cli.add_command(transform.transform)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,85 @@
+"""`greenswap transform check` against real blue and green schemas."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.pg import Cluster
+
+APP = Path(__file__).resolve().parents[2] / "examples" / "sample-app"
+
+LOSSY = '''
+from decimal import Decimal
+from orchestrator.db.transform import Transform
+transform = Transform()
+
+@transform.table("accounts", key=["id"],
+                 targets={"accounts": {"id": "id"}, "addresses": {"account_id": "id"}})
+def accounts(row):
+    first, _, last = row["full_name"].partition(" ")   # loses "no space" vs "trailing space"
+    return {"accounts": {"id": row["id"], "first_name": first, "last_name": last,
+                         "email": row["email"], "balance_cents": int(row["balance"] * 100),
+                         "created_at": row["created_at"]},
+            "addresses": {"account_id": row["id"], "street": row["street"], "city": row["city"]}}
+
+@accounts.inverse
+def back(rows):
+    a, d = rows["accounts"], rows["addresses"]
+    return {"id": a["id"], "full_name": (a["first_name"] + " " + a["last_name"]).rstrip(" "),
+            "email": a["email"], "balance": Decimal(a["balance_cents"]) / 100,
+            "street": d["street"], "city": d["city"], "created_at": a["created_at"]}
+'''
+
+IMPURE = LOSSY.replace('"email": row["email"]', '"email": row["email"] + str(__import__("time").time_ns())')
+
+
+@pytest.fixture(scope="module")
+def schemas():
+    blue, green = Cluster("blue"), Cluster("green")
+    try:
+        blue.start()
+        green.start()
+        blue.sql((APP / "schema_v1.sql").read_text())
+        green.sql((APP / "schema_v2.sql").read_text())
+        blue.sql("INSERT INTO accounts (full_name, email, balance) VALUES ('Ada Lovelace', 'a',"
+                 " 1.5), ('Cher', 'c', 0), ('Trailing ', 't', 2)")
+        yield blue, green
+    finally:
+        blue.destroy()
+        green.destroy()
+
+
+def check(blue, green, path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "transform", "check", str(path), "--blue",
+         blue.dsn(), "--green", green.dsn(), "--examples", "100"],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_the_sample_transform_is_proved(schemas):
+    proc = check(*schemas, APP / "transform.py")
+    assert proc.returncode == 0, proc.stderr
+    assert "on 3 sampled and 100 generated rows" in proc.stderr
+
+
+def test_a_lossy_inverse_is_refused_naming_table_key_and_columns(schemas, tmp_path):
+    path = tmp_path / "lossy.py"
+    path.write_text(LOSSY)
+    proc = check(*schemas, path)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert proc.returncode == 1
+    assert len(lines) == 1
+    assert "g(f(row)) != row for accounts key" in lines[0] and "full_name" in lines[0]
+
+
+def test_an_impure_f_is_refused(schemas, tmp_path):
+    path = tmp_path / "impure.py"
+    path.write_text(IMPURE)
+    proc = check(*schemas, path)
+    assert proc.returncode == 1
+    assert "f must be deterministic" in proc.stderr

@@ -1,0 +1,96 @@
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from orchestrator.db.mapping import Forward, Reverse
+from orchestrator.db.transform import Transform, identity, load
+from orchestrator.errors import TransformError
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "transform.py"
+
+names = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+                min_size=1)
+v1_rows = st.fixed_dictionaries({
+    "id": st.integers(1, 2**62),
+    "full_name": names,
+    "email": st.text(),
+    "balance": st.decimals(min_value=-10**9, max_value=10**9, places=2, allow_nan=False),
+    "street": st.text(),
+    "city": st.text(),
+    "created_at": st.just("2026-11-25 09:00:00.123456+00"),
+})
+
+
+@given(v1_rows)
+def test_sample_transform_round_trips(row):
+    tt = load(SAMPLE).tables["accounts"]
+    out = tt.apply(row)
+    assert out["accounts"]["id"] == out["addresses"]["account_id"] == row["id"]
+    back = tt.backward(out)
+    assert back == {**row, "balance": row["balance"].quantize(Decimal("0.01"))}
+
+
+def test_bad_modules_are_refused_with_the_reason(tmp_path):
+    missing = tmp_path / "nope.py"
+    with pytest.raises(TransformError, match="no file"):
+        load(missing)
+    broken = tmp_path / "broken.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    with pytest.raises(TransformError, match="failed to import: RuntimeError: boom"):
+        load(broken)
+    empty = tmp_path / "empty.py"
+    empty.write_text("x = 1\n")
+    with pytest.raises(TransformError, match="defines no `transform"):
+        load(empty)
+
+
+def test_key_mapping_must_cover_blue_key_once():
+    t = Transform()
+    with pytest.raises(TransformError, match="exactly once"):
+        t.table("a", ["id", "v"], {"b": {"id": "id"}})(lambda r: {})
+    t.table("a", ["id"], {"b": {"id": "id"}})(lambda r: {})
+    with pytest.raises(TransformError, match="already written by a"):
+        t.table("c", ["id"], {"b": {"id": "id"}})(lambda r: {})
+
+
+def test_f_writing_an_undeclared_table_is_refused():
+    t = Transform()
+    tt = t.table("a", ["id"], {"b": {"id": "id"}})(lambda r: {"c": r})
+    with pytest.raises(TransformError, match="undeclared table"):
+        tt.apply({"id": 1})
+
+
+def test_forward_resolves_deletes_key_changes_and_empty_targets():
+    t = load(SAMPLE)
+    row = {"id": 7, "full_name": "A B", "email": "e", "balance": Decimal("1.00"), "street": "s",
+           "city": "c", "created_at": "x"}
+    writes = Forward(t).resolve({("accounts", (7,)): row, ("accounts", (6,)): None},
+                                read=lambda *_: {})
+    assert set(writes["accounts"].upserts) == {(7,)} and writes["accounts"].deletes == {(6,)}
+    assert set(writes["addresses"].upserts) == {(7,)} and writes["addresses"].deletes == {(6,)}
+
+
+def test_reverse_rebuilds_the_blue_row_from_current_green_rows():
+    t = load(SAMPLE)
+    green = {
+        "accounts": {(7,): {"id": 7, "first_name": "A", "last_name": None, "email": "e",
+                            "balance_cents": 150, "created_at": "x"}},
+        "addresses": {},  # the address row is gone
+    }
+    writes = Reverse(t).resolve(
+        {("accounts", (7,)): None, ("accounts", (8,)): None},
+        read=lambda table, keys: {k: green[table][k] for k in keys if k in green[table]},
+    )
+    assert writes["accounts"].upserts[(7,)]["full_name"] == "A"
+    assert writes["accounts"].upserts[(7,)]["street"] == ""
+    assert writes["accounts"].deletes == {(8,)}
+
+
+def test_identity_copies_both_ways():
+    t = identity({"items": ["id"]})
+    tt = t.tables["items"]
+    assert tt.apply({"id": 1, "v": "x"}) == {"items": {"id": 1, "v": "x"}}
+    assert tt.backward({"items": {"id": 1, "v": "x"}}) == {"id": 1, "v": "x"}
