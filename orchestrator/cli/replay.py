@@ -46,8 +46,12 @@ def replay() -> None:
 @direction_option
 @stream_option
 @click.option("--until-lsn", default=None, help="Stop once the target holds this LSN.")
+@click.option("--max-slot-wal-mb", default=1024, show_default=True,
+              type=click.IntRange(1, 10**7),
+              help="Drop the slot and stop if it retains more WAL than this on the source.")
 @click.option("--json", "as_json", is_flag=True, help="Progress as JSON lines.")
-def run(source, target, transform_path, direction, stream, until_lsn, as_json) -> None:
+def run(source, target, transform_path, direction, stream, until_lsn, max_slot_wal_mb,
+        as_json) -> None:
     """Snapshot (forward) or anchor (reverse) if needed, then stream until stopped."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -59,7 +63,8 @@ def run(source, target, transform_path, direction, stream, until_lsn, as_json) -
             say(f"stream {stream} starts at {getattr(started, 'lsn', started)}")
         report = _reporter(as_json)
         stats = the_replay.stream_changes(
-            stop, lsn_int(until_lsn) if until_lsn else None, on_batch=report)
+            stop, lsn_int(until_lsn) if until_lsn else None, on_batch=report,
+            max_slot_wal=max_slot_wal_mb << 20)
         say(f"stream {stream} stopped at {_lsn(stats.applied_lsn)} after "
             f"{stats.transactions} transactions")
     finally:

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import copy
 import io
-from decimal import Decimal
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

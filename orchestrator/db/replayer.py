@@ -15,7 +15,7 @@ from orchestrator.db.apply import TargetDB
 from orchestrator.db.mapping import Forward, Reverse
 from orchestrator.db.snapshot import SnapshotResult, anchor, take_snapshot
 from orchestrator.db.source import SourceDB
-from orchestrator.db.stream import Stream, StreamStats
+from orchestrator.db.stream import DEFAULT_MAX_SLOT_WAL, Stream, StreamStats
 from orchestrator.db.transform import Transform
 from orchestrator.errors import InputError
 
@@ -52,9 +52,11 @@ class Replay:
         return take_snapshot(self.source, self.target, self.transform, progress)
 
     def stream_changes(self, stop: threading.Event, until_lsn: int | None = None,
-                       on_batch: Callable[[StreamStats], None] = lambda _s: None) -> StreamStats:
-        return Stream(self.source, self.target, self.mapping, on_batch=on_batch).run(
-            stop, until_lsn)
+                       on_batch: Callable[[StreamStats], None] = lambda _s: None,
+                       max_slot_wal: int = DEFAULT_MAX_SLOT_WAL) -> StreamStats:
+        stream = Stream(self.source, self.target, self.mapping, on_batch=on_batch,
+                        max_slot_wal=max_slot_wal)
+        return stream.run(stop, until_lsn)
 
     def drop(self) -> None:
         """End the stream for good: drop the slot and publication, forget the position."""

@@ -64,6 +64,15 @@ class SourceDB:
                 " WHERE slot_name = %s", (self.stream,))
             cur.execute(f'DROP PUBLICATION IF EXISTS "{self.publication}"')
 
+    def retained_wal(self) -> int:
+        """Bytes of WAL the slot keeps on the source's disk."""
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)"
+                        "::bigint FROM pg_replication_slots WHERE slot_name = %s",
+                        (self.stream,))
+            row = cur.fetchone()
+        return row[0] if row else 0
+
     def read(self, table: str, keys: list[tuple]) -> dict:
         return read_rows(self.conn, self.infos[table], self.keys[table], keys) if keys else {}
 

@@ -23,6 +23,8 @@ from orchestrator.db.source import SourceDB
 from orchestrator.db.values import decoder
 from orchestrator.errors import ReplayRefused
 
+DEFAULT_MAX_SLOT_WAL = 1 << 30  # 1 GiB
+WAL_CHECK_S = 5.0
 IDLE_PROBE_S = 1.0
 IDLE_PROBE_FAST_S = 0.05  # when a cutover waits for a position
 FETCH = object()  # the row had unchanged TOAST values: read it from the source
@@ -56,7 +58,10 @@ class Stream:
         self, source: SourceDB, target: TargetDB, direction,
         batch_changes: int = 20_000, batch_seconds: float = 0.2,
         on_batch: Callable[[StreamStats], None] = lambda _s: None,
+        max_slot_wal: int = DEFAULT_MAX_SLOT_WAL,
     ) -> None:
+        self.max_slot_wal = max_slot_wal
+        self._last_wal_check = 0.0
         self.source = source
         self.target = target
         self.direction = direction
@@ -76,6 +81,7 @@ class Stream:
                 "take the snapshot first ('greenswap replay run' does it)",
             )
         self.stats.applied_lsn = pgoutput.lsn_int(start)
+        self._check_wal_cap(force=True)
         conn = self.source.replication_connection()
         try:
             cur = conn.cursor()
@@ -93,6 +99,7 @@ class Stream:
         batch = Batch()
         txn: list = []
         while not stop.is_set():
+            self._check_wal_cap()
             if until_lsn is not None and self.stats.applied_lsn >= until_lsn and not txn:
                 return
             msg = cur.read_message()
@@ -125,6 +132,24 @@ class Stream:
             elif isinstance(m, pgoutput.Insert | pgoutput.Update | pgoutput.Delete |
                             pgoutput.Truncate):
                 txn.append(m)
+
+    def _check_wal_cap(self, force: bool = False) -> None:
+        """A slot the target cannot keep up with pins WAL on the source without bound.
+        Over the cap, drop it (freeing the source's disk) and stop: sync starts over."""
+        now = time.monotonic()
+        if not force and now - self._last_wal_check < WAL_CHECK_S:
+            return
+        self._last_wal_check = now
+        retained = self.source.retained_wal()
+        if retained > self.max_slot_wal:
+            self.source.drop()
+            self.target.forget_position()
+            raise ReplayRefused(
+                f"slot {self.source.stream} retained {retained // 2**20} MiB of WAL on the "
+                f"source, over the cap of {self.max_slot_wal // 2**20} MiB; the slot was "
+                "dropped to protect the source's disk",
+                "find why replay fell behind (see lag), then start the sync again",
+            )
 
     def _advance_idle(self, cur, fast: bool) -> None:
         """With nothing pending, everything the server has sent is applied: move the

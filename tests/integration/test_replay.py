@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.db.pgoutput import lsn_int
 from orchestrator.db.replayer import Replay
 from orchestrator.db.transform import load
 from orchestrator.db.verify import verify
@@ -205,3 +206,54 @@ def test_ddl_on_the_source_stops_the_replay_and_names_the_table(clusters):
             os.kill(proc.pid, signal.SIGKILL)
     assert proc.returncode != 0
     assert "DDL on accounts while replaying" in err
+
+
+def test_a_slot_over_its_wal_cap_is_dropped_and_the_replay_stops(clusters):
+    blue, green = clusters
+    blue.sql("INSERT INTO accounts (full_name, email) VALUES ('A B', 'a')")
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_cap")
+    try:
+        replay.start()
+        # 4 MiB+ of WAL that nobody confirms: the replayer is not running.
+        blue.sql("CREATE TABLE ballast AS SELECT g, md5(g::text) AS v FROM"
+                 " generate_series(1, 60000) g")
+        with pytest.raises(ReplayRefused) as err:
+            replay.stream_changes(threading.Event(), max_slot_wal=1 << 20)
+    finally:
+        replay.close()
+    assert "over the cap of 1 MiB; the slot was dropped" in err.value.one_line()
+    assert blue.sql("SELECT count(*) FROM pg_replication_slots") == [(0,)]
+    assert green.sql("SELECT count(*) FROM greenswap.replay_position") == [(0,)]
+
+
+def test_sequences_only_move_forward(clusters):
+    from orchestrator.db.sequences import sync_sequences
+
+    blue, green = clusters
+    blue.sql("SELECT setval('accounts_id_seq', 500)")
+    assert sync_sequences(blue.dsn(), green.dsn()) == {"public.accounts_id_seq": 500}
+    assert green.sql("SELECT nextval('accounts_id_seq')") == [(501,)]
+    assert sync_sequences(blue.dsn(), green.dsn()) == {}  # green is ahead: untouched
+    assert green.sql("SELECT nextval('accounts_id_seq')") == [(502,)]
+
+
+def test_lag_is_reported_in_bytes_seconds_and_eta(clusters):
+    from orchestrator.db import lag
+
+    blue, green = clusters
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_lag")
+    try:
+        replay.start()
+        blue.sql("INSERT INTO accounts (full_name, email) SELECT 'N ' || g, 'e' FROM"
+                 " generate_series(1, 5000) g")
+        before = lag.sample(blue.dsn(), green.dsn(), "gs_lag")
+        assert before.bytes > 0 and before.retained_bytes > 0
+        end = blue.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
+        replay.stream_changes(threading.Event(), until_lsn=lsn_int(end))
+        after = lag.sample(blue.dsn(), green.dsn(), "gs_lag")
+        now = lag.lag(before, after)
+        assert now.bytes == 0 and now.seconds == 0.0 and now.eta_seconds == 0.0
+        assert now.apply_bytes_per_s and now.apply_bytes_per_s > 0
+    finally:
+        replay.drop()
+        replay.close()

@@ -34,7 +34,8 @@ def back(rows):
             "street": d["street"], "city": d["city"], "created_at": a["created_at"]}
 '''
 
-IMPURE = LOSSY.replace('"email": row["email"]', '"email": row["email"] + str(__import__("time").time_ns())')
+IMPURE = LOSSY.replace('"email": row["email"]',
+                       '"email": row["email"] + str(__import__("time").time_ns())')
 
 
 @pytest.fixture(scope="module")

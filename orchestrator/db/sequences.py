@@ -1,0 +1,35 @@
+"""Sequences are not in the change log: at cutover, green's are set from blue's.
+
+Only forward: a sequence is never moved back, so a second sync, or a sync in the
+reverse direction at rollback, can never hand out a value twice.
+"""
+
+from __future__ import annotations
+
+from orchestrator.db.connect import connect
+
+
+def sync_sequences(source_dsn: str, target_dsn: str) -> dict[str, int]:
+    """Set every target sequence that also exists on the source to at least the
+    source's last value. Returns {schema.sequence: value set}."""
+    source, target = connect(source_dsn, "sequences-source"), connect(target_dsn,
+                                                                      "sequences-target")
+    moved: dict[str, int] = {}
+    try:
+        with source.cursor() as cur:
+            cur.execute("SELECT schemaname, sequencename, last_value FROM pg_sequences"
+                        " WHERE last_value IS NOT NULL")
+            wanted = {f"{s}.{n}": v for s, n, v in cur.fetchall()}
+        with target.cursor() as cur:
+            cur.execute("SELECT schemaname, sequencename, coalesce(last_value, 0)"
+                        " FROM pg_sequences")
+            for schema, name, current in cur.fetchall():
+                full = f"{schema}.{name}"
+                if full in wanted and wanted[full] > current:
+                    cur.execute("SELECT setval(%s, %s, true)", (full, wanted[full]))
+                    moved[full] = wanted[full]
+        target.commit()
+    finally:
+        source.close()
+        target.close()
+    return moved
