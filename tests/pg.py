@@ -78,6 +78,12 @@ class Cluster:
         return conn
 
     def sql(self, statement: str, params=None, dbname: str = "postgres") -> list[tuple]:
-        with self.connect(dbname) as conn, conn.cursor() as cur:
-            cur.execute(statement, params)
-            return cur.fetchall() if cur.description else []
+        # Not `with conn`: since psycopg2 2.9 that opens a transaction even in
+        # autocommit, and some statements (CREATE SUBSCRIPTION) refuse to run in one.
+        conn = self.connect(dbname)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(statement, params)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()

@@ -1,0 +1,217 @@
+"""Benchmark: greenswap's replay against PostgreSQL's native logical replication.
+
+Three measurements, all on this machine in this run, printed as ratios against the
+native baseline measured alongside (see docs/PERFORMANCE.md for results):
+
+  (a) backlog: N mixed changes (pgbench: insert, update, delete in small transactions)
+      waiting in the slot; time to apply them through the sample v1->v2 transform,
+      against a native subscription on same-shaped tables. Ratio = native / greenswap.
+  (b) snapshot: M rows copied through f, against native initial table sync.
+      Ratio = native / greenswap.
+  (c) live: blue under pgbench at a fixed rate; lag of the replayer, sampled every
+      50 ms (the time from a source commit position to green holding it): p50, p99.
+
+Run as root (the clusters run as the postgres user), from the repository root:
+
+    .venv/bin/python bench/replay.py [--rows 1000000] [--changes 200000] [--rate 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from orchestrator.db.pgoutput import lsn_int  # noqa: E402
+from orchestrator.db.replayer import Replay  # noqa: E402
+from orchestrator.db.transform import load  # noqa: E402
+from tests.pg import Cluster  # noqa: E402
+
+APP = ROOT / "examples" / "sample-app"
+TRANSFORM = APP / "transform.py"
+DEADLINE_S = 900  # every wait here is bounded
+
+MIXED = """\
+\\set id random(1, :maxid)
+BEGIN;
+INSERT INTO accounts (full_name, email, balance, street, city)
+  VALUES ('Bench User', 'b', 1.00, 'st', 'ci');
+UPDATE accounts SET balance = balance + 1, city = 'moved' WHERE id = :id;
+DELETE FROM accounts WHERE id = :id + 1;
+END;
+"""
+LIVE = """\
+\\set id random(1, :maxid)
+UPDATE accounts SET balance = balance + 1 WHERE id = :id;
+"""
+
+
+def wait_until(what: str, check, deadline_s: float = DEADLINE_S, every: float = 0.02) -> float:
+    start = time.monotonic()
+    while not check():
+        if time.monotonic() - start > deadline_s:
+            raise TimeoutError(f"{what} did not happen within {deadline_s}s")
+        time.sleep(every)
+    return time.monotonic() - start
+
+
+def pgbench(cluster: Cluster, script: str, args: list[str]) -> str:
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
+        fh.write(script)
+    out = subprocess.run(
+        ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
+         "-f", fh.name, *args, "postgres"],
+        capture_output=True, text=True, timeout=DEADLINE_S, check=True)
+    Path(fh.name).unlink()
+    return out.stdout
+
+
+def seed(blue: Cluster, rows: int) -> None:
+    blue.sql("INSERT INTO accounts (full_name, email, balance, street, city)"
+             " SELECT 'Seed Person ' || g, 'p' || g || '@example.org', g %% 10000 + 0.5,"
+             " g || ' Main Street', 'Springfield' FROM generate_series(1, %s) g", (rows,))
+
+
+def insert_lsn(c: Cluster) -> int:
+    return lsn_int(c.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0])
+
+
+def snapshot_bench(blue, green, native, rows: int) -> tuple[float, float]:
+    seed(blue, rows)
+    blue.sql("CREATE PUBLICATION native_pub FOR TABLE accounts")
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
+    start = time.monotonic()
+    replay.start()
+    ours = time.monotonic() - start
+    replay.close()
+    start = time.monotonic()
+    native.sql(f"CREATE SUBSCRIPTION native_sub CONNECTION '{blue.dsn()}'"
+               " PUBLICATION native_pub WITH (copy_data = true)")
+    wait_until("native table sync", lambda: native.sql(
+        "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")[0][0] == 0
+        and native.sql("SELECT count(*) FROM pg_subscription_rel")[0][0] > 0)
+    theirs = time.monotonic() - start
+    return ours, theirs
+
+
+def backlog_bench(blue, green, native, changes: int) -> tuple[float, float, int]:
+    native.sql("ALTER SUBSCRIPTION native_sub DISABLE")
+    maxid = blue.sql("SELECT max(id) FROM accounts")[0][0]
+    txns = max(1, changes // 3 // 2)
+    pgbench(blue, MIXED, ["-c", "2", "-j", "2", "-t", str(txns), "-D", f"maxid={maxid}"])
+    blue.sql("INSERT INTO accounts (full_name, email) VALUES ('Backlog End', 'marker')")
+    end = insert_lsn(blue)
+    made = blue.sql("SELECT count(*) FROM accounts WHERE email = 'b'")[0][0]
+
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
+    start = time.monotonic()
+    stats = replay.stream_changes(threading.Event(), until_lsn=end)
+    ours = time.monotonic() - start
+    replay.close()
+    assert green.sql("SELECT count(*) FROM accounts WHERE email = 'marker'")[0][0] == 1
+
+    start = time.monotonic()
+    native.sql("ALTER SUBSCRIPTION native_sub ENABLE")
+    wait_until("native catch-up", lambda: native.sql(
+        "SELECT count(*) FROM accounts WHERE email = 'marker'")[0][0] == 1, every=0.01)
+    theirs = time.monotonic() - start
+    return ours, theirs, stats.changes or made * 3
+
+
+def live_bench(blue, green, rate: int, seconds: int) -> tuple[list[float], str]:
+    maxid = blue.sql("SELECT max(id) FROM accounts")[0][0]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.cli", "replay", "run", "--source", blue.dsn(),
+         "--target", green.dsn(), "--transform", str(TRANSFORM), "--stream", "gs_bench"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    samples: list[tuple[float, int]] = []
+    applied: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        src, dst = blue.connect(), green.connect()
+        s_cur, d_cur = src.cursor(), dst.cursor()
+        while not stop.is_set():
+            s_cur.execute("SELECT pg_current_wal_insert_lsn()::text")
+            samples.append((time.monotonic(), lsn_int(s_cur.fetchone()[0])))
+            d_cur.execute("SELECT lsn::text FROM greenswap.replay_position"
+                          " WHERE stream = 'gs_bench'")
+            row = d_cur.fetchone()
+            if row:
+                applied.append((time.monotonic(), lsn_int(row[0])))
+            time.sleep(0.05)
+        src.close()
+        dst.close()
+
+    sampler = threading.Thread(target=sample)
+    try:
+        time.sleep(1.0)  # the replayer connects and catches up
+        sampler.start()
+        out = pgbench(blue, LIVE, ["-c", "4", "-j", "2", "-R", str(rate), "-T", str(seconds),
+                                   "-D", f"maxid={maxid}"])
+        time.sleep(2.0)  # let the tail drain, so every sample can be matched
+    finally:
+        stop.set()
+        if sampler.is_alive():
+            sampler.join(timeout=10)
+        proc.terminate()
+        proc.wait(timeout=30)
+    lags = []
+    for t, lsn in samples:
+        done = next((ta for ta, la in applied if la >= lsn and ta >= t), None)
+        if done is not None:
+            lags.append(done - t)
+    tps = next((ln for ln in out.splitlines() if ln.startswith("tps")), "tps ?")
+    return lags, tps
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--changes", type=int, default=200_000)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--live-seconds", type=int, default=20)
+    a = parser.parse_args()
+    blue = Cluster("bench-blue", {"max_connections": "100"})
+    green = Cluster("bench-green")
+    native = Cluster("bench-native")
+    try:
+        for c in (blue, green, native):
+            c.start()
+        blue.sql((APP / "schema_v1.sql").read_text())
+        native.sql((APP / "schema_v1.sql").read_text())
+        green.sql((APP / "schema_v2.sql").read_text())
+
+        ours, theirs = snapshot_bench(blue, green, native, a.rows)
+        print(f"(b) snapshot {a.rows} rows: greenswap {ours:.2f}s ({a.rows / ours:,.0f} rows/s),"
+              f" native {theirs:.2f}s; ratio {theirs / ours:.2f}x (goal >= 1.0x)")
+        ours, theirs, n = backlog_bench(blue, green, native, a.changes)
+        print(f"(a) backlog {n} changes: greenswap {ours:.2f}s ({n / ours:,.0f}/s), native"
+              f" {theirs:.2f}s ({n / theirs:,.0f}/s); ratio {theirs / ours:.2f}x (goal >= 1.2x)")
+        lags, tps = live_bench(blue, green, a.rate, a.live_seconds)
+        if lags:
+            print(f"(c) live at {a.rate} tps target ({tps.strip()}): lag p50"
+                  f" {statistics.median(lags) * 1000:.0f} ms, p99 {pct(lags, 0.99) * 1000:.0f} ms,"
+                  f" max {max(lags) * 1000:.0f} ms over {len(lags)} samples (goal p99 <= 1000 ms)")
+        else:
+            print("(c) live: no lag samples matched")
+    finally:
+        for c in (blue, green, native):
+            c.destroy()
+
+
+if __name__ == "__main__":
+    main()
