@@ -123,9 +123,13 @@ class TargetDB:
     def truncate(self, cur, tables: list[str]) -> None:
         cur.execute("TRUNCATE " + ", ".join(quote_table(t) for t in tables))
 
-    def copy_rows(self, cur, table: str, rows: Iterable[Row]) -> int:
-        """Plain COPY of rows (the snapshot's path): no staging, no conflicts."""
-        return self._copy(cur, quote_table(table), rows)
+    def copy_text(self, cur, table: str, cols: tuple[str, ...], text: str) -> None:
+        """COPY lines already in COPY's text format (the snapshot's path)."""
+        collist = ", ".join(map(quote_ident, cols))
+        # One read for the whole chunk: with psycopg2's default 8 KiB reads, every
+        # read waits for the GIL, which the transforming thread holds.
+        cur.copy_expert(f"COPY {quote_table(table)} ({collist}) FROM STDIN", io.StringIO(text),
+                        size=len(text) + 1)
 
     def _copy(self, cur, target: str, rows: Iterable[Row]) -> int:
         groups: dict[tuple, list[str]] = {}
@@ -134,7 +138,9 @@ class TargetDB:
             groups.setdefault(cols, []).append(copy_line(list(row.values())))
         for cols, lines in groups.items():
             collist = ", ".join(map(quote_ident, cols))
-            cur.copy_expert(f"COPY {target} ({collist}) FROM STDIN", io.StringIO("".join(lines)))
+            text = "".join(lines)
+            cur.copy_expert(f"COPY {target} ({collist}) FROM STDIN", io.StringIO(text),
+                            size=len(text) + 1)
         return sum(len(v) for v in groups.values())
 
     def _stage(self, cur, table: str, kind: str) -> str:

@@ -11,7 +11,7 @@ A target row is keyed by the entity's key, so deletes and key changes are exact.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.db.transform import Row, TableTransform, Transform
@@ -157,11 +157,3 @@ def inverse_row(tt: TableTransform, rows: dict[str, Row | None]) -> Row | None:
         raise TransformError(
             f"inverse transform for {tt.source} raised {exc.__class__.__name__}: {exc}"
         ) from exc
-
-
-def snapshot_writes(tt: TableTransform, rows: Iterable[Row]) -> Iterable[tuple[str, Row]]:
-    """f over a snapshot: (green table, row) for every produced row."""
-    for row in rows:
-        for target, new in forward_rows(tt, row).items():
-            if new is not None:
-                yield target, new

@@ -125,7 +125,10 @@ class Stream:
                     self._add(batch, change)
                 batch.end_lsn, batch.commit_ts = m.end_lsn, m.commit_ts
                 self.stats.transactions += 1
-                if batch.changes >= self.batch_changes:
+                # Full, or old enough: a busy source never leaves the socket idle, so
+                # the age is checked here too, which bounds lag under steady load.
+                if (batch.changes >= self.batch_changes
+                        or time.monotonic() - batch.started >= self.batch_seconds):
                     batch = self._flush(cur, batch)
             elif isinstance(m, pgoutput.Relation):
                 self._relation(m)
@@ -178,13 +181,17 @@ class Stream:
                 f"not {expected}; replay stopped and no cutover may start",
                 "replay cannot follow schema changes on the source; start the rollout again",
             )
-        self.relations[rel.oid] = (table, names, [decoder(c.type_oid) for c in rel.columns])
+        convert = [(c.name, decoder(c.type_oid)) for c in rel.columns
+                   if decoder(c.type_oid) is not str]
+        self.relations[rel.oid] = (table, names, convert)
 
     def _row(self, relation: int, values: tuple) -> tuple[str, dict]:
-        table, names, decoders = self.relations[relation]
-        row = {}
-        for name, value, dec in zip(names, values, decoders, strict=True):
-            row[name] = value if value is None or value is UNCHANGED else dec(value)
+        table, names, convert = self.relations[relation]
+        row = dict(zip(names, values, strict=False))  # pgoutput sends every column
+        for name, dec in convert:  # text columns stay as they came
+            value = row[name]
+            if value is not None and value is not UNCHANGED:
+                row[name] = dec(value)
         return table, row
 
     def _add(self, batch: Batch, m) -> None:
