@@ -45,7 +45,8 @@ def replay() -> None:
 @transform_option
 @direction_option
 @stream_option
-@click.option("--until-lsn", default=None, help="Stop once the target holds this LSN.")
+@click.option("--until-lsn", default=None, callback=lambda _c, _p, v: _parse_lsn(v),
+              help="Stop once the target holds this LSN (like 0/1A2B3C4).")
 @click.option("--max-slot-wal-mb", default=1024, show_default=True,
               type=click.IntRange(1, 10**7),
               help="Drop the slot and stop if it retains more WAL than this on the source.")
@@ -63,12 +64,22 @@ def run(source, target, transform_path, direction, stream, until_lsn, max_slot_w
             say(f"stream {stream} starts at {getattr(started, 'lsn', started)}")
         report = _reporter(as_json)
         stats = the_replay.stream_changes(
-            stop, lsn_int(until_lsn) if until_lsn else None, on_batch=report,
+            stop, until_lsn, on_batch=report,
             max_slot_wal=max_slot_wal_mb << 20)
         say(f"stream {stream} stopped at {_lsn(stats.applied_lsn)} after "
             f"{stats.transactions} transactions")
     finally:
         the_replay.close()
+
+
+def _parse_lsn(text: str | None) -> int | None:
+    if text is None:
+        return None
+    try:
+        return lsn_int(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not an LSN like 0/1A2B3C4",
+                                 param_hint="--until-lsn") from None
 
 
 def _lsn(value: int) -> str:
