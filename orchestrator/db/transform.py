@@ -51,6 +51,11 @@ class TableTransform:
 
     def __post_init__(self) -> None:
         self._target_set = set(self.targets)
+        # Where each green key column sits in blue's key: target_key runs per change.
+        self._key_index = {
+            table: tuple(self.key.index(src) for src in mapping.values())
+            for table, mapping in self.targets.items()
+        }
 
     def inverse(self, fn: Inverse) -> Inverse:
         self.backward = fn
@@ -60,8 +65,10 @@ class TableTransform:
         return tuple(row[c] for c in self.key)
 
     def target_key(self, table: str, source_key: tuple) -> tuple:
-        by_name = dict(zip(self.key, source_key, strict=True))
-        return tuple(by_name[src] for src in self.targets[table].values())
+        index = self._key_index[table]
+        if len(index) == 1:
+            return (source_key[index[0]],)
+        return tuple(source_key[i] for i in index)
 
     def apply(self, row: Row) -> dict[str, Row | None]:
         """f(row), normalised: every target table present, each a row or None."""
