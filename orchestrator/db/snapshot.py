@@ -44,16 +44,8 @@ def take_snapshot(
     if target.position() is not None:
         return None
     started = time.monotonic()
-    source.drop()  # a slot without a stored position is a crashed earlier attempt
-    source.ensure_publication()
-    repl = source.replication_connection()
+    repl, lsn, snapshot_name = _new_slot(source, "export")
     try:
-        with repl.cursor() as rcur:
-            rcur.execute(
-                f'CREATE_REPLICATION_SLOT "{source.stream}" LOGICAL pgoutput'
-                " (SNAPSHOT 'export')"
-            )
-            _slot, lsn, snapshot_name, _plugin = rcur.fetchone()
         rows = _copy_all(source, target, transform, snapshot_name, lsn, progress)
     finally:
         repl.close()  # releases the exported snapshot
@@ -66,19 +58,29 @@ def anchor(source: SourceDB, target: TargetDB) -> str | None:
     point as the position. None if the stream already has a position."""
     if target.position() is not None:
         return None
+    repl, lsn, _ = _new_slot(source, "nothing")
+    repl.close()
+    target.apply([], lsn)
+    return lsn
+
+
+def _new_slot(source: SourceDB, snapshot: str):
+    """A fresh slot (and publication). A slot without a stored position is left
+    from a crashed earlier attempt, so it is dropped first. Returns the replication
+    connection (which holds an exported snapshot open), the slot's consistent point,
+    and the snapshot's name."""
     source.drop()
     source.ensure_publication()
     repl = source.replication_connection()
     try:
         with repl.cursor() as rcur:
-            rcur.execute(
-                f'CREATE_REPLICATION_SLOT "{source.stream}" LOGICAL pgoutput (SNAPSHOT \'nothing\')'
-            )
-            _slot, lsn, _snap, _plugin = rcur.fetchone()
-    finally:
+            rcur.execute(f'CREATE_REPLICATION_SLOT "{source.stream}" LOGICAL pgoutput'
+                         f" (SNAPSHOT '{snapshot}')")
+            _slot, lsn, snapshot_name, _plugin = rcur.fetchone()
+    except BaseException:
         repl.close()
-    target.apply([], lsn)
-    return lsn
+        raise
+    return repl, lsn, snapshot_name
 
 
 def _copy_all(source, target, transform, snapshot_name, lsn, progress) -> dict[str, int]:

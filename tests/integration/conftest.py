@@ -16,6 +16,9 @@ from orchestrator.lab import network, procs
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab
 from orchestrator.lab.settings import LabSettings
+from tests.pg import Cluster
+
+SAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "sample-app"
 
 TEST_SUBNET = "198.18.100.0/24"
 
@@ -69,3 +72,28 @@ def blue(env) -> LabEnvironment:
     """Blue on app v1 behind HAProxy, as `make demo` builds it."""
     env.deploy("blue", "1.0")
     return env
+
+
+@pytest.fixture
+def clusters():
+    """Blue on the sample app's schema v1 and green on v2: two real PostgreSQL
+    clusters on loopback, removed afterwards."""
+    yield from _clusters()
+
+
+@pytest.fixture(scope="module")
+def module_clusters():
+    yield from _clusters()
+
+
+def _clusters():
+    blue, green = Cluster("blue"), Cluster("green")
+    try:
+        blue.start()
+        green.start()
+        blue.sql((SAMPLE_APP / "schema_v1.sql").read_text())
+        green.sql((SAMPLE_APP / "schema_v2.sql").read_text())
+        yield blue, green
+    finally:
+        blue.destroy()
+        green.destroy()

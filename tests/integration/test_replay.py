@@ -31,20 +31,6 @@ TRANSFORM = APP / "transform.py"
 KILLS = 5
 
 
-@pytest.fixture
-def clusters():
-    blue, green = Cluster("blue"), Cluster("green")
-    try:
-        blue.start()
-        green.start()
-        blue.sql((APP / "schema_v1.sql").read_text())
-        green.sql((APP / "schema_v2.sql").read_text())
-        yield blue, green
-    finally:
-        blue.destroy()
-        green.destroy()
-
-
 def replayer(source: Cluster, target: Cluster, direction: str, stream: str,
              until: str | None = None) -> subprocess.Popen:
     args = [sys.executable, "-m", "orchestrator.cli", "replay", "run",

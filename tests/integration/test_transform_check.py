@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.pg import Cluster
-
 APP = Path(__file__).resolve().parents[2] / "examples" / "sample-app"
 
 LOSSY = '''
@@ -39,19 +37,11 @@ IMPURE = LOSSY.replace('"email": row["email"]',
 
 
 @pytest.fixture(scope="module")
-def schemas():
-    blue, green = Cluster("blue"), Cluster("green")
-    try:
-        blue.start()
-        green.start()
-        blue.sql((APP / "schema_v1.sql").read_text())
-        green.sql((APP / "schema_v2.sql").read_text())
-        blue.sql("INSERT INTO accounts (full_name, email, balance) VALUES ('Ada Lovelace', 'a',"
-                 " 1.5), ('Cher', 'c', 0), ('Trailing ', 't', 2)")
-        yield blue, green
-    finally:
-        blue.destroy()
-        green.destroy()
+def schemas(module_clusters):
+    blue, green = module_clusters
+    blue.sql("INSERT INTO accounts (full_name, email, balance) VALUES ('Ada Lovelace', 'a',"
+             " 1.5), ('Cher', 'c', 0), ('Trailing ', 't', 2)")
+    return blue, green
 
 
 def check(blue, green, path) -> subprocess.CompletedProcess:
