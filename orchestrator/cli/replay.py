@@ -14,8 +14,10 @@ from pathlib import Path
 import click
 
 from orchestrator.cli.output import emit_json, say
+from orchestrator.db import lag as lag_data
 from orchestrator.db.pgoutput import lsn_int
 from orchestrator.db.replayer import Replay
+from orchestrator.db.snapshot import SnapshotResult
 from orchestrator.db.stream import StreamStats
 from orchestrator.db.transform import load
 from orchestrator.db.verify import verify
@@ -59,7 +61,11 @@ def run(source, target, transform_path, direction, stream, until_lsn, max_slot_w
         signal.signal(sig, lambda *_: stop.set())
     the_replay = Replay(source, target, load(transform_path), stream, direction)
     try:
-        started = the_replay.start(lambda table, rows: say(f"snapshot {table}: {rows} rows"))
+        estimates = {t: the_replay.source.estimated_rows(t) for t in the_replay.source.infos}
+        started = the_replay.start(SnapshotProgress(estimates))
+        if isinstance(started, SnapshotResult):
+            copied = ", ".join(f"{n:,} rows into {t}" for t, n in started.rows.items())
+            say(f"snapshot done in {started.seconds:.1f}s: {copied}")
         if started is not None:
             say(f"stream {stream} starts at {getattr(started, 'lsn', started)}")
         report = _reporter(as_json)
@@ -70,6 +76,30 @@ def run(source, target, transform_path, direction, stream, until_lsn, max_slot_w
             f"{stats.transactions} transactions")
     finally:
         the_replay.close()
+
+
+class SnapshotProgress:
+    """Rows copied, rows/s and ETA per table, about every two seconds: long copies
+    show they are moving, in a terminal and in a log alike."""
+
+    EVERY_S = 2.0
+
+    def __init__(self, estimates: dict[str, int]) -> None:
+        self.estimates = estimates
+        self.started: dict[str, float] = {}
+        self.last = 0.0
+
+    def __call__(self, table: str, rows: int) -> None:
+        now = time.monotonic()
+        began = self.started.setdefault(table, now)
+        if now - self.last < self.EVERY_S:
+            return
+        self.last = now
+        rate = rows / max(now - began, 1e-6)
+        total = self.estimates.get(table, 0)
+        eta = f", ETA {max(total - rows, 0) / rate:.0f}s" if total > rows and rate else ""
+        of = f" of ~{total:,}" if total else ""
+        say(f"snapshot {table}: {rows:,}{of} rows, {rate:,.0f} rows/s{eta}")
 
 
 def _parse_lsn(text: str | None) -> int | None:
@@ -140,3 +170,24 @@ def drop(source, target, transform_path, direction, stream) -> None:
     finally:
         the_replay.close()
     say(f"stream {stream} dropped")
+
+
+@replay.command()
+@source_option
+@target_option
+@stream_option
+@click.option("--interval", default=1.0, show_default=True, type=click.FloatRange(0.1, 60),
+              help="Seconds between the two samples that give rate and ETA.")
+@click.option("--json", "as_json", is_flag=True)
+def status(source, target, stream, interval, as_json) -> None:
+    """Lag (bytes, seconds), apply rate, ETA to catch up, and WAL the slot retains."""
+    first = lag_data.sample(source, target, stream)
+    time.sleep(interval)
+    now = lag_data.lag(first, lag_data.sample(source, target, stream))
+    if as_json:
+        emit_json({"stream": stream, **now.as_dict()})
+        return
+    rate = "?" if now.apply_bytes_per_s is None else f"{now.apply_bytes_per_s / 1024:,.0f} KiB/s"
+    eta = "not catching up" if now.eta_seconds is None else f"{now.eta_seconds:.1f}s"
+    say(f"stream {stream}: behind by {now.bytes:,} bytes ({now.seconds:.2f}s), applying "
+        f"{rate}, caught up in {eta}; the slot retains {now.retained_bytes / 2**20:,.1f} MiB")

@@ -243,3 +243,24 @@ def test_lag_is_reported_in_bytes_seconds_and_eta(clusters):
     finally:
         replay.drop()
         replay.close()
+
+
+def test_status_reports_lag_as_json_and_the_run_reports_snapshot_progress(clusters):
+    import json
+
+    blue, green = clusters
+    blue.sql("INSERT INTO accounts (full_name, email) SELECT 'N ' || g, 'e' FROM"
+             " generate_series(1, 30000) g")
+    blue.sql("ANALYZE accounts")
+    end = blue.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
+    run = replayer(blue, green, "forward", "gs_status", until=end)
+    _, err = run.communicate(timeout=120)
+    assert run.returncode == 0, err
+    assert "snapshot done in" in err and "30,000 rows into accounts" in err
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "replay", "status", "--source", blue.dsn(),
+         "--target", green.dsn(), "--stream", "gs_status", "--interval", "0.2", "--json"],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["stream"] == "gs_status" and data["bytes"] >= 0 and "eta_seconds" in data
