@@ -97,10 +97,13 @@ class Stream:
 
     def _loop(self, cur, stop: threading.Event, until_lsn: int | None) -> None:
         batch = Batch()
-        txn: list = []
+        # None between transactions; a list from Begin to Commit. "Between" is what
+        # matters: the position may only move on its own when no transaction is open,
+        # or a crash could skip one that was sent but not yet applied.
+        txn: list | None = None
         while not stop.is_set():
             self._check_wal_cap()
-            if until_lsn is not None and self.stats.applied_lsn >= until_lsn and not txn:
+            if until_lsn is not None and self.stats.applied_lsn >= until_lsn and txn is None:
                 return
             msg = cur.read_message()
             if msg is None:
@@ -108,7 +111,7 @@ class Stream:
                 if batch.segments and waited >= self.batch_seconds:
                     batch = self._flush(cur, batch)
                     continue
-                if not batch.segments and not txn:
+                if not batch.segments and txn is None:
                     self._advance_idle(cur, fast=until_lsn is not None)
                 select.select([cur], [], [], self.batch_seconds)
                 continue
@@ -116,7 +119,7 @@ class Stream:
             if isinstance(m, pgoutput.Begin):
                 txn = []
             elif isinstance(m, pgoutput.Commit):
-                done, txn = txn, []
+                done, txn = txn or [], None
                 if m.end_lsn <= self.stats.applied_lsn:
                     continue  # already on the target: exactly once, even if resent
                 if not batch.segments:
@@ -133,7 +136,7 @@ class Stream:
             elif isinstance(m, pgoutput.Relation):
                 self._relation(m)
             elif isinstance(m, pgoutput.Insert | pgoutput.Update | pgoutput.Delete |
-                            pgoutput.Truncate):
+                            pgoutput.Truncate) and txn is not None:
                 txn.append(m)
 
     def _check_wal_cap(self, force: bool = False) -> None:
