@@ -15,7 +15,7 @@ import click
 
 from orchestrator.cli.output import emit_json, say
 from orchestrator.db import lag as lag_data
-from orchestrator.db.pgoutput import lsn_int
+from orchestrator.db.pgoutput import lsn_int, lsn_text
 from orchestrator.db.replayer import Replay
 from orchestrator.db.snapshot import SnapshotResult
 from orchestrator.db.stream import StreamStats
@@ -57,8 +57,6 @@ def run(source, target, transform_path, direction, stream, until_lsn, max_slot_w
         as_json) -> None:
     """Snapshot (forward) or anchor (reverse) if needed, then stream until stopped."""
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
     the_replay = Replay(source, target, load(transform_path), stream, direction)
     try:
         estimates = {t: the_replay.source.estimated_rows(t) for t in the_replay.source.infos}
@@ -68,11 +66,15 @@ def run(source, target, transform_path, direction, stream, until_lsn, max_slot_w
             say(f"snapshot done in {started.seconds:.1f}s: {copied}")
         if started is not None:
             say(f"stream {stream} starts at {getattr(started, 'lsn', started)}")
+        # From here a stop is graceful: the batch in hand is applied, then it exits.
+        # (Before, Ctrl-C aborts the snapshot, which rolls back and drops its slot.)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: stop.set())
         report = _reporter(as_json)
         stats = the_replay.stream_changes(
             stop, until_lsn, on_batch=report,
             max_slot_wal=max_slot_wal_mb << 20)
-        say(f"stream {stream} stopped at {_lsn(stats.applied_lsn)} after "
+        say(f"stream {stream} stopped at {lsn_text(stats.applied_lsn)} after "
             f"{stats.transactions} transactions")
     finally:
         the_replay.close()
@@ -112,10 +114,6 @@ def _parse_lsn(text: str | None) -> int | None:
                                  param_hint="--until-lsn") from None
 
 
-def _lsn(value: int) -> str:
-    return f"{value >> 32:X}/{value & 0xFFFFFFFF:X}"
-
-
 def _reporter(as_json: bool):
     last = [0.0]
 
@@ -125,10 +123,10 @@ def _reporter(as_json: bool):
             return
         last[0] = now
         if as_json:
-            emit_json({"applied_lsn": _lsn(stats.applied_lsn), "changes": stats.changes,
+            emit_json({"applied_lsn": lsn_text(stats.applied_lsn), "changes": stats.changes,
                        "transactions": stats.transactions, "batches": stats.batches})
         else:
-            say(f"applied {_lsn(stats.applied_lsn)}: {stats.changes} changes in "
+            say(f"applied {lsn_text(stats.applied_lsn)}: {stats.changes} changes in "
                 f"{stats.transactions} transactions")
 
     return report

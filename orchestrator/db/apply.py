@@ -44,6 +44,14 @@ class TargetDB:
         self.order = tables  # upserts in this order, deletes in reverse (foreign keys)
         self.keys = keys
         with self.conn.cursor() as cur:
+            # One replayer per stream and target: a second would drop the first's slot.
+            cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"greenswap:{stream}",))
+            if not cur.fetchone()[0]:
+                self.conn.close()
+                raise ReplayRefused(
+                    f"another replayer is running stream {stream} on this target",
+                    "stop it first, or use another --stream name",
+                )
             cur.execute(POSITION_DDL)
             self.infos = {t: self._info(cur, t) for t in tables}
             self._replica_role(cur)
@@ -110,6 +118,7 @@ class TargetDB:
             self.conn.commit()
         except BaseException:
             self.conn.rollback()
+            self._staged.clear()  # temp tables made in the rolled-back transaction are gone
             raise
 
     def write(self, cur, writes: dict[str, Writes]) -> None:

@@ -14,6 +14,7 @@ class TableInfo:
     type_oids: tuple[int, ...]
     primary_key: tuple[str, ...]
     replica_identity: str  # d default, n nothing, f full, i index
+    identity_index: tuple[str, ...] = ()  # the index's columns, for replica identity i
 
     def decoders(self) -> list:
         return [decoder(oid) for oid in self.type_oids]
@@ -38,19 +39,26 @@ def table_info(cur, table: str) -> TableInfo | None:
         return None
     oid, replident = found
     cur.execute(
+        # Generated columns are neither in the change log nor writable: leave them out.
         "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s AND attnum > 0"
-        " AND NOT attisdropped ORDER BY attnum",
+        " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
         (oid,),
     )
     cols = cur.fetchall()
+    pk = _index_columns(cur, oid, "indisprimary")
+    identity = _index_columns(cur, oid, "indisreplident")
+    return TableInfo(table, tuple(c[0] for c in cols), tuple(c[1] for c in cols), pk, replident,
+                     identity)
+
+
+def _index_columns(cur, oid: int, flag: str) -> tuple[str, ...]:
     cur.execute(
         "SELECT a.attname FROM pg_index i JOIN LATERAL unnest(i.indkey) WITH ORDINALITY"
         " AS k(attnum, pos) ON true JOIN pg_attribute a ON a.attrelid = i.indrelid"
-        " AND a.attnum = k.attnum WHERE i.indrelid = %s AND i.indisprimary ORDER BY k.pos",
+        f" AND a.attnum = k.attnum WHERE i.indrelid = %s AND i.{flag} ORDER BY k.pos",
         (oid,),
     )
-    pk = tuple(r[0] for r in cur.fetchall())
-    return TableInfo(table, tuple(c[0] for c in cols), tuple(c[1] for c in cols), pk, replident)
+    return tuple(r[0] for r in cur.fetchall())
 
 
 def quote_ident(name: str) -> str:

@@ -7,6 +7,7 @@ started again anywhere.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from orchestrator.db.transform import Transform
 from orchestrator.errors import InputError
 
 DIRECTIONS = {"forward": Forward, "reverse": Reverse}
+STREAM_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,49}$")
 
 
 @dataclass
@@ -31,6 +33,11 @@ class Replay:
     direction: str = "forward"
 
     def __post_init__(self) -> None:
+        if not STREAM_NAME.match(self.stream):
+            raise InputError(
+                f"stream: {self.stream!r} is not a stream name; use 1-50 lowercase letters, "
+                "digits or _ (it names a slot and a publication)"
+            )
         if self.direction not in DIRECTIONS:
             raise InputError(f"direction: {self.direction!r} is not forward or reverse")
         self.mapping = DIRECTIONS[self.direction](self.transform)
@@ -59,9 +66,10 @@ class Replay:
         return stream.run(stop, until_lsn)
 
     def drop(self) -> None:
-        """End the stream for good: drop the slot and publication, forget the position."""
-        self.source.drop()
+        """End the stream for good: forget the position, then drop the slot and
+        publication (in that order: a position without its slot could never resume)."""
         self.target.forget_position()
+        self.source.drop()
 
     def close(self) -> None:
         self.source.close()

@@ -6,6 +6,7 @@ reverse direction at rollback, can never hand out a value twice.
 
 from __future__ import annotations
 
+from orchestrator.db.catalog import quote_ident
 from orchestrator.db.connect import connect
 
 
@@ -26,7 +27,8 @@ def sync_sequences(source_dsn: str, target_dsn: str) -> dict[str, int]:
             for schema, name, current in cur.fetchall():
                 full = f"{schema}.{name}"
                 if full in wanted and wanted[full] > current:
-                    cur.execute("SELECT setval(%s, %s, true)", (full, wanted[full]))
+                    quoted = f"{quote_ident(schema)}.{quote_ident(name)}"
+                    cur.execute("SELECT setval(%s::regclass, %s, true)", (quoted, wanted[full]))
                     moved[full] = wanted[full]
         target.commit()
     finally:

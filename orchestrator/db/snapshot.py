@@ -2,8 +2,8 @@
 
 The slot and the copy meet exactly: the snapshot shows the source as of the slot's
 consistent point, and the stream then starts at that point. The whole copy and the
-position are one target transaction, so a crash mid-copy leaves green empty, and a
-rerun starts over cleanly (dropping the half-made slot first).
+position are one target transaction, so a crash mid-copy leaves green as it was
+before, and a rerun starts over cleanly (dropping the half-made slot first).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from orchestrator.db.mapping import forward_rows
 from orchestrator.db.source import SourceDB
 from orchestrator.db.transform import TableTransform, Transform
 from orchestrator.db.values import copy_line, parse_copy_line
+from orchestrator.errors import ReplayError, ReplayRefused
 
 CHUNK_LINES = 5_000
 QUEUE_DEPTH = 4
@@ -47,8 +48,11 @@ def take_snapshot(
     repl, lsn, snapshot_name = _new_slot(source, "export")
     try:
         rows = _copy_all(source, target, transform, snapshot_name, lsn, progress)
-    finally:
-        repl.close()  # releases the exported snapshot
+    except BaseException:
+        repl.close()
+        source.drop()  # a slot nobody will stream from would pin the source's WAL
+        raise
+    repl.close()  # releases the exported snapshot
     return SnapshotResult(lsn, rows, time.monotonic() - started)
 
 
@@ -58,6 +62,18 @@ def anchor(source: SourceDB, target: TargetDB) -> str | None:
     point as the position. None if the stream already has a position."""
     if target.position() is not None:
         return None
+    with target.conn.cursor() as cur:
+        cur.execute("SELECT string_agg(slot_name, ', ') FROM pg_replication_slots"
+                    " WHERE database = current_database() AND slot_type = 'logical'")
+        forward = cur.fetchone()[0]
+    target.conn.commit()
+    if forward:
+        # The forward stream would decode reverse's writes and send them back again.
+        raise ReplayRefused(
+            f"the reverse target still has logical slot(s) {forward}; reverse replay must "
+            "start after forward replay is drained and dropped",
+            "run 'greenswap replay drop' for the forward stream first",
+        )
     repl, lsn, _ = _new_slot(source, "nothing")
     repl.close()
     target.apply([], lsn)
@@ -87,8 +103,8 @@ def _copy_all(source, target, transform, snapshot_name, lsn, progress) -> dict[s
     reader = connect(source.dsn, f"snapshot/{source.stream}")
     counts: dict[str, int] = dict.fromkeys(transform.target_tables(), 0)
     try:
+        reader.set_session(isolation_level="REPEATABLE READ", readonly=True)
         with reader.cursor() as rcur:
-            rcur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             rcur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot_name,))
             with target.conn.cursor() as wcur:
                 target.truncate(wcur, transform.target_tables())
@@ -145,6 +161,14 @@ class _Pipeline:
             self._put(self.out, None, final=True)
             for t in threads:
                 t.join(timeout=JOIN_TIMEOUT_S)
+        if any(t.is_alive() for t in threads):
+            # A stage is stuck in the database: the target connection may still be in
+            # use, so nothing more may be sent on it; the caller rolls back and closes.
+            self.failed.set()
+            raise ReplayError(
+                f"snapshot of {self.info.name}: a copy stage did not finish within "
+                f"{JOIN_TIMEOUT_S}s", "check both servers for locks, then run again",
+            )
         if self.errors:
             raise self.errors[0]
         return counts
@@ -197,7 +221,10 @@ class _Pipeline:
             self.target.copy_text(self.wcur, green_table, cols, text)
 
     def _put(self, q: queue.Queue, item, final: bool = False) -> None:
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
         while True:
+            if final and time.monotonic() > deadline:
+                return  # the reader of this queue is stuck; run() reports it
             if self.failed.is_set() and (not final or q.full()):
                 if final:
                     return  # nobody will read it: the stages are stopping

@@ -7,10 +7,14 @@ replication slot, both named after the stream, and it drops them when asked.
 
 from __future__ import annotations
 
+import time
+
 from orchestrator.db.apply import read_rows
 from orchestrator.db.catalog import TableInfo, quote_table, table_info
 from orchestrator.db.connect import connect
-from orchestrator.errors import ReplayRefused
+from orchestrator.errors import ReplayError, ReplayRefused
+
+DROP_DEADLINE_S = 10.0
 
 
 class SourceDB:
@@ -28,16 +32,22 @@ class SourceDB:
         info = table_info(cur, table)
         if info is None:
             raise ReplayRefused(f"source table {table} does not exist")
-        if not info.primary_key and info.replica_identity != "f":
+        key = set(self.keys[table])
+        # What the log carries for an update or delete is the replica identity: it
+        # must contain the key, or deletes and key changes cannot be found.
+        identity = {"d": set(info.primary_key), "i": set(info.identity_index),
+                    "f": set(info.columns), "n": set()}[info.replica_identity]
+        if not identity:
             raise ReplayRefused(
                 f"source table {table} has no primary key or replica identity: its updates "
                 "and deletes cannot be replayed",
                 f"add a primary key to {table} (or ALTER TABLE {table} REPLICA IDENTITY FULL)",
             )
-        if info.replica_identity != "f" and set(info.primary_key) != set(self.keys[table]):
+        if info.replica_identity != "f" and identity != key:
             raise ReplayRefused(
-                f"source table {table} has primary key {list(info.primary_key)}, but the "
-                f"transform keys it by {list(self.keys[table])}"
+                f"source table {table} identifies rows in its log by {sorted(identity)}, but "
+                f"the transform keys it by {sorted(key)}",
+                "key the transform by the primary key, or set REPLICA IDENTITY to match",
             )
         return info
 
@@ -46,7 +56,9 @@ class SourceDB:
         with self.conn.cursor() as cur:
             cur.execute("SELECT 1 FROM pg_publication WHERE pubname = %s", (self.publication,))
             if cur.fetchone() is None:
-                cur.execute(f'CREATE PUBLICATION "{self.publication}" FOR TABLE {tables}')
+                # Partitioned tables publish under their own name, as the transform knows them.
+                cur.execute(f'CREATE PUBLICATION "{self.publication}" FOR TABLE {tables}'
+                            " WITH (publish_via_partition_root = true)")
 
     def slot_exists(self) -> bool:
         with self.conn.cursor() as cur:
@@ -59,9 +71,21 @@ class SourceDB:
             cur.execute(
                 "SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots"
                 " WHERE slot_name = %s AND active_pid IS NOT NULL", (self.stream,))
+            # A terminated walsender lets go of its slot a moment later.
             cur.execute(
                 "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
-                " WHERE slot_name = %s", (self.stream,))
+                " WHERE slot_name = %s AND active_pid IS NULL", (self.stream,))
+            deadline = time.monotonic() + DROP_DEADLINE_S
+            while self.slot_exists():
+                if time.monotonic() > deadline:
+                    raise ReplayError(
+                        f"slot {self.stream} is still in use after {DROP_DEADLINE_S:g}s",
+                        f"drop it by hand: SELECT pg_drop_replication_slot('{self.stream}')",
+                    )
+                time.sleep(0.05)
+                cur.execute(
+                    "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+                    " WHERE slot_name = %s AND active_pid IS NULL", (self.stream,))
             cur.execute(f'DROP PUBLICATION IF EXISTS "{self.publication}"')
 
     def estimated_rows(self, table: str) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.db import pgoutput
 from orchestrator.db.apply import TargetDB
+from orchestrator.db.catalog import split_name
 from orchestrator.db.mapping import Entity
 from orchestrator.db.pgoutput import UNCHANGED
 from orchestrator.db.source import SourceDB
@@ -71,6 +72,7 @@ class Stream:
         self.relations: dict[int, tuple[str, list[str], list]] = {}
         self.stats = StreamStats()
         self._last_probe = 0.0
+        self._abandon = False
 
     def run(self, stop: threading.Event, until_lsn: int | None = None) -> StreamStats:
         """Stream until `stop` is set, or until the target holds `until_lsn`."""
@@ -81,7 +83,12 @@ class Stream:
                 "take the snapshot first ('greenswap replay run' does it)",
             )
         self.stats.applied_lsn = pgoutput.lsn_int(start)
-        self._check_wal_cap(force=True)
+        try:
+            self._check_wal_cap(force=True)
+        except ReplayRefused:
+            self.target.forget_position()
+            self.source.drop()
+            raise
         conn = self.source.replication_connection()
         try:
             cur = conn.cursor()
@@ -93,6 +100,10 @@ class Stream:
             self._loop(cur, stop, until_lsn)
         finally:
             conn.close()
+            if self._abandon:
+                # Only now that our connection has let go of the slot can it be dropped.
+                self.target.forget_position()
+                self.source.drop()
         return self.stats
 
     def _loop(self, cur, stop: threading.Event, until_lsn: int | None) -> None:
@@ -139,6 +150,11 @@ class Stream:
                             pgoutput.Truncate) and txn is not None:
                 txn.append(m)
 
+    def _abandon_stream(self) -> None:
+        """The stream cannot go on: its slot is dropped and its position forgotten as
+        `run` exits (at once if streaming has not started)."""
+        self._abandon = True
+
     def _check_wal_cap(self, force: bool = False) -> None:
         """A slot the target cannot keep up with pins WAL on the source without bound.
         Over the cap, drop it (freeing the source's disk) and stop: sync starts over."""
@@ -148,8 +164,7 @@ class Stream:
         self._last_wal_check = now
         retained = self.source.retained_wal()
         if retained > self.max_slot_wal:
-            self.source.drop()
-            self.target.forget_position()
+            self._abandon_stream()
             raise ReplayRefused(
                 f"slot {self.source.stream} retained {retained // 2**20} MiB of WAL on the "
                 f"source, over the cap of {self.max_slot_wal // 2**20} MiB; the slot was "
@@ -167,18 +182,24 @@ class Stream:
         self._last_probe = now
         sent = cur.wal_end or 0
         if sent > self.stats.applied_lsn:
-            self.target.apply([], pgoutput.lsn_text(sent), _ts_text(self.stats.last_commit_ts))
+            # No source commit is behind this position, so no commit time either.
+            self.target.apply([], pgoutput.lsn_text(sent), None)
             cur.send_feedback(write_lsn=sent, flush_lsn=sent)
             self.stats.applied_lsn = sent
         cur.send_feedback(reply=True)  # ask for a keepalive: a fresh send point
 
     def _relation(self, rel: pgoutput.Relation) -> None:
-        table = rel.name if rel.namespace == "public" else f"{rel.namespace}.{rel.name}"
-        if table not in self.source.infos:
+        # The transform may name a table with or without "public.".
+        table = next((t for t in (f"{rel.namespace}.{rel.name}", rel.name)
+                      if t in self.source.infos and split_name(t) == (rel.namespace, rel.name)),
+                     None)
+        if table is None:
             return
         names = [c.name for c in rel.columns]
         expected = list(self.source.infos[table].columns)
         if names != expected:
+            # Sync must start over on the new schema: release blue's WAL now.
+            self._abandon_stream()
             raise ReplayRefused(
                 f"DDL on {table} while replaying: its columns are now {names}, "
                 f"not {expected}; replay stopped and no cutover may start",
@@ -201,7 +222,8 @@ class Stream:
         batch.changes += 1
         if isinstance(m, pgoutput.Truncate):
             tables = [self.relations[r][0] for r in m.relations if r in self.relations]
-            batch.segments.append(("truncate", tables))
+            if tables:
+                batch.segments.append(("truncate", tables))
             return
         finals = batch.finals()
         if isinstance(m, pgoutput.Delete):

@@ -1,9 +1,10 @@
 """Verify: does the target hold exactly the transform of the source?
 
-Walks each blue table in key order, a chunk of keys at a time. For each chunk it
-computes what green should hold (f of blue's rows) and reads what green does hold
-for the same key range, and compares a checksum of each side; only a chunk whose
-checksums differ is compared key by key. Every mismatching key is listed. The
+Lists the keys present on either side (in memory: a key per row), then walks
+them in order, a chunk at a time. For each chunk it computes what green should
+hold (f of blue's rows) and reads what green does hold for the same keys, and
+compares a checksum of each side; only a chunk whose checksums differ is compared
+key by key. Every mismatching key is listed. The
 result records the last key checked per table, so a verify can resume there, and
 run continuously by starting over.
 
@@ -19,7 +20,9 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 
+from orchestrator.db.apply import read_rows
 from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, table_info
 from orchestrator.db.connect import connect
 from orchestrator.db.mapping import inverse_row
@@ -132,7 +135,14 @@ def _only(actual: dict, expected: dict) -> dict:
 
 
 def _canon(row: Row) -> str:
-    return "\t".join(f"{c}={copy_field(row[c])}" for c in sorted(row))
+    return "\t".join(f"{c}={_value(row[c])}" for c in sorted(row))
+
+
+def _value(value) -> str:
+    # 1.5 from f and 1.50 from a numeric(12,2) column are the same value.
+    if isinstance(value, Decimal) and value.is_finite():
+        return format(value.normalize(), "f")
+    return copy_field(value)
 
 
 def _digest(side: dict) -> str:
@@ -153,20 +163,9 @@ def _diff(expected: dict, actual: dict) -> list[Mismatch]:
 
 
 def _rows(side: _Side, table: str, cols: tuple[str, ...], keys: list[tuple]) -> dict[tuple, Row]:
-    if not keys:
-        return {}
-    info = side.info(table)
-    decs = info.decoders()
-    lo, hi = side.literal(keys[0]), side.literal(keys[-1])
-    match = "(" + ", ".join(map(quote_ident, cols)) + ")"
-    rows = side.copy(f"SELECT {', '.join(map(quote_ident, info.columns))} FROM "
-                 f"{quote_table(table)} WHERE {match} >= {lo} AND {match} <= {hi}")
-    out = {}
-    for fields in rows:
-        row = {c: (None if v is None else d(v))
-               for c, v, d in zip(info.columns, fields, decs, strict=True)}
-        out[tuple(row[c] for c in cols)] = row
-    return out
+    # By the keys themselves, not a range: Python's order of text keys need not be the
+    # column collation's order, and a range would then silently skip rows.
+    return read_rows(side.conn, side.info(table), cols, keys) if keys else {}
 
 
 class _Side:

@@ -13,6 +13,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -38,7 +39,17 @@ def replayer(source: Cluster, target: Cluster, direction: str, stream: str,
             "--direction", direction, "--stream", stream]
     if until:
         args += ["--until-lsn", until]
-    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # stderr to a file, not a pipe: nobody reads a killed replayer's pipe, and a full
+    # one would block the next.
+    log = tempfile.TemporaryFile("w+")  # noqa: SIM115 (lives as long as the process)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=log, text=True)
+    proc.log = log
+    return proc
+
+
+def stderr_of(proc: subprocess.Popen) -> str:
+    proc.log.seek(0)
+    return proc.log.read()
 
 
 def blue_workload(blue: Cluster, ops: int, seed: int, stop: threading.Event) -> None:
@@ -89,7 +100,7 @@ def run_with_kills(source, target, direction, stream, workload) -> None:
     try:
         for _ in range(KILLS):
             time.sleep(rng.uniform(0.3, 1.2))
-            assert proc.poll() is None, proc.stderr.read()
+            assert proc.poll() is None, stderr_of(proc)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
             proc = replayer(source, target, direction, stream)
@@ -101,8 +112,7 @@ def run_with_kills(source, target, direction, stream, workload) -> None:
         proc.wait(timeout=10)
     end = source.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
     final = replayer(source, target, direction, stream, until=end)
-    _, err = final.communicate(timeout=120)
-    assert final.returncode == 0, err
+    assert final.wait(timeout=120) == 0, stderr_of(final)
 
 
 def test_forward_replay_survives_sigkill_and_converges(clusters):
@@ -117,6 +127,14 @@ def test_forward_replay_survives_sigkill_and_converges(clusters):
     # Exactly once: as many green accounts as blue ones, each blue key once.
     assert green.sql("SELECT count(*) FROM accounts") == blue.sql("SELECT count(*) FROM accounts")
     assert blue.sql("SELECT count(*) FROM accounts WHERE length(street) > 1000")[0][0] > 0
+    # ...and verify can fail: a changed, a missing and an extra green row are each named.
+    some = green.sql("SELECT id FROM accounts ORDER BY id LIMIT 2")
+    green.sql("UPDATE addresses SET city = 'tampered' WHERE account_id = %s", (some[0][0],))
+    green.sql("DELETE FROM addresses WHERE account_id = %s", (some[1][0],))
+    green.sql("INSERT INTO accounts (id, first_name, email) VALUES (-5, 'ghost', 'g')")
+    bad = verify(blue.dsn(), green.dsn(), load(TRANSFORM), "forward", chunk=100)
+    assert {(m.table, m.key) for m in bad.mismatches} == {
+        ("addresses", (some[0][0],)), ("addresses", (some[1][0],)), ("accounts", (-5,))}
 
 
 def green_workload(green: Cluster, ops: int, seed: int, stop: threading.Event) -> None:
@@ -150,7 +168,7 @@ def test_reverse_replay_through_g_survives_sigkill(clusters):
              " 'Seed ' || g, 'e' || g, g, 'st', 'ci' FROM generate_series(1, 2000) g")
     end = blue.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
     forward = replayer(blue, green, "forward", "gs_fwd", until=end)
-    assert forward.wait(timeout=120) == 0, forward.stderr.read()
+    assert forward.wait(timeout=120) == 0, stderr_of(forward)
     Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_fwd").drop()
     # Cutover, writers fenced: green's sequences follow blue's, and reverse replay is
     # anchored before green takes its first write.
@@ -165,14 +183,29 @@ def test_reverse_replay_through_g_survives_sigkill(clusters):
     assert blue.sql("SELECT count(*) FROM accounts") == green.sql("SELECT count(*) FROM accounts")
 
 
-def test_a_table_without_a_key_is_refused_before_any_harm(clusters):
+@pytest.mark.parametrize("ddl", [
+    "ALTER TABLE accounts DROP CONSTRAINT accounts_pkey",
+    "ALTER TABLE accounts REPLICA IDENTITY NOTHING",
+])
+def test_a_table_without_a_key_is_refused_before_any_harm(clusters, ddl):
     blue, green = clusters
-    blue.sql("ALTER TABLE accounts DROP CONSTRAINT accounts_pkey")
+    blue.sql(ddl)
     with pytest.raises(ReplayRefused) as err:
         Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_nokey")
     line = err.value.one_line()
     assert "accounts has no primary key or replica identity" in line and "\n" not in line
     assert blue.sql("SELECT count(*) FROM pg_replication_slots") == [(0,)]
+    assert blue.sql("SELECT count(*) FROM pg_publication") == [(0,)]
+
+
+def test_a_second_replayer_of_the_same_stream_is_refused(clusters):
+    blue, green = clusters
+    first = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_one")
+    try:
+        with pytest.raises(ReplayRefused, match="another replayer is running stream gs_one"):
+            Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_one")
+    finally:
+        first.close()
 
 
 def test_ddl_on_the_source_stops_the_replay_and_names_the_table(clusters):
@@ -186,7 +219,8 @@ def test_ddl_on_the_source_stops_the_replay_and_names_the_table(clusters):
             time.sleep(0.1)
         blue.sql("ALTER TABLE accounts ADD COLUMN phone text")
         blue.sql("INSERT INTO accounts (full_name, email, phone) VALUES ('C D', 'c', '1')")
-        _, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        err = stderr_of(proc)
     finally:
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGKILL)
@@ -254,8 +288,8 @@ def test_status_reports_lag_as_json_and_the_run_reports_snapshot_progress(cluste
     blue.sql("ANALYZE accounts")
     end = blue.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
     run = replayer(blue, green, "forward", "gs_status", until=end)
-    _, err = run.communicate(timeout=120)
-    assert run.returncode == 0, err
+    assert run.wait(timeout=120) == 0, stderr_of(run)
+    err = stderr_of(run)
     assert "snapshot done in" in err and "30,000 rows into accounts" in err
     proc = subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", "replay", "status", "--source", blue.dsn(),
