@@ -37,7 +37,11 @@ def lab_cycle(root: Path) -> tuple[float, float]:
     lab = Lab(LabSettings.parse("gsb", "198.18.110.0/24", state_root=root / "labs",
                                 inventory_dir=root / "inv"))
     start = time.perf_counter()
-    lab.up()
+    try:
+        lab.up()
+    except BaseException:
+        lab.down()  # never leave namespaces behind under a temp state dir
+        raise
     up = time.perf_counter() - start
     start = time.perf_counter()
     lab.down()

@@ -11,6 +11,7 @@ import pytest
 
 from orchestrator.errors import AddressConflictError, HostKeyMismatchError, InputError
 from orchestrator.lab import keys
+from orchestrator.lab import state as lab_state
 from orchestrator.lab.lab import Lab
 from orchestrator.providers.lab import LabProvider
 from orchestrator.remote.ssh import SSHShell
@@ -76,13 +77,13 @@ def test_provider_creates_and_destroys_hosts_by_role(lab):
 def test_down_after_sigkill_leaves_nothing(tmp_path):
     settings = make_settings(tmp_path, "gsk", "198.18.101.0/24")
     crashed = Lab(settings)
-    crashed.up([("app", 2, "blue")])
-    from orchestrator.lab import state as lab_state
-
-    st = lab_state.load(crashed.state_path)
-    for pid in [st.repo_pid, *(h.pid for h in st.hosts.values())]:
-        os.kill(pid, signal.SIGKILL)
-    removed = crashed.down()
+    try:
+        crashed.up([("app", 2, "blue")])
+        st = lab_state.load(crashed.state_path)
+        for pid in [st.repo_pid, *(h.pid for h in st.hosts.values())]:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        removed = crashed.down()
     assert "bridge gsk-br" in removed
     assert leftovers(settings) == []
 
