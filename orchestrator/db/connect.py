@@ -1,7 +1,8 @@
 """Connections with the session settings replay relies on.
 
 Values travel as text, so both sides must print them the same way: UTC times, ISO
-dates, floats with every digit. Every connection greenswap opens says so.
+dates, floats with every digit. Every connection greenswap opens says so, and none
+waits for a lock for longer than 30 seconds.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import psycopg2.extras
 
 from orchestrator.errors import ReplayError
 
-SESSION = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3"
+# lock_timeout: a replay that waits on someone's lock fails (and resumes on restart)
+# instead of hanging without end.
+SESSION = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c lock_timeout=30s"
 
 
 def connect(dsn: str, purpose: str, replication: bool = False):
