@@ -207,8 +207,6 @@ class TargetDB:
 def read_rows(conn, info: TableInfo, keycols: tuple[str, ...], keys: list[tuple]) -> dict:
     """Current rows of `info.name` for `keys`, decoded as the stream decodes them."""
     found: dict[tuple, Row] = {}
-    decoders = info.decoders()
-    idx = [info.columns.index(c) for c in keycols]
     cols = ", ".join(map(quote_ident, info.columns))
     match = ", ".join(map(quote_ident, keycols))
     with conn.cursor() as cur:
@@ -222,8 +220,6 @@ def read_rows(conn, info: TableInfo, keycols: tuple[str, ...], keys: list[tuple]
                 f"WHERE ({match}) IN (VALUES {values})) TO STDOUT", buf,
             )
             for line in buf.getvalue().splitlines():
-                fields = parse_copy_line(line)
-                row = {c: (None if v is None else d(v))
-                       for c, v, d in zip(info.columns, fields, decoders, strict=True)}
-                found[tuple(row[info.columns[i]] for i in idx)] = row
+                row = info.row(parse_copy_line(line))
+                found[tuple(row[c] for c in keycols)] = row
     return found

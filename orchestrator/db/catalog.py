@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from orchestrator.db.values import decoder
 
@@ -18,6 +19,20 @@ class TableInfo:
 
     def decoders(self) -> list:
         return [decoder(oid) for oid in self.type_oids]
+
+    @cached_property
+    def _converters(self) -> list:
+        # Only non-text columns need converting: text stays as COPY printed it.
+        return [(c, d) for c, d in zip(self.columns, self.decoders(), strict=True)
+                if d is not str]
+
+    def row(self, fields: list[str | None]) -> dict:
+        """One COPY line's fields (every column, in order) as the transform sees them."""
+        row = dict(zip(self.columns, fields, strict=False))
+        for column, convert in self._converters:
+            if row[column] is not None:
+                row[column] = convert(row[column])
+        return row
 
 
 def split_name(table: str) -> tuple[str, str]:

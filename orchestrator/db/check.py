@@ -133,10 +133,7 @@ def _sample(conn, info: TableInfo, limit: int) -> list[Row]:
     with conn.cursor() as cur:
         cur.copy_expert(f"COPY (SELECT {cols} FROM {quote_table(info.name)} ORDER BY random()"
                         f" LIMIT {int(limit)}) TO STDOUT", buf)
-    decs = info.decoders()
-    return [{c: (None if v is None else d(v)) for c, v, d in zip(info.columns, f, decs,
-                                                                    strict=True)}
-            for f in (parse_copy_line(line) for line in buf.getvalue().splitlines())]
+    return [info.row(parse_copy_line(line)) for line in buf.getvalue().splitlines()]
 
 
 def _strategy(type_oid: int):

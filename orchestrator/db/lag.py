@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from orchestrator.db.apply import SCHEMA
 from orchestrator.db.connect import connect
+from orchestrator.db.source import RETAINED_WAL
 
 
 @dataclass(frozen=True)
@@ -44,8 +45,7 @@ def sample(source_dsn: str, target_dsn: str, stream: str) -> LagSample:
         with source.cursor() as cur:
             cur.execute(
                 "SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint,"
-                " coalesce((SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
-                " FROM pg_replication_slots WHERE slot_name = %s), 0)", (stream,))
+                f" {RETAINED_WAL}", (stream,))
             source_lsn, retained = cur.fetchone()
         with target.cursor() as cur:
             cur.execute(

@@ -56,6 +56,9 @@ class Forward:
     def source_key(self, table: str) -> tuple[str, ...]:
         return self.transform.tables[table].key
 
+    def target_key(self, table: str) -> tuple[str, ...]:
+        return tuple(self.transform.owner_of(table).targets[table])
+
     def entity(self, table: str, row: Row) -> Entity:
         tt = self.transform.tables[table]
         return table, tt.source_key(row)
@@ -111,6 +114,9 @@ class Reverse:
 
     def source_key(self, table: str) -> tuple[str, ...]:
         return tuple(self.transform.owner_of(table).targets[table])
+
+    def target_key(self, table: str) -> tuple[str, ...]:
+        return self.transform.tables[table].key
 
     def entity(self, table: str, row: Row) -> Entity:
         tt = self.transform.owner_of(table)

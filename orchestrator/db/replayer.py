@@ -46,8 +46,8 @@ class Replay:
         self.source = SourceDB(
             self.source_dsn, self.stream, {t: self.mapping.source_key(t) for t in sources}
         )
-        target_keys = {t: _target_key(self.mapping, self.transform, t) for t in targets}
-        self.target = TargetDB(self.target_dsn, self.stream, targets, target_keys)
+        self.target = TargetDB(self.target_dsn, self.stream, targets,
+                               {t: self.mapping.target_key(t) for t in targets})
 
     def start(self, progress: Callable[[str, int], None] = lambda _t, _n: None
               ) -> SnapshotResult | str | None:
@@ -75,8 +75,3 @@ class Replay:
         self.source.close()
         self.target.close()
 
-
-def _target_key(mapping, transform: Transform, table: str) -> tuple[str, ...]:
-    if isinstance(mapping, Forward):
-        return tuple(transform.owner_of(table).targets[table])
-    return transform.tables[table].key

@@ -193,17 +193,12 @@ class _Pipeline:
             self._put(self.lines, None, final=True)
 
     def _transform(self) -> dict[str, int]:
-        cols = self.info.columns
-        convert = [(c, d) for c, d in zip(cols, self.info.decoders(), strict=True) if d is not str]
         counts: dict[str, int] = dict.fromkeys(self.tt.targets, 0)
         seen = 0
         while (chunk := self._get(self.lines)) is not None:
             groups: dict[tuple, list[str]] = {}
             for line in chunk:
-                row = dict(zip(cols, parse_copy_line(line), strict=False))  # all columns, by COPY
-                for c, dec in convert:
-                    if row[c] is not None:
-                        row[c] = dec(row[c])
+                row = self.info.row(parse_copy_line(line))
                 for green_table, new in forward_rows(self.tt, row).items():
                     if new is not None:
                         groups.setdefault((green_table, tuple(new)), []).append(

@@ -15,6 +15,9 @@ from orchestrator.db.connect import connect
 from orchestrator.errors import ReplayError, ReplayRefused
 
 DROP_DEADLINE_S = 10.0
+# Bytes of WAL a slot (named by the parameter) keeps on the source; 0 without a slot.
+RETAINED_WAL = ("coalesce((SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
+                " FROM pg_replication_slots WHERE slot_name = %s), 0)")
 
 
 class SourceDB:
@@ -99,11 +102,8 @@ class SourceDB:
     def retained_wal(self) -> int:
         """Bytes of WAL the slot keeps on the source's disk."""
         with self.conn.cursor() as cur:
-            cur.execute("SELECT coalesce(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)"
-                        "::bigint FROM pg_replication_slots WHERE slot_name = %s",
-                        (self.stream,))
-            row = cur.fetchone()
-        return row[0] if row else 0
+            cur.execute(f"SELECT {RETAINED_WAL}", (self.stream,))
+            return cur.fetchone()[0]
 
     def read(self, table: str, keys: list[tuple]) -> dict:
         return read_rows(self.conn, self.infos[table], self.keys[table], keys) if keys else {}
