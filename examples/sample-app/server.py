@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import psycopg2
@@ -27,6 +28,7 @@ import store
 FIELDS = ("name", "email", "balance", "street", "city")
 ACCOUNT_PATH = re.compile(r"^/accounts/(\d+)$")
 MAX_BODY = 64 * 1024
+IDLE_CHECK_S = 0.5
 
 
 class App:
@@ -37,9 +39,10 @@ class App:
             user=db["user"], password=db["password"], connect_timeout=2,
             application_name=f"greenswap-sample-app/{store.VERSION}",
         )
+        self.idle_since = {}
 
     def transaction(self, work):
-        conn = self.pool.getconn()
+        conn = self._connection()
         broken = False
         try:
             with conn, conn.cursor() as cur:
@@ -48,7 +51,23 @@ class App:
             broken = True
             raise
         finally:
+            self.idle_since[id(conn)] = time.monotonic()
             self.pool.putconn(conn, close=broken or conn.closed != 0)
+
+    def _connection(self):
+        """A pooled connection, checked first if it sat idle: a blue/green swap ends
+        idle database sessions, and a request must not fail on one that is gone."""
+        conn = self.pool.getconn()
+        if time.monotonic() - self.idle_since.get(id(conn), 0.0) < IDLE_CHECK_S:
+            return conn
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1")
+            conn.rollback()
+            return conn
+        except psycopg2.Error:
+            self.pool.putconn(conn, close=True)
+            return self.pool.getconn()
 
     def health(self):
         try:

@@ -1,8 +1,9 @@
 """Entry point: the command tree, and the one place errors become exit codes.
 
 Exit codes (also in README.md):
-    0  success
+    0  success (plan: nothing to do)
     1  an operation failed (the message says which and what to do next)
+    2  plan: there are changes to make
     3  bad input or configuration; nothing was changed
     4  needs root; nothing was changed
   130  interrupted
@@ -15,7 +16,7 @@ import sys
 import click
 
 from orchestrator import __version__
-from orchestrator.cli import lab, replay, transform
+from orchestrator.cli import lab, replay, rollout, transform
 from orchestrator.cli.output import err
 from orchestrator.errors import EXIT_INPUT, GreenswapError
 
@@ -29,6 +30,8 @@ def cli() -> None:
 cli.add_command(lab.lab)
 cli.add_command(replay.replay)
 cli.add_command(transform.transform)
+for command in rollout.COMMANDS:
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

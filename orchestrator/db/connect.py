@@ -1,8 +1,8 @@
 """Connections with the session settings replay relies on.
 
 Values travel as text, so both sides must print them the same way: UTC times, ISO
-dates, floats with every digit. Every connection greenswap opens says so, and none
-waits for a lock for longer than 30 seconds.
+dates, floats with every digit. Every connection greenswap opens says so, none
+waits for a lock for longer than 30 seconds, and all may write through a fence.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ from orchestrator.errors import ReplayError
 
 # lock_timeout: a replay that waits on someone's lock fails (and resumes on restart)
 # instead of hanging without end.
-SESSION = "-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c lock_timeout=30s"
+# default_transaction_read_only=off: a fenced database is read-only for everyone
+# else (see fence.py); replay, sequences and the fence itself still write.
+SESSION = ("-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c lock_timeout=30s"
+           " -c default_transaction_read_only=off")
 
 
 def connect(dsn: str, purpose: str, replication: bool = False):

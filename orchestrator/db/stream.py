@@ -59,9 +59,12 @@ class Stream:
         self, source: SourceDB, target: TargetDB, direction,
         batch_changes: int = 20_000, batch_seconds: float = 0.2,
         on_batch: Callable[[StreamStats], None] = lambda _s: None,
-        max_slot_wal: int = DEFAULT_MAX_SLOT_WAL,
+        max_slot_wal: int = DEFAULT_MAX_SLOT_WAL, fast: bool = False,
     ) -> None:
         self.max_slot_wal = max_slot_wal
+        # A cutover is waiting on this stream: probe the send point and look at the
+        # stop flag every few ms, not at the pace that suits a long-running sync.
+        self.fast = fast
         self._last_wal_check = 0.0
         self.source = source
         self.target = target
@@ -122,9 +125,10 @@ class Stream:
                 if batch.segments and waited >= self.batch_seconds:
                     batch = self._flush(cur, batch)
                     continue
+                fast = self.fast or until_lsn is not None
                 if not batch.segments and txn is None:
-                    self._advance_idle(cur, fast=until_lsn is not None)
-                select.select([cur], [], [], self.batch_seconds)
+                    self._advance_idle(cur, fast)
+                select.select([cur], [], [], IDLE_PROBE_FAST_S if fast else self.batch_seconds)
                 continue
             m = pgoutput.parse(msg.payload)
             if isinstance(m, pgoutput.Begin):
@@ -186,6 +190,7 @@ class Stream:
             self.target.apply([], pgoutput.lsn_text(sent), None)
             cur.send_feedback(write_lsn=sent, flush_lsn=sent)
             self.stats.applied_lsn = sent
+            self.on_batch(self.stats)  # a waiting cutover learns it has caught up
         cur.send_feedback(reply=True)  # ask for a keepalive: a fresh send point
 
     def _relation(self, rel: pgoutput.Relation) -> None:

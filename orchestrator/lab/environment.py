@@ -29,17 +29,26 @@ class LabEnvironment:
         self.lab = lab
         self.say = say
 
-    def db_password(self) -> str:
-        """The lab's database password: made once, kept 0600, handed over only in env."""
-        path = self.lab.settings.state_dir / "secrets" / "db_password"
+    def _secret(self, name: str) -> str:
+        """One of the lab's own secrets: made once, kept 0600, handed over only in env."""
+        path = self.lab.settings.state_dir / "secrets" / name
         if not path.exists():
             write_secret(path, secrets.token_urlsafe(24).encode())
         return path.read_text().strip()
 
+    def db_password(self) -> str:
+        return self._secret("db_password")
+
+    def admin_password(self) -> str:
+        return self._secret("db_admin_password")
+
     def secrets(self) -> dict[str, str]:
-        password = self.db_password()
+        """The lab's passwords as the environment a rollout (or a playbook) reads."""
+        password, admin = self.db_password(), self.admin_password()
         return {"GREENSWAP_DB_PASSWORD": password,
-                "GREENSWAP_DB_PASSWORD_SCRAM": scram_sha256(password)}
+                "GREENSWAP_DB_PASSWORD_SCRAM": scram_sha256(password),
+                "GREENSWAP_DB_ADMIN_PASSWORD": admin,
+                "GREENSWAP_DB_ADMIN_PASSWORD_SCRAM": scram_sha256(admin)}
 
     def playbook(self, name: str, limit: str | None = None, **extravars: object) -> PlaybookResult:
         self.check_route()

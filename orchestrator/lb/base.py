@@ -33,12 +33,22 @@ class LoadBalancer(Protocol):
         """Let held and new requests through."""
         ...
 
+    def inflight(self, color: str) -> int:
+        """Requests the colour's backend is serving right now (held ones are not)."""
+        ...
+
+    def responses(self, color: str) -> tuple[int, int]:
+        """(answers, 5xx answers) the colour's backend has given since the LB started."""
+        ...
+
 
 class FakeLoadBalancer:
     def __init__(self, live: str = "blue") -> None:
         self.live = live
         self.held = False
         self.events: list[str] = []
+        self.busy: dict[str, int] = {"blue": 0, "green": 0}
+        self.answers: dict[str, tuple[int, int]] = {"blue": (0, 0), "green": (0, 0)}
 
     def live_color(self) -> str:
         return self.live
@@ -55,3 +65,9 @@ class FakeLoadBalancer:
     def release(self) -> None:
         self.held = False
         self.events.append("release")
+
+    def inflight(self, color: str) -> int:
+        return self.busy[color]
+
+    def responses(self, color: str) -> tuple[int, int]:
+        return self.answers[color]

@@ -59,6 +59,28 @@ class HAProxyLB:
             raise LoadBalancerError(f"HAProxy on {self.shell.name} routes to unknown {backend!r}")
         return colors[backend]
 
+    def backend_stats(self, color: str) -> dict[str, str]:
+        """The backend's row of `show stat`, by field name."""
+        backend = backend_for(color)
+        lines = self.command(f"show stat {backend} 2 -1").splitlines()
+        if not lines or not lines[0].startswith("# "):
+            raise LoadBalancerError(f"HAProxy on {self.shell.name}: no stats for {backend}")
+        names = lines[0][2:].split(",")
+        for line in lines[1:]:
+            row = dict(zip(names, line.split(","), strict=False))
+            if row.get("pxname") == backend and row.get("svname") == "BACKEND":
+                return row
+        raise LoadBalancerError(f"HAProxy on {self.shell.name} has no backend {backend}")
+
+    def inflight(self, color: str) -> int:
+        return int(self.backend_stats(color).get("scur") or 0)
+
+    def responses(self, color: str) -> tuple[int, int]:
+        row = self.backend_stats(color)
+        codes = [int(row.get(f"hrsp_{c}") or 0) for c in ("1xx", "2xx", "3xx", "4xx", "5xx",
+                                                          "other")]
+        return sum(codes), codes[4]
+
     def flip(self, color: str) -> None:
         self._set(BACKEND_MAP, "active", backend_for(color), persist=True)
 

@@ -57,3 +57,11 @@ class Provider(Protocol):
     def inventory(self) -> Path:
         """Path of an Ansible inventory that lists every host with pinned host keys."""
         ...
+
+    def ssh_identity(self) -> tuple[Path, Path]:
+        """(private key, known_hosts) for SSH to this provider's hosts."""
+        ...
+
+    def check_route(self, address: str) -> None:
+        """Refuse (raise) if traffic to `address` would leave the provider's network."""
+        ...

@@ -43,3 +43,9 @@ class FakeProvider:
 
     def inventory(self) -> Path:
         return self._inventory
+
+    def ssh_identity(self) -> tuple[Path, Path]:
+        return Path("/dev/null"), Path("/dev/null")
+
+    def check_route(self, address: str) -> None:
+        return None

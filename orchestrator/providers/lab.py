@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from orchestrator.lab import network
 from orchestrator.lab.lab import Lab
 from orchestrator.lab.state import HostRecord
 from orchestrator.providers.base import Host
@@ -25,6 +26,12 @@ class LabProvider:
 
     def inventory(self) -> Path:
         return self.lab.settings.inventory_path
+
+    def ssh_identity(self) -> tuple[Path, Path]:
+        return self.lab.key_path, self.lab.known_hosts
+
+    def check_route(self, address: str) -> None:
+        network.check_on_bridge(address, self.lab.settings.bridge)
 
 
 def _host(rec: HostRecord) -> Host:

@@ -1,0 +1,336 @@
+"""One environment's rollout settings: a YAML file, validated before anything runs.
+
+Every problem is a ConfigError naming the field (`cutover.deadline_ms: ...`), so
+the operator can fix the file without reading code. Secrets are never in the file:
+it names the environment variables that hold them, and they are read only when a
+rollout needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from orchestrator.errors import ConfigError
+
+NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
+SCOPES = ("preflight", "verify", "bake")
+HOOK_MOMENTS = ("before_cutover", "after_cutover", "on_failure", "on_rollback")
+PROVIDERS = ("lab",)
+LB_KINDS = ("haproxy",)
+_REQUIRED = object()
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    kind: str  # http | sql | command
+    scopes: tuple[str, ...]
+    path: str = "/health"  # http: GET this on every app host of the colour, directly
+    expect_status: int = 200
+    query: str = ""  # sql: must return one row whose first value is true
+    command: str = ""  # command: run on the controller; exit 0 is healthy
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class Cutover:
+    lag_threshold_bytes: int = 1 << 20
+    max_pause_ms: int = 1000  # hold to flip, or the swap aborts; the LB holds 1 s longer
+    deadline_ms: int = 30000  # the whole cutover, waiting for low lag included
+    inflight_timeout_ms: int = 2000
+
+
+@dataclass(frozen=True)
+class Bake:
+    duration_s: float = 60.0
+    interval_s: float = 1.0
+    failures: int = 2  # consecutive failed rounds that trigger the rollback
+    max_error_rate: float = 0.01  # of 5xx answers at the LB, per round
+
+
+@dataclass(frozen=True)
+class Database:
+    port: int = 5432
+    dbname: str = "app"
+    admin_user: str = "greenswap"
+    app_user: str = "app"  # owns the schema; migrations run as this role
+    admin_password_env: str = "GREENSWAP_DB_ADMIN_PASSWORD"
+    app_password_env: str = "GREENSWAP_DB_PASSWORD"
+    migrations: tuple[Path, ...] = ()
+    transform: Path = Path("transform.py")
+    stream: str = "greenswap"
+    max_slot_wal_mb: int = 1024
+    sync_timeout_s: float = 1800.0
+
+
+@dataclass(frozen=True)
+class Config:
+    environment: str
+    path: Path
+    provider: str
+    lab: str
+    lab_paths: dict[str, Path]  # state_root / inventory_dir of the lab, when not the default
+    green_hosts: dict[str, int]
+    app_version: str
+    app_port: int
+    playbooks: dict[str, str]
+    database: Database
+    lb_kind: str
+    lb_host: str
+    checks: tuple[Check, ...]
+    cutover: Cutover
+    bake: Bake
+    keep_blue_s: float
+    hooks: dict[str, tuple[Path, ...]]
+    state_dir: Path
+
+    def checks_for(self, scope: str) -> list[Check]:
+        return [c for c in self.checks if scope in c.scopes]
+
+    def secret(self, variable: str) -> str:
+        value = os.environ.get(variable, "")
+        if not value:
+            raise ConfigError(f"${variable}", "is not set; it holds a secret the rollout needs",
+                              f"export {variable} (greenswap never reads secrets from files)")
+        return value
+
+
+def load(path: Path) -> Config:
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot be read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise ConfigError(str(path), f"is not valid YAML{where}") from None
+    return parse(raw, path)
+
+
+def parse(raw: Any, path: Path) -> Config:
+    doc = _Section(raw, "", path.parent)
+    provider = doc.section("provider")
+    database = doc.section("database")
+    lb = doc.section("lb")
+    cutover = doc.section("cutover", required=False)
+    app = doc.section("app")
+    retire = doc.section("retire", required=False)
+    cfg = Config(
+        environment=doc.text("environment", pattern=NAME),
+        path=path,
+        provider=provider.choice("kind", PROVIDERS),
+        lab=provider.text("lab", default="gs", pattern=re.compile(r"^[a-z][a-z0-9]{0,5}$")),
+        lab_paths={k: provider.path(k, default=None) for k in ("state_root", "inventory_dir")
+                   if provider.raw.get(k)},
+        green_hosts=_green_hosts(provider),
+        app_version=app.text("version"),
+        app_port=app.integer("port", default=8000, low=1, high=65535),
+        playbooks=_playbooks(doc.section("playbooks", required=False)),
+        database=Database(
+            port=database.integer("port", default=5432, low=1, high=65535),
+            dbname=database.text("dbname", default="app"),
+            admin_user=database.text("admin_user", default="greenswap"),
+            app_user=database.text("app_user", default="app"),
+            admin_password_env=database.text("admin_password_env",
+                                             default="GREENSWAP_DB_ADMIN_PASSWORD"),
+            app_password_env=database.text("app_password_env", default="GREENSWAP_DB_PASSWORD"),
+            migrations=tuple(database.files("migrations")),
+            transform=database.file("transform"),
+            stream=database.text("stream", default="greenswap",
+                                 pattern=re.compile(r"^[a-z_][a-z0-9_]{0,49}$")),
+            max_slot_wal_mb=database.integer("max_slot_wal_mb", default=1024, low=1),
+            sync_timeout_s=database.number("sync_timeout_s", default=1800.0, low=1),
+        ),
+        lb_kind=lb.choice("kind", LB_KINDS),
+        lb_host=lb.text("host"),
+        checks=tuple(_check(c) for c in doc.items("checks")),
+        cutover=Cutover(
+            lag_threshold_bytes=cutover.integer("lag_threshold_bytes", default=1 << 20, low=0),
+            max_pause_ms=cutover.integer("max_pause_ms", default=1000, low=50, high=60_000),
+            deadline_ms=cutover.integer("deadline_ms", default=30000, low=100, high=3_600_000),
+            inflight_timeout_ms=cutover.integer("inflight_timeout_ms", default=2000, low=0),
+        ),
+        bake=_bake(doc.section("bake", required=False)),
+        keep_blue_s=retire.number("keep_blue_s", default=3600, low=0),
+        hooks=_hooks(doc.section("hooks", required=False)),
+        state_dir=doc.path("state_dir", default=Path("/var/lib/greenswap")),
+    )
+    doc.no_unknown({"environment", "provider", "database", "lb", "cutover", "app",
+                    "playbooks", "checks", "bake", "retire", "hooks", "state_dir"})
+    provider.no_unknown({"kind", "lab", "green_hosts", "state_root", "inventory_dir"})
+    database.no_unknown({f.name for f in fields(Database)})
+    lb.no_unknown({"kind", "host"})
+    cutover.no_unknown({f.name for f in fields(Cutover)})
+    app.no_unknown({"version", "port"})
+    retire.no_unknown({"keep_blue_s"})
+    if cfg.cutover.max_pause_ms >= cfg.cutover.deadline_ms:
+        raise ConfigError("cutover.max_pause_ms", "must be shorter than cutover.deadline_ms",
+                          "the pause is one part of the whole cutover")
+    return cfg
+
+
+def _green_hosts(provider: _Section) -> dict[str, int]:
+    hosts = provider.section("green_hosts", required=False)
+    counts = {role: hosts.integer(role, default=d, low=1, high=64)
+              for role, d in (("app", 2), ("db", 1))}
+    if counts["db"] != 1:
+        raise ConfigError("provider.green_hosts.db", "must be 1: green has one database host")
+    hosts.no_unknown(set(counts))
+    return counts
+
+
+def _playbooks(section: _Section) -> dict[str, str]:
+    names = {"patch": "patch.yml", "db": "postgres.yml", "app": "app.yml", "lb": "haproxy.yml"}
+    books = {k: section.text(k, default=v) for k, v in names.items()}
+    section.no_unknown(set(names))
+    return books
+
+
+def _check(item: _Section) -> Check:
+    kind = item.choice("kind", ("http", "sql", "command"))
+    scopes = tuple(item.strings("scopes", default=list(SCOPES)))
+    for scope in scopes:
+        if scope not in SCOPES:
+            raise ConfigError(f"{item.where}.scopes", f"unknown scope {scope!r}; "
+                              f"expected some of {', '.join(SCOPES)}")
+    check = Check(
+        name=item.text("name"), kind=kind, scopes=scopes,
+        path=item.text("path", default="/health"),
+        expect_status=item.integer("expect_status", default=200, low=100, high=599),
+        query=item.text("query", default="") if kind == "sql" else "",
+        command=item.text("command", default="") if kind == "command" else "",
+        timeout_s=item.number("timeout_s", default=5.0, low=0.1, high=300),
+    )
+    if kind == "sql" and not check.query:
+        raise ConfigError(f"{item.where}.query", "is required for a sql check")
+    if kind == "command" and not check.command:
+        raise ConfigError(f"{item.where}.command", "is required for a command check")
+    item.no_unknown({"name", "kind", "scopes", "path", "expect_status", "query", "command",
+                     "timeout_s"})
+    return check
+
+
+def _bake(section: _Section) -> Bake:
+    bake = Bake(
+        duration_s=section.number("duration_s", default=60.0, low=0),
+        interval_s=section.number("interval_s", default=1.0, low=0.1, high=3600),
+        failures=section.integer("failures", default=2, low=1, high=100),
+        max_error_rate=section.number("max_error_rate", default=0.01, low=0, high=1),
+    )
+    section.no_unknown({"duration_s", "interval_s", "failures", "max_error_rate"})
+    return bake
+
+
+def _hooks(section: _Section) -> dict[str, tuple[Path, ...]]:
+    hooks = {moment: tuple(section.files(moment, executable=True)) for moment in HOOK_MOMENTS}
+    section.no_unknown(set(HOOK_MOMENTS))
+    return hooks
+
+
+class _Section:
+    """A mapping in the file, with typed getters whose errors name the full field."""
+
+    def __init__(self, raw: Any, where: str, base: Path) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(where or "(top level)", "must be a mapping of settings")
+        self.raw, self.where, self.base = raw, where, base
+
+    def _field(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def _get(self, key: str, default: Any, kind: str) -> Any:
+        if key in self.raw and self.raw[key] is not None:
+            return self.raw[key]
+        if default is _REQUIRED:
+            raise ConfigError(self._field(key), f"is required ({kind})")
+        return default
+
+    def section(self, key: str, required: bool = True) -> _Section:
+        return _Section(self._get(key, _REQUIRED if required else {}, "a mapping"),
+                        self._field(key), self.base)
+
+    def items(self, key: str) -> list[_Section]:
+        value = self._get(key, [], "a list")
+        if not isinstance(value, list):
+            raise ConfigError(self._field(key), "must be a list")
+        return [_Section(v, f"{self._field(key)}[{i}]", self.base) for i, v in enumerate(value)]
+
+    def text(self, key: str, default: Any = None, pattern: re.Pattern | None = None) -> str:
+        value = self._get(key, _REQUIRED if default is None else default, "text")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # version: 2.0 is meant as text
+        if not isinstance(value, str) or (default is None and not value.strip()):
+            raise ConfigError(self._field(key), "must be non-empty text")
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(self._field(key), f"{value!r} does not match {pattern.pattern}")
+        return value
+
+    def choice(self, key: str, options: tuple[str, ...]) -> str:
+        value = self.text(key)
+        if value not in options:
+            raise ConfigError(self._field(key),
+                              f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    def integer(self, key: str, default: Any = _REQUIRED, low: int | None = None,
+                high: int | None = None) -> int:
+        value = self._get(key, default, "a whole number")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(self._field(key), f"must be a whole number, not {value!r}")
+        return self._bounded(key, value, low, high)
+
+    def number(self, key: str, default: Any = _REQUIRED, low: float | None = None,
+               high: float | None = None) -> float:
+        value = self._get(key, default, "a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(self._field(key), f"must be a number, not {value!r}")
+        return float(self._bounded(key, value, low, high))
+
+    def _bounded(self, key: str, value, low, high):
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
+            raise ConfigError(self._field(key), f"{value} is out of range ({span})")
+        return value
+
+    def strings(self, key: str, default: list[str]) -> list[str]:
+        value = self._get(key, default, "a list of text")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(self._field(key), "must be a list of text")
+        return value
+
+    def path(self, key: str, default: Path) -> Path:
+        value = self._get(key, default, "a path")
+        return (self.base / Path(value)).resolve() if value != default else default
+
+    def file(self, key: str) -> Path:
+        path = (self.base / self.text(key)).resolve()
+        if not path.is_file():
+            raise ConfigError(self._field(key), f"{path} is not a file")
+        return path
+
+    def files(self, key: str, executable: bool = False) -> list[Path]:
+        found = []
+        for i, name in enumerate(self.strings(key, [])):
+            path = (self.base / name).resolve()
+            where = f"{self._field(key)}[{i}]"
+            if not path.is_file():
+                raise ConfigError(where, f"{path} is not a file")
+            if executable and not os.access(path, os.X_OK):
+                raise ConfigError(where, f"{path} is not executable", f"chmod +x {path}")
+            found.append(path)
+        return found
+
+    def no_unknown(self, known: set[str]) -> None:
+        unknown = sorted(set(self.raw) - known)
+        if unknown:
+            raise ConfigError(self._field(unknown[0]), "is not a setting greenswap knows",
+                              f"known here: {', '.join(sorted(known))}")
+

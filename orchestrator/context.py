@@ -1,0 +1,111 @@
+"""What every phase works with, and how a phase is run: once, journaled, resumable.
+
+A phase is a function of the Context. `phase()` skips it when the journal says it
+is done, records its start, its end (with its duration) or its failure, and checks
+the lease between phases, so a rollout that lost its lock stops at the next
+boundary instead of racing another one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from orchestrator.config import Config
+from orchestrator.db.transform import load as load_transform
+from orchestrator.errors import GreenswapError
+from orchestrator.fleet import Fleet
+from orchestrator.journal import Journal, Lease
+from orchestrator.lb.base import LoadBalancer
+from orchestrator.sync import Sync
+
+Say = Callable[[str], None]
+
+
+@dataclass
+class Context:
+    cfg: Config
+    journal: Journal
+    rollout_id: int
+    fleet: Fleet
+    lease: Lease | None = None
+    say: Say = lambda _m: None
+    keep_failed: bool = False
+    facts: dict = field(default_factory=dict)
+
+    @cached_property
+    def lb(self) -> LoadBalancer:
+        return self.fleet.lb()
+
+    @property
+    def blue(self) -> str:
+        """The colour label that was live when this rollout began."""
+        return self.facts["blue"]
+
+    @property
+    def green(self) -> str:
+        return self.facts["green"]
+
+    @cached_property
+    def sync(self) -> Sync:
+        db = self.cfg.database
+        return Sync(
+            dsns={"blue": self.fleet.dsn(self.blue), "green": self.fleet.dsn(self.green)},
+            transform=load_transform(db.transform), transform_path=db.transform,
+            stream_base=f"{db.stream}_{self.rollout_id}",
+            password=self.cfg.secret(db.admin_password_env),
+            log_dir=self.run_dir, max_slot_wal_mb=db.max_slot_wal_mb,
+        )
+
+    @property
+    def run_dir(self):
+        return self.cfg.state_dir / self.cfg.environment / f"rollout-{self.rollout_id}"
+
+    def remember(self, **facts) -> None:
+        self.facts = self.journal.update_facts(self.rollout_id, **facts)
+
+    def record(self, phase: str | None, kind: str, message: str, **data) -> None:
+        self.journal.record(self.rollout_id, phase, kind, message, **data)
+
+    def done(self, name: str) -> bool:
+        return name in self.journal.done_phases(self.rollout_id)
+
+
+class PhaseFailed(GreenswapError):
+    """A phase failed; its cause is the message. Raised to the driver, which cleans up."""
+
+    def __init__(self, phase: str, cause: BaseException) -> None:
+        text = cause.one_line() if isinstance(cause, GreenswapError) else (
+            f"{type(cause).__name__}: {cause}")
+        super().__init__(f"phase {phase} failed: {text}",
+                         getattr(cause, "hint", None))
+        self.phase = phase
+        self.cause = cause
+
+
+def phase(name: str) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
+    def wrap(fn: Callable[[Context], None]) -> Callable[[Context], None]:
+        def run(ctx: Context) -> None:
+            if ctx.done(name):
+                return
+            if ctx.lease is not None:
+                ctx.lease.check()
+            ctx.say(f"[{name}] {fn.__doc__.strip().splitlines()[0] if fn.__doc__ else ''}")
+            ctx.record(name, "start", f"{name} started")
+            began = time.monotonic()
+            try:
+                fn(ctx)
+            except Exception as exc:
+                ctx.record(name, "fail", str(exc) if not isinstance(exc, GreenswapError)
+                           else exc.one_line())
+                if isinstance(exc, PhaseFailed):
+                    raise
+                raise PhaseFailed(name, exc) from exc
+            seconds = round(time.monotonic() - began, 2)
+            ctx.record(name, "done", f"{name} done in {seconds}s", seconds=seconds)
+            ctx.say(f"[{name}] done in {seconds}s")
+        run.phase_name = name  # type: ignore[attr-defined]
+        return run
+    return wrap

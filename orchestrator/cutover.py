@@ -1,0 +1,142 @@
+"""The swap: move the live colour with a sub-second pause and no lost write.
+
+The same steps serve the cutover (blue -> green, then reverse replay keeps blue
+fed) and the rollback (green -> blue, nothing fed after). Every step is timed and
+recorded. Until the LB flips, a passed deadline or any error aborts cleanly: the
+old colour unfenced, the hold released, the old colour serving, its stream running
+again. After the flip there is no going back, only forward.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from orchestrator.config import Cutover
+from orchestrator.errors import GreenswapError
+from orchestrator.lb.base import LoadBalancer
+from orchestrator.sync import SyncDriver
+
+Record = Callable[[str, float], None]  # (step, milliseconds)
+
+
+class CutoverAborted(GreenswapError):
+    default_hint = ("the old colour is serving and unfenced; fix the cause and run "
+                    "'greenswap resume'")
+
+
+@dataclass(frozen=True)
+class Swap:
+    old: str  # the colour serving now
+    new: str  # the colour that will serve
+    stream: str  # the direction that feeds new from old, drained at the swap
+    next_stream: str | None  # the direction started after, feeding old from new
+
+
+CUTOVER = Swap("blue", "green", "forward", "reverse")
+ROLLBACK = Swap("green", "blue", "reverse", None)
+
+
+@dataclass
+class SwapResult:
+    steps: dict[str, float] = field(default_factory=dict)  # step -> ms
+    pause_ms: float = 0.0  # from hold to release
+    final_lsn: int = 0
+
+
+def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
+         record: Record = lambda _s, _ms: None, pre_flip: Callable[[], None] = lambda: None
+         ) -> SwapResult:
+    result = SwapResult()
+
+    def step(name: str, action: Callable[[], object]) -> object:
+        began = time.monotonic()
+        value = action()
+        ms = (time.monotonic() - began) * 1000
+        result.steps[name] = round(ms, 2)
+        record(name, ms)
+        return value
+
+    step("lag check", lambda: _wait_lag(sync, plan.stream, settings))
+    follower = step("take stream in-process", lambda: sync.follow(plan.stream))
+    held_at = time.monotonic()
+    deadline = held_at + settings.max_pause_ms / 1000
+    flipped = False
+    try:
+        step("hold", lb.hold)
+        step("drain in-flight", lambda: _drain(lb, plan.old, settings, deadline))
+        result.final_lsn = step("fence", lambda: sync.fence(plan.old))
+        step("catch up", lambda: follower.wait_for(result.final_lsn, deadline))
+        step("stop stream", follower.stop)
+        step("before-flip checks", pre_flip)
+        if time.monotonic() > deadline:
+            raise CutoverAborted(f"the pause reached cutover.max_pause_ms"
+                                 f" ({settings.max_pause_ms} ms) before the flip")
+        # The point of no return: from here the new colour holds every write.
+        step("drop stream", lambda: sync.drop(plan.stream))
+        if plan.next_stream:
+            step("anchor reverse stream", lambda: sync.anchor(plan.next_stream))
+        step("sequences", lambda: sync.sequences(plan.stream))
+        step("unfence new", lambda: sync.unfence(plan.new))
+        step("flip", lambda: lb.flip(plan.new))
+        flipped = True
+        step("release", lb.release)
+    except BaseException as exc:
+        if flipped:
+            _release_anyway(lb)
+            raise
+        _abort(plan, lb, sync, follower)
+        if isinstance(exc, CutoverAborted):
+            raise
+        raise CutoverAborted(f"cutover step failed: {_text(exc)}") from exc
+    result.pause_ms = round((time.monotonic() - held_at) * 1000, 2)
+    if plan.next_stream:
+        step("start reverse stream", lambda: sync.start(plan.next_stream))
+    return result
+
+
+def _wait_lag(sync: SyncDriver, stream: str, settings: Cutover) -> None:
+    """The swap starts only when the stream is close behind: the pause then covers
+    a few hundred ms of changes, not a backlog. Bounded by cutover.deadline_ms."""
+    until = time.monotonic() + settings.deadline_ms / 1000
+    while (lag := sync.lag_bytes(stream)) > settings.lag_threshold_bytes:
+        if time.monotonic() > until:
+            raise CutoverAborted(f"lag of the {stream} stream stayed at {lag} bytes, over"
+                                 f" cutover.lag_threshold_bytes, for cutover.deadline_ms",
+                                 "wait for sync to catch up, then run 'greenswap resume'")
+        time.sleep(0.1)
+
+
+def _drain(lb: LoadBalancer, color: str, settings: Cutover, deadline: float) -> None:
+    """Wait until the old colour answers nothing: held requests are not counted."""
+    until = min(deadline, time.monotonic() + settings.inflight_timeout_ms / 1000)
+    while (busy := lb.inflight(color)) > 0:
+        if time.monotonic() > until:
+            raise CutoverAborted(f"{busy} request(s) still in flight on {color} after "
+                                 f"{settings.inflight_timeout_ms} ms")
+        time.sleep(0.005)
+
+
+def _abort(plan: Swap, lb: LoadBalancer, sync: SyncDriver, follower) -> None:
+    """Put the old colour back exactly as it was: serving, writable, streamed from."""
+    undos = [follower.stop, lambda: sync.unfence(plan.old), lb.release]
+    if plan.next_stream:  # it may have been anchored already: it would pin the WAL
+        undos.append(lambda: sync.drop(plan.next_stream))
+    undos.append(lambda: sync.start(plan.stream))
+    for undo in undos:
+        try:
+            undo()
+        except Exception:  # noqa: BLE001 - each undo is tried; the first error is raised
+            continue
+
+
+def _release_anyway(lb: LoadBalancer) -> None:
+    # If this fails too, the LB's own hold bound (max_pause_ms) releases the requests.
+    with contextlib.suppress(Exception):
+        lb.release()
+
+
+def _text(exc: BaseException) -> str:
+    return exc.one_line() if isinstance(exc, GreenswapError) else f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,108 @@
+"""Fencing a database's writers, and the position that proves nothing came after.
+
+A fence makes the whole cluster read-only for every role and session but
+greenswap's own: `default_transaction_read_only` is set in postgresql.auto.conf
+(so it survives a restart), and every other client session is terminated and
+waited for, so no commit can land after the final position is read. Reads keep
+working, so the fenced colour's health checks still pass and a rollback can flip
+back to it at once. greenswap's connections set the option off for themselves.
+
+The fence stops writers that take the server's default; a client that explicitly
+turns read-write back on in its own session is not stopped (no app does that).
+"""
+
+from __future__ import annotations
+
+import time
+
+import psycopg2
+
+from orchestrator.db.connect import connect
+from orchestrator.db.pgoutput import lsn_int
+from orchestrator.errors import ReplayError
+
+TERMINATE_WAIT_MS = 2000
+SETTLE_S = 2.0
+
+# End every session that is not ours; waiting for each to exit means its last
+# commit, if any, is in the WAL before the final position is read.
+TERMINATE = f"""
+SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, {TERMINATE_WAIT_MS}))
+FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND usename <> current_user
+"""
+# A durable commit of our own: everything before it is flushed with it, so the
+# flush position read next covers every write any fenced session ever committed.
+FINAL = """
+CREATE SCHEMA IF NOT EXISTS greenswap;
+CREATE TABLE IF NOT EXISTS greenswap.fence_log (at timestamptz NOT NULL DEFAULT now());
+INSERT INTO greenswap.fence_log DEFAULT VALUES;
+"""
+
+
+def fence(dsn: str) -> int:
+    """Fence every writer; return the final log position (as an integer LSN)."""
+    conn = connect(dsn, "fence")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            _set_read_only(cur, dsn, True)
+            cur.execute(TERMINATE)
+            (stuck,) = cur.fetchone()
+            if stuck:
+                raise ReplayError(f"fence: {stuck} session(s) did not exit within "
+                                  f"{TERMINATE_WAIT_MS} ms", "the swap aborts and unfences")
+            cur.execute("SET synchronous_commit = on")
+            cur.execute(FINAL)
+            cur.execute("SELECT pg_current_wal_flush_lsn()::text")
+            return lsn_int(cur.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def unfence(dsn: str) -> None:
+    conn = connect(dsn, "unfence")
+    try:
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            _set_read_only(cur, dsn, False)
+    finally:
+        conn.close()
+
+
+def is_fenced(dsn: str) -> bool:
+    conn = connect(dsn, "fence-status")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT coalesce(bool_or(setting = 'on' AND applied), false)"
+                        " FROM pg_file_settings WHERE name = 'default_transaction_read_only'")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
+def _set_read_only(cur, dsn: str, on: bool) -> None:
+    if on:
+        cur.execute("ALTER SYSTEM SET default_transaction_read_only = on")
+    else:
+        cur.execute("ALTER SYSTEM RESET default_transaction_read_only")
+    cur.execute("SELECT pg_reload_conf()")
+    # The reload is asynchronous: go on only once a new session sees the new default.
+    want = "on" if on else "off"
+    deadline = time.monotonic() + SETTLE_S
+    while _fresh_default(dsn) != want:
+        if time.monotonic() > deadline:
+            raise ReplayError(f"the server did not take default_transaction_read_only={want}"
+                              f" within {SETTLE_S}s", "check the server's log")
+        time.sleep(0.002)
+
+
+def _fresh_default(dsn: str) -> str:
+    # A plain session, without greenswap's own read-write override.
+    conn = psycopg2.connect(dsn, connect_timeout=5, application_name="greenswap-fence-probe")
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SHOW default_transaction_read_only")
+            return cur.fetchone()[0]
+    finally:
+        conn.close()

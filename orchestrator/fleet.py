@@ -1,0 +1,98 @@
+"""The environment's machines as a rollout sees them: hosts by colour and role,
+playbooks against them, the LB, and the database addresses.
+
+Colours are labels, not roles: "blue" in a rollout is whichever colour is live when
+it starts, "green" the other one. After a rollout retires blue, the next rollout
+builds its green under the label that was freed.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from orchestrator.checks import run_checks
+from orchestrator.config import Config
+from orchestrator.errors import InputError, LabError
+from orchestrator.lb.haproxy import HAProxyLB
+from orchestrator.providers.base import Host, Provider
+from orchestrator.remote.ansible import PlaybookResult, run_playbook
+from orchestrator.remote.ssh import SSHShell
+from orchestrator.secrets import scram_sha256
+
+
+def open_provider(cfg: Config) -> Provider:
+    if cfg.provider == "lab":
+        from orchestrator.lab.lab import Lab
+        from orchestrator.lab.settings import LabSettings
+        from orchestrator.providers.lab import LabProvider
+
+        lab = Lab(LabSettings.resolve(cfg.lab, **cfg.lab_paths))
+        if not lab.status().exists:
+            raise LabError(f"provider.lab: lab {cfg.lab} is not up",
+                           f"run 'greenswap lab up --name {cfg.lab}' (or 'make demo')")
+        return LabProvider(lab)
+    raise InputError(f"provider.kind: {cfg.provider!r} is not supported here")
+
+
+class Fleet:
+    def __init__(self, cfg: Config, provider: Provider, say=lambda _m: None) -> None:
+        self.cfg, self.provider, self.say = cfg, provider, say
+
+    def hosts(self, color: str, role: str) -> list[Host]:
+        return [h for h in self.provider.hosts() if h.color == color and h.role == role]
+
+    def host(self, name: str) -> Host:
+        for h in self.provider.hosts():
+            if h.name == name:
+                return h
+        raise InputError(f"lb.host: no host named {name!r} in the {self.cfg.provider} provider")
+
+    def db_host(self, color: str) -> Host:
+        found = self.hosts(color, "db")
+        if len(found) != 1:
+            raise InputError(f"{color} has {len(found)} database hosts; a colour has exactly one")
+        return found[0]
+
+    def dsn(self, color: str) -> str:
+        """The admin DSN of a colour's database; the password travels in PGPASSWORD."""
+        db = self.cfg.database
+        self.provider.check_route(self.db_host(color).address)
+        return (f"host={self.db_host(color).address} port={db.port} dbname={db.dbname}"
+                f" user={db.admin_user}")
+
+    def app_urls(self, color: str) -> list[str]:
+        return [f"http://{h.address}:{self.cfg.app_port}" for h in self.hosts(color, "app")]
+
+    def guard(self, url: str) -> None:
+        """Every request greenswap sends to a host passes here first."""
+        self.provider.check_route(urlsplit(url).hostname or "")
+
+    def check(self, scope: str, color: str) -> list[str]:
+        """The config's checks of `scope` against `color`, directly; the failures."""
+        return run_checks(self.cfg.checks_for(scope), color, self.app_urls, self.dsn,
+                          guard=self.guard)
+
+    def shell(self, host: Host) -> SSHShell:
+        key, known_hosts = self.provider.ssh_identity()
+        self.provider.check_route(host.address)
+        return SSHShell(host.name, host.address, key, known_hosts)
+
+    def lb(self) -> HAProxyLB:
+        return HAProxyLB(self.shell(self.host(self.cfg.lb_host)))
+
+    def secrets(self) -> dict[str, str]:
+        """The playbooks' secrets, from the environment: passwords and their verifiers."""
+        app = self.cfg.secret(self.cfg.database.app_password_env)
+        admin = self.cfg.secret(self.cfg.database.admin_password_env)
+        return {"GREENSWAP_DB_PASSWORD": app, "GREENSWAP_DB_PASSWORD_SCRAM": scram_sha256(app),
+                "GREENSWAP_DB_ADMIN_USER": self.cfg.database.admin_user,
+                "GREENSWAP_DB_ADMIN_PASSWORD_SCRAM": scram_sha256(admin)}
+
+    def playbook(self, key: str, target: str, limit: str | None = None,
+                 **extravars: object) -> PlaybookResult:
+        name = self.cfg.playbooks[key]
+        self.say(f"ansible: {name} on {target}")
+        return run_playbook(
+            name, self.provider.inventory(), self.cfg.state_dir / self.cfg.environment / "runs",
+            extravars={"target": target, **extravars}, limit=limit, secrets=self.secrets(),
+        ).raise_for_failure()

@@ -1,0 +1,191 @@
+"""From sync to retire: green follows blue, is proven, takes the traffic, bakes, and
+blue is kept fed (reverse replay) until it is retired or needed for a rollback."""
+
+from __future__ import annotations
+
+import time
+
+from orchestrator.context import Context, phase
+from orchestrator.cutover import CUTOVER, ROLLBACK, Swap, SwapResult, swap
+from orchestrator.errors import GreenswapError, ReplayError
+from orchestrator.green import refresh_lb
+from orchestrator.hooks import run_hooks
+from orchestrator.watchdog import Watchdog
+
+SYNC_PROGRESS_S = 5.0
+
+
+class VerifyFailed(GreenswapError):
+    default_hint = ("green does not equal the transform of blue; see 'greenswap status'"
+                    " for the keys, fix the transform, then roll out again")
+
+
+class BakeFailed(GreenswapError):
+    default_hint = "blue is live again and has every write; see the journal for why"
+
+
+@phase("sync")
+def sync(ctx: Context) -> None:
+    """snapshot blue through the transform, then stream its change log"""
+    ctx.sync.start("forward")
+    _wait_synced(ctx)
+
+
+def _wait_synced(ctx: Context) -> None:
+    """Until the forward stream has its snapshot and lags less than the cutover's
+    threshold; a replayer that stopped is an error with its last words."""
+    data = ctx.sync
+    deadline = time.monotonic() + ctx.cfg.database.sync_timeout_s
+    last_said = 0.0
+    while True:
+        if not data.running("forward"):
+            raise ReplayError(f"the forward replayer stopped: {data.failure('forward')}",
+                              "fix the cause, then 'greenswap resume'")
+        lag = data.lag("forward") if data.position("forward") is not None else None
+        if lag is not None and lag.bytes <= ctx.cfg.cutover.lag_threshold_bytes:
+            ctx.remember(sync_lag_bytes=lag.bytes)
+            return
+        if time.monotonic() > deadline:
+            raise ReplayError(f"sync did not catch up within {ctx.cfg.database.sync_timeout_s}s",
+                              "raise database.sync_timeout_s, or check the replayer's log")
+        if time.monotonic() - last_said > SYNC_PROGRESS_S:
+            last_said = time.monotonic()
+            ctx.say("sync: " + (f"lag {lag.bytes} bytes" if lag else "snapshot in progress"))
+        time.sleep(0.2)
+
+
+@phase("verify")
+def verify(ctx: Context) -> None:
+    """checksums of green against f(blue), and green's health checked directly"""
+    mismatches = ctx.sync.verify("forward")
+    if mismatches:
+        keys = ", ".join(f"{m.table}{list(m.key)}" for m in mismatches[:5])
+        ctx.record("verify", "mismatch", f"{len(mismatches)} mismatching keys: {keys}",
+                   keys=[[m.table, list(m.key)] for m in mismatches[:1000]])
+        raise VerifyFailed(f"{len(mismatches)} key(s) differ between green and f(blue): {keys}")
+    failures = ctx.fleet.check("verify", ctx.green)
+    if failures:
+        raise VerifyFailed(f"green is not healthy: {failures[0]}",
+                           "fix green (it takes no traffic yet), then 'greenswap resume'")
+
+
+@phase("cutover")
+def cutover(ctx: Context) -> None:
+    """hold, fence blue, catch up, flip to green, release; blue then fed in reverse"""
+    if ctx.lb.live_color() == ctx.green:
+        _finish_flipped(ctx, CUTOVER)  # a crash after the flip: only the tail is left
+        return
+    _restore_unflipped(ctx)
+    run_hooks(ctx.cfg.hooks["before_cutover"], "before_cutover", ctx.facts, _secrets(ctx))
+    result = _swap(ctx, CUTOVER)
+    ctx.remember(cutover_at=time.time(), cutover_pause_ms=result.pause_ms,
+                 cutover_steps=result.steps)
+    ctx.say(f"cutover: paused {result.pause_ms:.0f} ms; green ({ctx.green}) is live")
+    _hooks_after(ctx, "after_cutover")
+
+
+@phase("bake")
+def bake(ctx: Context) -> None:
+    """watch green under traffic; roll back on its own on failed checks or 5xx"""
+    cfg = ctx.cfg.bake
+    until = ctx.facts.get("cutover_at", time.time()) + cfg.duration_s
+    failed_rounds = 0
+    last = ctx.lb.responses(ctx.green)
+    while time.time() < until:
+        time.sleep(cfg.interval_s)
+        if ctx.lease is not None:
+            ctx.lease.check()
+        problems = ctx.fleet.check("bake", ctx.green)
+        now = ctx.lb.responses(ctx.green)
+        answers, errors = now[0] - last[0], now[1] - last[1]
+        last = now
+        if answers and errors / answers > cfg.max_error_rate:
+            problems.append(f"LB error rate {errors}/{answers} over {cfg.max_error_rate:.2%}")
+        failed_rounds = failed_rounds + 1 if problems else 0
+        if problems:
+            ctx.record("bake", "check", problems[0], failed_rounds=failed_rounds)
+            ctx.say(f"bake: {problems[0]} ({failed_rounds}/{cfg.failures})")
+        if failed_rounds >= cfg.failures:
+            rollback(ctx, reason=problems[0])
+            raise BakeFailed(f"bake failed ({problems[0]}); rolled back to blue ({ctx.blue})")
+
+
+def rollback(ctx: Context, reason: str) -> SwapResult | None:
+    """hold, fence green, reverse catch-up, flip back to blue, release"""
+    ctx.record("rollback", "start", f"rollback: {reason}")
+    if ctx.lb.live_color() == ctx.blue:
+        _finish_flipped(ctx, ROLLBACK)
+        result = None
+    else:
+        result = _swap(ctx, ROLLBACK)
+        ctx.say(f"rollback: paused {result.pause_ms:.0f} ms; blue ({ctx.blue}) is live")
+    ctx.remember(rolled_back_at=time.time(),
+                 rollback_pause_ms=result.pause_ms if result else None)
+    ctx.record("rollback", "done", "blue is live", pause_ms=result.pause_ms if result else None)
+    _hooks_after(ctx, "on_rollback")
+    return result
+
+
+@phase("retire")
+def retire(ctx: Context) -> None:
+    """stop reverse replay, drop its slot, destroy blue's hosts"""
+    due = ctx.facts.get("cutover_at", time.time()) + ctx.cfg.keep_blue_s
+    if time.time() < due:
+        raise RetireNotDue(due)
+    ctx.sync.drop("reverse")
+    blue_hosts = [h.name for role in ("app", "db") for h in ctx.fleet.hosts(ctx.blue, role)]
+    ctx.fleet.provider.destroy_hosts(blue_hosts)
+    refresh_lb(ctx)  # be_<blue> now has no servers
+    ctx.remember(retired_hosts=blue_hosts)
+
+
+class RetireNotDue(GreenswapError):
+    """Not a failure: the rollout waits, state 'baked', until blue may go."""
+
+    def __init__(self, due: float) -> None:
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due))
+        super().__init__(f"blue is kept until {at} (retire.keep_blue_s)",
+                         f"run 'greenswap resume' after {at} to retire it")
+        self.due = due
+
+
+def _swap(ctx: Context, plan: Swap) -> SwapResult:
+    """One swap with a watchdog: if this process dies mid-swap, the watchdog puts the
+    old colour back (unfenced, released) once the deadline has passed."""
+    dog = Watchdog.start(ctx, plan, ctx.cfg.cutover.max_pause_ms / 1000)
+    try:
+        return swap(plan, ctx.lb, ctx.sync, ctx.cfg.cutover,
+                    record=lambda s, ms: ctx.record("cutover", "step", s, ms=round(ms, 2)))
+    finally:
+        dog.stop()
+
+
+def _restore_unflipped(ctx: Context) -> None:
+    """Before a (re)try: blue serving and writable, no half-made reverse stream, the
+    forward stream running (a crash mid-cutover may have left any of these)."""
+    ctx.sync.unfence("blue")
+    ctx.lb.release()
+    ctx.sync.drop("reverse")
+    ctx.sync.start("forward")
+    _wait_synced(ctx)
+
+
+def _finish_flipped(ctx: Context, plan: Swap) -> None:
+    """The LB already points at the new colour: release, and start what feeds the old."""
+    ctx.lb.release()
+    if plan.next_stream:
+        ctx.sync.start(plan.next_stream)
+
+
+def _hooks_after(ctx: Context, moment: str) -> None:
+    try:
+        said = run_hooks(ctx.cfg.hooks[moment], moment, ctx.facts, _secrets(ctx))
+        if said:
+            ctx.record(None, "hook", f"{moment}: {'; '.join(said)}")
+    except GreenswapError as exc:  # the swap is done; a failing hook only reports
+        ctx.record(None, "hook", exc.one_line())
+        ctx.say(f"warning: {exc.one_line()}")
+
+
+def _secrets(ctx: Context) -> tuple[str, ...]:
+    return (ctx.cfg.database.admin_password_env, ctx.cfg.database.app_password_env)

@@ -1,0 +1,152 @@
+"""A bounded client for the sample app, for the demo, the tests and the benchmark.
+
+Each request writes an account and reads it straight back through the LB. It
+counts failed requests (anything but the expected answer, or no answer), stale
+reads (a read that misses the client's own acknowledged write) and keeps every
+acknowledged write, so that `lost()` can later ask whichever colour is live
+whether each one is still there. Bounded in requests and in time, always.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+
+@dataclass
+class LoadResult:
+    requests: int = 0
+    failures: int = 0
+    stale_reads: int = 0
+    writes: dict[int, dict] = field(default_factory=dict)  # id -> what was written
+    errors: list[str] = field(default_factory=list)  # the first few, for the report
+    slowest_ms: float = 0.0
+
+    def note(self, error: str) -> None:
+        if len(self.errors) < 20:
+            self.errors.append(error)
+
+
+class Load:
+    def __init__(self, base_url: str, rate: float = 100.0, workers: int = 4,
+                 max_requests: int = 100_000, max_seconds: float = 600.0,
+                 guard=lambda _u: None) -> None:
+        guard(base_url)
+        parts = urlsplit(base_url)
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.rate, self.workers = rate, workers
+        self.max_requests, self.max_seconds = max_requests, max_seconds
+        self.result = LoadResult()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._seq = 0
+
+    def start(self) -> Load:
+        self._began = time.monotonic()
+        for n in range(self.workers):
+            t = threading.Thread(target=self._work, args=(n,), name=f"load-{n}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    def stop(self) -> LoadResult:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+        return self.result
+
+    def _next(self) -> int | None:
+        with self._lock:
+            if self._seq >= self.max_requests:
+                return None
+            self._seq += 1
+            return self._seq
+
+    def _work(self, worker: int) -> None:
+        conn = self._connect()
+        interval = self.workers / self.rate
+        due = time.monotonic()
+        while not self._stop.is_set() and time.monotonic() - self._began < self.max_seconds:
+            n = self._next()
+            if n is None:
+                return
+            due += interval
+            conn = self._one(conn, worker, n)
+            pause = due - time.monotonic()
+            if pause > 0:
+                self._stop.wait(pause)
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host, self.port, timeout=10)
+
+    def _one(self, conn, worker: int, n: int):
+        account = {"name": f"Load W{worker} N{n}", "email": f"w{worker}n{n}@load.test",
+                   "balance": f"{n % 1000}.{n % 100:02d}", "street": f"{n} Load St",
+                   "city": "Loadville"}
+        began = time.monotonic()
+        try:
+            status, body = _call(conn, "POST", "/accounts", account)
+            if status != 201:
+                return self._fail(conn, f"POST answered {status}: {body[:80]!r}")
+            new_id = json.loads(body)["id"]
+            with self._lock:
+                self.result.writes[new_id] = account
+            status, body = _call(conn, "GET", f"/accounts/{new_id}")
+        except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
+            return self._fail(conn, f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            self.result.requests += 1
+            self.result.slowest_ms = max(self.result.slowest_ms,
+                                         (time.monotonic() - began) * 1000)
+            if status == 404 or (status == 200 and not _same(json.loads(body), account)):
+                self.result.stale_reads += 1
+                self.result.note(f"stale read of {new_id}: {status} {body[:80]!r}")
+            elif status != 200:
+                self.result.failures += 1
+                self.result.note(f"GET {new_id} answered {status}")
+        return conn
+
+    def _fail(self, conn, error: str):
+        with self._lock:
+            self.result.requests += 1
+            self.result.failures += 1
+            self.result.note(error)
+        conn.close()
+        return self._connect()
+
+    def lost(self, max_seconds: float = 300.0) -> list[int]:
+        """Acknowledged writes that the live colour no longer has (or has changed)."""
+        conn = self._connect()
+        missing = []
+        ends = time.monotonic() + max_seconds
+        for new_id, account in sorted(self.result.writes.items()):
+            if time.monotonic() > ends:
+                raise TimeoutError(f"lost-write check did not finish in {max_seconds}s")
+            try:
+                status, body = _call(conn, "GET", f"/accounts/{new_id}")
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = self._connect()
+                status, body = _call(conn, "GET", f"/accounts/{new_id}")
+            if status != 200 or not _same(json.loads(body), account):
+                missing.append(new_id)
+        conn.close()
+        return missing
+
+
+def _call(conn, method: str, path: str, payload: dict | None = None) -> tuple[int, bytes]:
+    body = json.dumps(payload).encode() if payload is not None else None
+    headers = {"Content-Type": "application/json"} if body else {}
+    conn.request(method, path, body=body, headers=headers)
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+
+def _same(read: dict, written: dict) -> bool:
+    return all(str(read.get(k)) == str(v) for k, v in written.items() if k != "balance") and (
+        float(read.get("balance", "nan")) == float(written["balance"]))

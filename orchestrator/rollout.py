@@ -1,0 +1,205 @@
+"""The runbook. A rollout is these phases, in this order, each one call:
+
+    preflight -> provision -> patch -> deploy -> schema -> sync -> verify
+              -> cutover -> bake -> retire
+
+Each phase is journaled and converges when run again, so `resume` after a crash
+simply runs the runbook again: what is done is skipped. A failure before the
+cutover leaves blue untouched and destroys green (unless --keep-failed); a bake
+failure rolls back on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from orchestrator import green, live
+from orchestrator.config import Config
+from orchestrator.context import Context, PhaseFailed, Say
+from orchestrator.cutover import CutoverAborted
+from orchestrator.errors import GreenswapError, InputError
+from orchestrator.fleet import Fleet, open_provider
+from orchestrator.journal import Journal
+
+PHASES = ("preflight", "provision", "patch", "deploy", "schema", "sync", "verify",
+          "cutover", "bake", "retire")
+RESUMABLE = ("running", "failed-cutover", "baked")
+
+
+def run_phases(ctx: Context) -> None:
+    green.preflight(ctx)
+    green.provision(ctx)
+    green.patch(ctx)
+    green.deploy(ctx)
+    green.schema(ctx)
+    live.sync(ctx)
+    live.verify(ctx)
+    live.cutover(ctx)
+    live.bake(ctx)
+    live.retire(ctx)
+
+
+def rollout(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
+    journal = Journal(cfg.state_dir)
+    lease = journal.acquire(cfg.environment, None)
+    try:
+        current = journal.latest(cfg.environment)
+        if current is not None and current.state in RESUMABLE:
+            raise InputError(f"rollout {current.id} of {cfg.environment} is {current.state}",
+                             "finish it with 'greenswap resume', or end it with "
+                             "'greenswap abort' / 'greenswap rollback'")
+        rollout_id = journal.start(cfg.environment, {"app_version": cfg.app_version,
+                                                     "config": str(cfg.path)})
+        lease.attach(rollout_id)
+        ctx = _context(cfg, journal, rollout_id, say, keep_failed)
+        ctx.lease = lease
+        _drive(ctx)
+        return ctx
+    finally:
+        lease.release()
+
+
+def resume(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
+    with _active(cfg, say, keep_failed, "resume") as ctx:
+        ctx.journal.set_state(ctx.rollout_id, "running")
+        ctx.record(None, "resume", "resumed")
+        _drive(ctx)
+        return ctx
+
+
+def rollback(cfg: Config, say: Say) -> Context:
+    """By hand, any time between the cutover and the retirement of blue."""
+    with _active(cfg, say, False, "rollback") as ctx:
+        if not ctx.done("cutover"):
+            raise InputError(f"rollout {ctx.rollout_id} has not cut over: blue is still live",
+                             "use 'greenswap abort' to end it")
+        if ctx.done("retire"):
+            raise InputError("blue was retired; there is nothing to roll back to")
+        live.rollback(ctx, reason="requested by hand")
+        _clean_up_green(ctx)
+        _end(ctx, "rolled-back")
+        return ctx
+
+
+def abort(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
+    """End a rollout that has not cut over: green is destroyed, blue untouched."""
+    with _active(cfg, say, keep_failed, "abort") as ctx:
+        if ctx.done("cutover") or "green" in ctx.facts and ctx.lb.live_color() == ctx.green:
+            raise InputError(f"rollout {ctx.rollout_id} already cut over to green",
+                             "use 'greenswap rollback' to go back to blue")
+        _clean_up_green(ctx)
+        _end(ctx, "aborted")
+        return ctx
+
+
+def _drive(ctx: Context) -> None:
+    try:
+        run_phases(ctx)
+    except live.RetireNotDue as due:
+        ctx.journal.set_state(ctx.rollout_id, "baked")
+        ctx.say(due.one_line())
+        return
+    except PhaseFailed as failed:
+        _failed(ctx, failed)
+        raise
+    _end(ctx, "succeeded")
+
+
+def _failed(ctx: Context, failed: PhaseFailed) -> None:
+    if isinstance(failed.cause, CutoverAborted):
+        # Blue serves, unfenced, and the forward stream runs again: green is kept so
+        # that 'resume' can try the cutover again.
+        ctx.journal.set_state(ctx.rollout_id, "failed-cutover")
+        return
+    if isinstance(failed.cause, live.BakeFailed):
+        _clean_up_green(ctx)
+        _end(ctx, "rolled-back")
+        return
+    if ctx.done("cutover"):
+        ctx.journal.set_state(ctx.rollout_id, "failed")
+        return  # green is live: nothing is torn down; 'rollback' or 'resume'
+    _clean_up_green(ctx)
+    _end(ctx, "failed")
+    _run_failure_hooks(ctx, failed)
+
+
+def _clean_up_green(ctx: Context) -> None:
+    """Blue untouched, green gone (or kept for a look with --keep-failed)."""
+    if "green" not in ctx.facts:
+        return
+    for direction in ("forward", "reverse"):
+        try:
+            ctx.sync.drop(direction)  # its slot would pin WAL on the source for ever
+        except GreenswapError as exc:
+            ctx.record(None, "cleanup", f"could not drop the {direction} stream: {exc}")
+    if ctx.keep_failed:
+        ctx.say(f"green ({ctx.green}) kept for inspection (--keep-failed)")
+        return
+    names = [h.name for role in ("app", "db") for h in ctx.fleet.hosts(ctx.green, role)]
+    if names:
+        ctx.fleet.provider.destroy_hosts(names)
+        green.refresh_lb(ctx)
+        ctx.record(None, "cleanup", f"destroyed green: {', '.join(names)}")
+
+
+def _run_failure_hooks(ctx: Context, failed: PhaseFailed) -> None:
+    from orchestrator.hooks import run_hooks
+
+    try:
+        run_hooks(ctx.cfg.hooks["on_failure"], "on_failure",
+                  {**ctx.facts, "failed_phase": failed.phase, "error": failed.message},
+                  (ctx.cfg.database.admin_password_env, ctx.cfg.database.app_password_env))
+    except GreenswapError as exc:
+        ctx.record(None, "hook", exc.one_line())
+
+
+def _end(ctx: Context, state: str) -> None:
+    ctx.journal.set_state(ctx.rollout_id, state, ended=True)
+    ctx.record(None, "end", state)
+
+
+@contextmanager
+def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Context]:
+    journal = Journal(cfg.state_dir)
+    current = journal.latest(cfg.environment)
+    if current is None or current.state not in RESUMABLE + ("failed",):
+        raise InputError(f"{verb}: environment {cfg.environment} has no unfinished rollout",
+                         "see 'greenswap history'")
+    lease = journal.acquire(cfg.environment, current.id)
+    try:
+        ctx = _context(cfg, journal, current.id, say, keep_failed)
+        ctx.lease = lease
+        yield ctx
+    finally:
+        lease.release()
+
+
+def _context(cfg: Config, journal: Journal, rollout_id: int, say: Say,
+             keep_failed: bool) -> Context:
+    fleet = Fleet(cfg, open_provider(cfg), say)
+    facts = journal.rollout(rollout_id).facts
+    return Context(cfg, journal, rollout_id, fleet, say=say, keep_failed=keep_failed,
+                   facts=facts)
+
+
+def plan_steps(cfg: Config) -> list[str]:
+    """What a rollout would do, in order, as lines for `greenswap plan`."""
+    counts = ", ".join(f"{n} {role}" for role, n in cfg.green_hosts.items())
+    migrations = ", ".join(p.name for p in cfg.database.migrations) or "none"
+    return [
+        "preflight: check config, secrets, blue's health checks, replica identity, WAL headroom",
+        f"provision: create green hosts ({counts}) with the {cfg.provider} provider",
+        f"patch: {cfg.playbooks['patch']} on green (OS updates)",
+        f"deploy: {cfg.playbooks['db']} on green's database, {cfg.playbooks['app']} with app"
+        f" {cfg.app_version}, {cfg.playbooks['lb']} to add green to the LB",
+        f"schema: migrations on green ({migrations})",
+        f"sync: snapshot blue through {cfg.database.transform.name}, then stream changes",
+        "verify: checksums of green against f(blue); verify-scope checks on green directly",
+        f"cutover: wait for lag under {cfg.cutover.lag_threshold_bytes} bytes, hold (at most"
+        f" {cfg.cutover.max_pause_ms} ms), fence blue, catch up, sequences, flip, release;"
+        f" deadline {cfg.cutover.deadline_ms} ms; then reverse replay",
+        f"bake: {cfg.bake.duration_s:.0f}s of checks and LB error rate; rollback on"
+        f" {cfg.bake.failures} failed rounds",
+        f"retire: after {cfg.keep_blue_s:.0f}s, stop reverse replay and destroy blue's hosts",
+    ]

@@ -1,0 +1,314 @@
+"""The data side of a rollout: replay streams, fences, positions and sequences.
+
+Between cutovers a stream runs as its own process (`greenswap replay run`), so it
+outlives the CLI and a crash of either loses nothing: the position lives in the
+target database. For the cutover's last stretch the stream is taken in-process
+(`follow`), where it probes fast and can be stopped the instant it has caught up.
+
+Streams are named per rollout and direction, so a resumed rollout finds its own
+slots and never touches another's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.db import fence as fencing
+from orchestrator.db import lag as lag_data
+from orchestrator.db.apply import SCHEMA
+from orchestrator.db.connect import connect
+from orchestrator.db.pgoutput import lsn_int
+from orchestrator.db.replayer import Replay
+from orchestrator.db.sequences import sync_sequences
+from orchestrator.db.stream import StreamStats
+from orchestrator.db.transform import Transform
+from orchestrator.db.verify import Mismatch, recheck, verify
+from orchestrator.errors import ReplayError
+from orchestrator.lab import procs
+
+DIRECTIONS = {"forward": ("blue", "green"), "reverse": ("green", "blue")}  # source, target
+
+
+class Follower(Protocol):
+    def wait_for(self, lsn: int, deadline: float) -> None: ...
+    def stop(self) -> None: ...
+
+
+class SyncDriver(Protocol):
+    def start(self, direction: str) -> None:
+        """Run the direction's stream in the background (idempotent)."""
+    def running(self, direction: str) -> bool: ...
+    def stop(self, direction: str) -> None: ...
+    def position(self, direction: str) -> int | None: ...
+    def lag_bytes(self, direction: str) -> int: ...
+    def follow(self, direction: str) -> Follower: ...
+    def drop(self, direction: str) -> None: ...
+    def anchor(self, direction: str) -> None: ...
+    def fence(self, color: str) -> int: ...
+    def unfence(self, color: str) -> None: ...
+    def sequences(self, direction: str) -> dict[str, int]: ...
+
+
+@dataclass
+class Sync:
+    """The real driver, against the two colours' PostgreSQL."""
+
+    dsns: dict[str, str]  # colour label ("blue"/"green" of this rollout) -> admin DSN
+    transform: Transform
+    transform_path: Path
+    stream_base: str  # e.g. greenswap_7: the rollout's streams are <base>_f and <base>_r
+    password: str
+    log_dir: Path
+    max_slot_wal_mb: int = 1024
+
+    def __post_init__(self) -> None:
+        # libpq reads it from the environment: never on a command line or in a DSN.
+        os.environ["PGPASSWORD"] = self.password
+
+    def stream(self, direction: str) -> str:
+        return f"{self.stream_base}_{direction[0]}"
+
+    def _dsn(self, direction: str) -> tuple[str, str]:
+        source, target = DIRECTIONS[direction]
+        return self.dsns[source], self.dsns[target]
+
+    def replay(self, direction: str) -> Replay:
+        source, target = self._dsn(direction)
+        return Replay(source, target, self.transform, self.stream(direction), direction)
+
+    # -- the background process --------------------------------------------
+
+    def _pidfile(self, direction: str) -> Path:
+        return self.log_dir / f"replay-{self.stream(direction)}.pid"
+
+    def _pid(self, direction: str) -> int | None:
+        try:
+            pid = int(self._pidfile(direction).read_text())
+        except (OSError, ValueError):
+            return None
+        return pid if procs.is_ours(pid, self.stream(direction)) else None
+
+    def running(self, direction: str) -> bool:
+        return self._pid(direction) is not None
+
+    def start(self, direction: str) -> None:
+        if self.running(direction):
+            return
+        source, target = self._dsn(direction)
+        self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        log = open(self.log_dir / f"replay-{self.stream(direction)}.log", "ab")  # noqa: SIM115
+        with log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "orchestrator.cli", "replay", "run",
+                 "--source", source, "--target", target,
+                 "--transform", str(self.transform_path), "--direction", direction,
+                 "--stream", self.stream(direction),
+                 "--max-slot-wal-mb", str(self.max_slot_wal_mb), "--json"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True,  # it must outlive this CLI, and its Ctrl-C
+            )
+        self._pidfile(direction).write_text(str(proc.pid))
+
+    def stop(self, direction: str) -> None:
+        pid = self._pid(direction)
+        if pid is not None:
+            # SIGTERM: the batch in hand is applied and the position stored, then it exits.
+            procs.stop_pid(pid, self.stream(direction), signal.SIGTERM, deadline_s=30)
+        self._pidfile(direction).unlink(missing_ok=True)
+
+    def failure(self, direction: str) -> str:
+        """The last line the background replayer wrote (why it stopped)."""
+        try:
+            lines = (self.log_dir / f"replay-{self.stream(direction)}.log").read_text()
+        except OSError:
+            return "no log"
+        return next((ln for ln in reversed(lines.splitlines()) if ln.strip()), "no output")
+
+    # -- positions ----------------------------------------------------------
+
+    def position(self, direction: str) -> int | None:
+        _source, target = self._dsn(direction)
+        conn = connect(target, "position")
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f"SELECT to_regclass('{SCHEMA}.replay_position') IS NOT NULL")
+                if not cur.fetchone()[0]:
+                    return None
+                cur.execute(f"SELECT lsn::text FROM {SCHEMA}.replay_position WHERE stream = %s",
+                            (self.stream(direction),))
+                row = cur.fetchone()
+        finally:
+            conn.close()
+        return lsn_int(row[0]) if row else None
+
+    def lag_bytes(self, direction: str) -> int:
+        return self.lag(direction).bytes
+
+    def lag(self, direction: str) -> lag_data.LagSample:
+        source, target = self._dsn(direction)
+        return lag_data.sample(source, target, self.stream(direction))
+
+    # -- the cutover's in-process stream ------------------------------------
+
+    def follow(self, direction: str) -> _InProcess:
+        self.stop(direction)
+        return _InProcess(self.replay(direction))
+
+    def drop(self, direction: str) -> None:
+        self.stop(direction)
+        replay = self.replay(direction)
+        try:
+            replay.drop()
+        finally:
+            replay.close()
+
+    def anchor(self, direction: str) -> None:
+        replay = self.replay(direction)
+        try:
+            replay.start()
+        finally:
+            replay.close()
+
+    def fence(self, color: str) -> int:
+        return fencing.fence(self.dsns[color])
+
+    def unfence(self, color: str) -> None:
+        fencing.unfence(self.dsns[color])
+
+    def sequences(self, direction: str) -> dict[str, int]:
+        return sync_sequences(*self._dsn(direction))
+
+    def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0) -> list[Mismatch]:
+        """Checksums of the whole target against the transform of the source. On a
+        live source, mismatches are compared again (up to `rounds` times) once the
+        stream has passed the position the first look saw: what remains is real."""
+        mismatches = verify(self.dsns["blue"], self.dsns["green"], self.transform,
+                            direction).mismatches
+        for _ in range(rounds):
+            if not mismatches:
+                break
+            seen = self.lag(direction).source_lsn
+            deadline = time.monotonic() + 30
+            while (self.position(direction) or 0) < seen and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(settle_s)
+            mismatches = recheck(self.dsns["blue"], self.dsns["green"], self.transform,
+                                 mismatches, direction)
+        return mismatches
+
+
+class _InProcess:
+    """A stream run on a thread of this process, for the cutover's final catch-up."""
+
+    def __init__(self, replay: Replay) -> None:
+        self.replay = replay
+        self.applied = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="catch-up", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        def seen(stats: StreamStats) -> None:
+            self.applied = stats.applied_lsn
+        try:
+            stats = self.replay.stream_changes(self._stop, on_batch=seen, fast=True)
+            self.applied = stats.applied_lsn
+        except BaseException as exc:  # handed to the cutover, which decides
+            self.error = exc
+
+    def wait_for(self, lsn: int, deadline: float) -> None:
+        while True:
+            if self.error is not None:
+                raise ReplayError(f"catch-up stream failed: {self.error}",
+                                  "the cutover aborts; see the replayer's message")
+            if self.applied >= lsn:
+                return
+            if time.monotonic() > deadline:
+                raise ReplayError(f"catch-up did not reach the final position before the"
+                                  f" deadline (at {self.applied:X}, need {lsn:X})",
+                                  "the cutover aborts; check lag, then try again")
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        self.replay.close()
+
+
+class FakeSync:
+    """In memory, for unit tests of the swap's logic: records every call in order."""
+
+    def __init__(self, lag: int = 0, applied_after: float = 0.0,
+                 events: list[str] | None = None) -> None:
+        self.events: list[str] = [] if events is None else events  # may be the LB's
+        self.lag, self.applied_after = lag, applied_after
+        self.fenced: set[str] = set()
+        self.streams: set[str] = {"forward"}
+        self.background: set[str] = {"forward"}
+
+    def start(self, direction: str) -> None:
+        self.events.append(f"start {direction}")
+        self.streams.add(direction)
+        self.background.add(direction)
+
+    def running(self, direction: str) -> bool:
+        return direction in self.background
+
+    def stop(self, direction: str) -> None:
+        self.background.discard(direction)
+
+    def position(self, direction: str) -> int | None:
+        return 100 if direction in self.streams else None
+
+    def lag_bytes(self, direction: str) -> int:
+        return self.lag
+
+    def follow(self, direction: str) -> _FakeFollower:
+        self.stop(direction)
+        self.events.append(f"follow {direction}")
+        return _FakeFollower(self)
+
+    def drop(self, direction: str) -> None:
+        self.events.append(f"drop {direction}")
+        self.streams.discard(direction)
+        self.background.discard(direction)
+
+    def anchor(self, direction: str) -> None:
+        self.events.append(f"anchor {direction}")
+        self.streams.add(direction)
+
+    def fence(self, color: str) -> int:
+        self.events.append(f"fence {color}")
+        self.fenced.add(color)
+        return 42
+
+    def unfence(self, color: str) -> None:
+        self.events.append(f"unfence {color}")
+        self.fenced.discard(color)
+
+    def sequences(self, direction: str) -> dict[str, int]:
+        self.events.append(f"sequences {direction}")
+        return {}
+
+
+class _FakeFollower:
+    def __init__(self, sync: FakeSync) -> None:
+        self.sync = sync
+
+    def wait_for(self, lsn: int, deadline: float) -> None:
+        if time.monotonic() + self.sync.applied_after > deadline:
+            raise ReplayError("catch-up did not reach the final position before the deadline")
+        time.sleep(self.sync.applied_after)
+        self.sync.events.append(f"caught up {lsn}")
+
+    def stop(self) -> None:
+        self.sync.events.append("follower stopped")

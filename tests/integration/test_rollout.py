@@ -1,0 +1,133 @@
+"""Whole rollouts in the lab, under load through the LB: real hosts, Ansible, HAProxy
+and PostgreSQL. Every acknowledged write must survive, no request may fail, no read
+may be stale: through the cutover, a rollback by hand, and a rollback on its own
+when green's health fails during bake."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psycopg2
+import pytest
+import yaml
+
+from orchestrator import config, rollout
+from orchestrator.db import fence
+from orchestrator.journal import Journal
+from orchestrator.loadgen import Load
+
+pytestmark = pytest.mark.lab
+
+SAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "sample-app"
+
+
+def write_config(tmp_path: Path, lab, **overrides) -> config.Config:
+    doc = yaml.safe_load((SAMPLE_APP / "rollout.yml").read_text())
+    doc["environment"] = "it"
+    doc["state_dir"] = str(tmp_path / "state")
+    doc["provider"].update(lab=lab.settings.name, state_root=str(lab.settings.state_root),
+                           inventory_dir=str(lab.settings.inventory_path.parent))
+    doc["database"].update(migrations=[str(SAMPLE_APP / "schema_v2.sql")],
+                           transform=str(SAMPLE_APP / "transform.py"))
+    for key, value in overrides.items():
+        doc[key] = {**doc.get(key, {}), **value} if isinstance(value, dict) else value
+    path = tmp_path / "rollout.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return config.load(path)
+
+
+@pytest.fixture
+def secrets(blue, monkeypatch):
+    for name, value in blue.secrets().items():
+        monkeypatch.setenv(name, value)
+    return blue
+
+
+def lb_url(env) -> str:
+    return "http://" + next(r.address for r in env.lab.records() if r.name == "lb-1")
+
+
+def under_load(env, action, rate: float = 60.0):
+    """Run `action` while the client writes and reads through the LB. Returns what it
+    returned (or raised), the client's result, and the client (for lost())."""
+    load = Load(lb_url(env), rate=rate, workers=4, max_requests=50_000, max_seconds=900,
+                guard=lambda _u: env.check_route()).start()
+    try:
+        outcome = action()
+    except Exception as exc:  # noqa: BLE001 - the caller asserts on it
+        outcome = exc
+    finally:
+        result = load.stop()
+    return outcome, result, load
+
+
+def assert_clean(result, load) -> None:
+    assert result.requests > 100, "the load really ran"
+    assert (result.failures, result.stale_reads) == (0, 0), result.errors
+    assert load.lost() == []
+
+
+def live_version(env) -> str:
+    return env.get_json(lb_url(env) + "/health")["version"]
+
+
+def test_rollout_v1_to_v2_under_load_then_rollback_by_hand(secrets, tmp_path):
+    env = secrets
+    cfg = write_config(tmp_path, env.lab, bake={"duration_s": 3}, retire={"keep_blue_s": 3600})
+    ctx, result, load = under_load(env, lambda: rollout.rollout(cfg, print))
+
+    journal = Journal(cfg.state_dir)
+    assert journal.rollout(ctx.rollout_id).state == "baked"  # blue kept for an hour
+    assert_clean(result, load)
+    assert live_version(env) == "2.0"
+    assert ctx.lb.live_color() == ctx.green
+    assert fence.is_fenced(ctx.fleet.dsn(ctx.blue))  # only reverse replay writes to blue
+    steps = ctx.facts["cutover_steps"]
+    assert {"hold", "fence", "catch up", "flip", "release"} <= set(steps)
+    assert ctx.facts["cutover_pause_ms"] < 1000
+
+    # Writes made on green after the cutover must be on blue after the rollback.
+    ctx2, result, load = under_load(env, lambda: rollout.rollback(cfg, print))
+    assert journal.rollout(ctx2.rollout_id).state == "rolled-back"
+    assert_clean(result, load)
+    assert live_version(env) == "1.0"
+    assert not fence.is_fenced(ctx2.fleet.dsn(ctx2.blue))
+    assert ctx2.fleet.hosts(ctx2.green, "app") == []  # green is gone
+
+
+def test_bake_failure_rolls_back_on_its_own(secrets, tmp_path):
+    env = secrets
+    # Green's health: a SQL check that fails once the test says so, as a broken
+    # dependency would, while green keeps answering requests.
+    health = {"name": "green healthy", "kind": "sql", "scopes": ["bake"],
+              "query": "SELECT coalesce(current_setting('greenswap_test.healthy', true),"
+                       " 'yes') = 'yes'"}
+    cfg = write_config(tmp_path, env.lab, checks=[health], bake={"duration_s": 60})
+    sicken = threading.Thread(target=make_green_sick_after_cutover, args=(env, cfg))
+    sicken.start()
+    outcome, result, load = under_load(env, lambda: rollout.rollout(cfg, print))
+    sicken.join(timeout=10)
+
+    assert isinstance(outcome, rollout.PhaseFailed), outcome
+    assert "rolled back" in str(outcome)
+    latest = Journal(cfg.state_dir).latest(cfg.environment)
+    assert latest.state == "rolled-back"
+    assert latest.facts["rollback_pause_ms"] < 1000
+    assert live_version(env) == "1.0"
+    assert_clean(result, load)  # writes made on green during bake are on blue
+
+
+def make_green_sick_after_cutover(env, cfg) -> None:
+    deadline = time.monotonic() + 600
+    lb = env.lb()
+    while lb.live_color() != "green" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    green_db = next(r.address for r in env.lab.records() if r.color == "green" and r.role == "db")
+    conn = psycopg2.connect(host=green_db, dbname="app", user="greenswap",
+                            password=env.admin_password(), connect_timeout=5)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("ALTER DATABASE app SET greenswap_test.healthy = 'no'")
+    conn.close()

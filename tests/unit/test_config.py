@@ -1,0 +1,68 @@
+"""Rollout config: the sample is valid, and every mistake names its field."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator import config
+from orchestrator.errors import ConfigError
+
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
+
+
+def load_with(tmp_path: Path, change) -> config.Config:
+    doc = yaml.safe_load(SAMPLE.read_text())
+    change(doc)
+    path = SAMPLE.parent / f".test-{tmp_path.name}.yml"  # relative paths resolve here
+    path.write_text(yaml.safe_dump(doc))
+    try:
+        return config.load(path)
+    finally:
+        path.unlink()
+
+
+def test_the_sample_config_loads_with_defaults():
+    cfg = config.load(SAMPLE)
+    assert cfg.environment == "lab-demo" and cfg.app_version == "2.0"
+    assert cfg.database.transform.name == "transform.py" and cfg.database.transform.is_file()
+    assert [c.name for c in cfg.checks_for("bake")] == ["app health", "accounts readable"]
+    assert cfg.cutover.max_pause_ms == 1000 and cfg.playbooks["app"] == "app.yml"
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda d: d.pop("environment"), "environment"),
+    (lambda d: d["cutover"].update(max_pause_ms="fast"), "cutover.max_pause_ms"),
+    (lambda d: d["cutover"].update(max_pause_ms=5000, deadline_ms=4000), "cutover.max_pause_ms"),
+    (lambda d: d["database"].update(transform="nope.py"), "database.transform"),
+    (lambda d: d["database"].update(migrations=["missing.sql"]), "database.migrations[0]"),
+    (lambda d: d["checks"][1].update(kind="sql", query=""), "checks[1].query"),
+    (lambda d: d["checks"][0].update(scopes=["sometimes"]), "checks[0].scopes"),
+    (lambda d: d["lb"].update(kind="nginx"), "lb.kind"),
+    (lambda d: d["bake"].update(duraton_s=3), "bake.duraton_s"),
+    (lambda d: d["provider"]["green_hosts"].update(db=2), "provider.green_hosts.db"),
+    (lambda d: d.update(retire=[1]), "retire"),
+])
+def test_a_mistake_names_its_field(tmp_path, change, field):
+    with pytest.raises(ConfigError) as err:
+        load_with(tmp_path, change)
+    assert err.value.field == field
+    assert "\n" not in err.value.one_line()
+
+
+def test_secrets_come_from_the_environment_only(monkeypatch):
+    cfg = config.load(SAMPLE)
+    monkeypatch.delenv("GREENSWAP_DB_ADMIN_PASSWORD", raising=False)
+    with pytest.raises(ConfigError, match=r"\$GREENSWAP_DB_ADMIN_PASSWORD: is not set"):
+        cfg.secret("GREENSWAP_DB_ADMIN_PASSWORD")
+    monkeypatch.setenv("GREENSWAP_DB_ADMIN_PASSWORD", "s3cret")
+    assert cfg.secret("GREENSWAP_DB_ADMIN_PASSWORD") == "s3cret"
+
+
+def test_bad_yaml_is_one_line_with_the_line_number(tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("environment: x\n  bad: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML at line"):
+        config.load(path)

@@ -1,0 +1,77 @@
+"""The journal and the one-rollout lease, on a real SQLite file."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from orchestrator.journal import Journal, LockHeld, holder_identity
+
+
+def test_a_second_rollout_is_refused_with_the_holders_identity(tmp_path):
+    journal = Journal(tmp_path)
+    first = journal.acquire("prod", 7)
+    try:
+        with pytest.raises(LockHeld) as refused:
+            Journal(tmp_path).acquire("prod", None)
+        assert holder_identity() in refused.value.message
+        assert "rollout 7" in refused.value.message
+        assert "unlock" in refused.value.hint
+    finally:
+        first.release()
+    Journal(tmp_path).acquire("prod", None).release()  # free again once released
+
+
+def test_an_expired_lease_is_taken_over_and_the_takeover_recorded(tmp_path):
+    journal = Journal(tmp_path)
+    rid = journal.start("prod", {})
+    stale = journal.acquire("prod", rid, ttl_s=0.2)
+    stale._stop.set()  # its holder died: no more heartbeats
+    time.sleep(0.3)
+    taker = Journal(tmp_path).acquire("prod", None)
+    try:
+        assert any("taken over" in e.message for e in journal.events(rid))
+        stale._thread.join(timeout=2)
+        assert not journal._renew("prod", stale.token, 1.0)  # the old holder lost it
+    finally:
+        taker.release()
+
+
+def test_the_heartbeat_keeps_a_lease_alive_past_its_ttl(tmp_path):
+    journal = Journal(tmp_path)
+    lease = journal.acquire("prod", None, ttl_s=0.3)
+    try:
+        time.sleep(0.8)
+        with pytest.raises(LockHeld):
+            journal.acquire("prod", None)
+        lease.check()
+    finally:
+        lease.release()
+
+
+def test_unlock_is_forced_and_recorded(tmp_path):
+    journal = Journal(tmp_path)
+    rid = journal.start("prod", {})
+    lease = journal.acquire("prod", rid)
+    lease._stop.set()
+    assert journal.unlock("prod", "holder's machine died") == holder_identity()
+    assert any("broken" in e.message and "machine died" in e.message
+               for e in journal.events(rid))
+    assert journal.lease_holder("prod") is None
+
+
+def test_phases_done_facts_and_history(tmp_path):
+    journal = Journal(tmp_path)
+    rid = journal.start("prod", {"app_version": "2.0"})
+    journal.record(rid, "sync", "start", "sync started")
+    journal.record(rid, "sync", "done", "sync done", seconds=1.5)
+    journal.update_facts(rid, blue="blue")
+    journal.set_state(rid, "succeeded", ended=True)
+    again = Journal(tmp_path)  # as after a crash: everything is on disk
+    assert again.done_phases(rid) == {"sync"}
+    r = again.rollout(rid)
+    assert (r.state, r.phase, r.facts) == ("succeeded", "sync",
+                                          {"app_version": "2.0", "blue": "blue"})
+    assert [h.id for h in again.history("prod")] == [rid]
+    assert oct((tmp_path / "journal.db").stat().st_mode & 0o777) == "0o600"
