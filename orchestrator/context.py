@@ -55,7 +55,6 @@ class Context:
             dsns={"blue": self.fleet.dsn(self.blue), "green": self.fleet.dsn(self.green)},
             transform=load_transform(db.transform), transform_path=db.transform,
             stream_base=f"{db.stream}_{self.rollout_id}",
-            password=self.cfg.secret(db.admin_password_env),
             log_dir=self.run_dir, max_slot_wal_mb=db.max_slot_wal_mb,
         )
 
@@ -73,11 +72,16 @@ class Context:
         return name in self.journal.done_phases(self.rollout_id)
 
 
+class NotYet(GreenswapError):
+    """A phase that cannot finish yet, by design (blue is kept for a while): the
+    rollout stops here, and a later 'resume' runs the phase again."""
+
+
 class PhaseFailed(GreenswapError):
     """A phase failed; its cause is the message. Raised to the driver, which cleans up."""
 
     def __init__(self, phase: str, cause: BaseException) -> None:
-        text = cause.one_line() if isinstance(cause, GreenswapError) else (
+        text = cause.message if isinstance(cause, GreenswapError) else (
             f"{type(cause).__name__}: {cause}")
         super().__init__(f"phase {phase} failed: {text}",
                          getattr(cause, "hint", None))
@@ -97,6 +101,9 @@ def phase(name: str) -> Callable[[Callable[[Context], None]], Callable[[Context]
             began = time.monotonic()
             try:
                 fn(ctx)
+            except NotYet as wait:
+                ctx.record(name, "wait", wait.message)
+                raise
             except Exception as exc:
                 ctx.record(name, "fail", str(exc) if not isinstance(exc, GreenswapError)
                            else exc.one_line())

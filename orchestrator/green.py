@@ -10,6 +10,7 @@ import psycopg2
 from orchestrator.context import Context, phase
 from orchestrator.db.catalog import quote_ident, table_info
 from orchestrator.db.connect import connect
+from orchestrator.db.transform import load as load_transform
 from orchestrator.errors import GreenswapError, ReplayRefused
 
 OTHER = {"blue": "green", "green": "blue"}
@@ -35,7 +36,7 @@ def preflight(ctx: Context) -> None:
 
 
 def _check_blue_database(ctx: Context) -> None:
-    transform = ctx.sync.transform
+    transform = load_transform(ctx.cfg.database.transform)
     conn = connect(ctx.fleet.dsn(ctx.blue), "preflight")
     try:
         with conn.cursor() as cur:

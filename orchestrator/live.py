@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from orchestrator.context import Context, phase
+from orchestrator.context import Context, NotYet, phase
 from orchestrator.cutover import CUTOVER, ROLLBACK, Swap, SwapResult, swap
 from orchestrator.errors import GreenswapError, ReplayError
 from orchestrator.green import refresh_lb
@@ -57,7 +57,8 @@ def _wait_synced(ctx: Context) -> None:
 @phase("verify")
 def verify(ctx: Context) -> None:
     """checksums of green against f(blue), and green's health checked directly"""
-    mismatches = ctx.sync.verify("forward")
+    keys, mismatches = ctx.sync.verify("forward")
+    ctx.remember(verified_keys=keys)
     if mismatches:
         keys = ", ".join(f"{m.table}{list(m.key)}" for m in mismatches[:5])
         ctx.record("verify", "mismatch", f"{len(mismatches)} mismatching keys: {keys}",
@@ -139,7 +140,7 @@ def retire(ctx: Context) -> None:
     ctx.remember(retired_hosts=blue_hosts)
 
 
-class RetireNotDue(GreenswapError):
+class RetireNotDue(NotYet):
     """Not a failure: the rollout waits, state 'baked', until blue may go."""
 
     def __init__(self, due: float) -> None:

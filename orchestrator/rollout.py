@@ -11,6 +11,7 @@ failure rolls back on its own.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -177,6 +178,9 @@ def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Con
 
 def _context(cfg: Config, journal: Journal, rollout_id: int, say: Say,
              keep_failed: bool) -> Context:
+    # libpq reads the admin password from the environment, for this process and the
+    # replayers it starts: never on a command line, in a DSN or in a file.
+    os.environ["PGPASSWORD"] = cfg.secret(cfg.database.admin_password_env)
     fleet = Fleet(cfg, open_provider(cfg), say)
     facts = journal.rollout(rollout_id).facts
     return Context(cfg, journal, rollout_id, fleet, say=say, keep_failed=keep_failed,

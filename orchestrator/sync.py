@@ -11,13 +11,12 @@ slots and never touches another's.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -65,13 +64,11 @@ class Sync:
     transform: Transform
     transform_path: Path
     stream_base: str  # e.g. greenswap_7: the rollout's streams are <base>_f and <base>_r
-    password: str
     log_dir: Path
     max_slot_wal_mb: int = 1024
-
-    def __post_init__(self) -> None:
-        # libpq reads it from the environment: never on a command line or in a DSN.
-        os.environ["PGPASSWORD"] = self.password
+    # Processes this Sync started, by direction: right after exec a process's
+    # cmdline can still read empty, so our own children are asked directly.
+    children: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def stream(self, direction: str) -> str:
         return f"{self.stream_base}_{direction[0]}"
@@ -97,6 +94,9 @@ class Sync:
         return pid if procs.is_ours(pid, self.stream(direction)) else None
 
     def running(self, direction: str) -> bool:
+        child = self.children.get(direction)
+        if child is not None and child.poll() is None:
+            return True
         return self._pid(direction) is not None
 
     def start(self, direction: str) -> None:
@@ -116,11 +116,20 @@ class Sync:
                 start_new_session=True,  # it must outlive this CLI, and its Ctrl-C
             )
         self._pidfile(direction).write_text(str(proc.pid))
+        self.children[direction] = proc
 
     def stop(self, direction: str) -> None:
+        child = self.children.pop(direction, None)
+        if child is not None and child.poll() is None:
+            # SIGTERM: the batch in hand is applied and the position stored, then it exits.
+            child.terminate()
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait(timeout=10)
         pid = self._pid(direction)
         if pid is not None:
-            # SIGTERM: the batch in hand is applied and the position stored, then it exits.
             procs.stop_pid(pid, self.stream(direction), signal.SIGTERM, deadline_s=30)
         self._pidfile(direction).unlink(missing_ok=True)
 
@@ -186,12 +195,14 @@ class Sync:
     def sequences(self, direction: str) -> dict[str, int]:
         return sync_sequences(*self._dsn(direction))
 
-    def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0) -> list[Mismatch]:
-        """Checksums of the whole target against the transform of the source. On a
-        live source, mismatches are compared again (up to `rounds` times) once the
-        stream has passed the position the first look saw: what remains is real."""
-        mismatches = verify(self.dsns["blue"], self.dsns["green"], self.transform,
-                            direction).mismatches
+    def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0
+               ) -> tuple[int, list[Mismatch]]:
+        """Checksums of the whole target against the transform of the source: (keys
+        compared, mismatches). On a live source, mismatches are compared again (up
+        to `rounds` times) once the stream has passed the position the first look
+        saw: what remains is real."""
+        first = verify(self.dsns["blue"], self.dsns["green"], self.transform, direction)
+        mismatches = first.mismatches
         for _ in range(rounds):
             if not mismatches:
                 break
@@ -202,7 +213,7 @@ class Sync:
             time.sleep(settle_s)
             mismatches = recheck(self.dsns["blue"], self.dsns["green"], self.transform,
                                  mismatches, direction)
-        return mismatches
+        return first.keys, mismatches
 
 
 class _InProcess:

@@ -9,6 +9,7 @@ import click
 from rich.table import Table
 
 from orchestrator.cli.output import emit_json, out, say
+from orchestrator.demo import rollout_under_load
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab, LabStatus
 from orchestrator.lab.packages import APP, BASE
@@ -133,8 +134,11 @@ def show_status(st: LabStatus, name: str) -> None:
 @lab.command()
 @name_option
 @subnet_option
-def demo(name: str, subnet: str | None) -> None:
-    """Fresh lab, blue on app v1 behind HAProxy, a system update on one host."""
+@click.option("--rollout/--no-rollout", default=True, show_default=True,
+              help="Then roll out app v2 (schema change included) under load.")
+def demo(name: str, subnet: str | None, rollout: bool) -> None:
+    """Fresh lab, blue on app v1 behind HAProxy, a system update on one host, then a
+    whole v1 -> v2 rollout under load with its summary."""
     started = time.monotonic()
     the_lab = open_lab(name, subnet)
     if the_lab.status().exists:
@@ -153,6 +157,9 @@ def demo(name: str, subnet: str | None) -> None:
     say(f"patched {target}: upgraded={facts.get('greenswap_upgraded')} "
         f"reboot required={facts.get('greenswap_reboot_required')}")
     show_fleet(env, the_lab.records())
+    if rollout:
+        out.print(rollout_under_load(env, say))
+        show_fleet(env, the_lab.records())
     say(f"demo finished in {time.monotonic() - started:.1f}s; "
         f"the lab stays up ('greenswap lab down' removes it)")
 

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 # Tables stay whole when piped (CI logs, `make demo | tee`), not cut to 80 columns.
 err = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
@@ -14,7 +15,7 @@ out = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
 
 
 def say(message: str) -> None:
-    err.print(f"[dim]greenswap:[/dim] {message}", soft_wrap=True)
+    err.print(f"[dim]greenswap:[/dim] {escape(message)}", soft_wrap=True)
 
 
 def emit_json(data: Any) -> None:

@@ -7,7 +7,6 @@ has --watch and --json; `unlock` is forced and recorded.
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -173,7 +172,6 @@ def watchdog(config_path: Path, rollout_id: int, old: str, new: str, token: str,
 
     del token  # only marks the process as this swap's, for stop_pid
     cfg = load(config_path)
-    os.environ["PGPASSWORD"] = cfg.secret(cfg.database.admin_password_env)
     ctx = runbook._context(cfg, Journal(cfg.state_dir), rollout_id, say, False)
     say(guard(ctx, old, new, at))
 

@@ -77,6 +77,7 @@ def test_rollout_v1_to_v2_under_load_then_rollback_by_hand(secrets, tmp_path):
     env = secrets
     cfg = write_config(tmp_path, env.lab, bake={"duration_s": 3}, retire={"keep_blue_s": 3600})
     ctx, result, load = under_load(env, lambda: rollout.rollout(cfg, print))
+    assert not isinstance(ctx, Exception), ctx
 
     journal = Journal(cfg.state_dir)
     assert journal.rollout(ctx.rollout_id).state == "baked"  # blue kept for an hour
@@ -90,6 +91,7 @@ def test_rollout_v1_to_v2_under_load_then_rollback_by_hand(secrets, tmp_path):
 
     # Writes made on green after the cutover must be on blue after the rollback.
     ctx2, result, load = under_load(env, lambda: rollout.rollback(cfg, print))
+    assert not isinstance(ctx2, Exception), ctx2
     assert journal.rollout(ctx2.rollout_id).state == "rolled-back"
     assert_clean(result, load)
     assert live_version(env) == "1.0"
