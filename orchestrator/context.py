@@ -62,6 +62,10 @@ class Context:
     def run_dir(self):
         return self.cfg.state_dir / self.cfg.environment / f"rollout-{self.rollout_id}"
 
+    def close(self) -> None:
+        if "sync" in self.__dict__:  # built only if a phase needed it
+            self.sync.close()
+
     def remember(self, **facts) -> None:
         self.facts = self.journal.update_facts(self.rollout_id, **facts)
 

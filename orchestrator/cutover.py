@@ -10,6 +10,7 @@ again. After the flip there is no going back, only forward.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +19,6 @@ from orchestrator.config import Cutover
 from orchestrator.errors import GreenswapError
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.sync import SyncDriver
-
-Record = Callable[[str, float], None]  # (step, milliseconds)
 
 
 class CutoverAborted(GreenswapError):
@@ -46,31 +45,35 @@ class SwapResult:
     final_lsn: int = 0
 
 
-def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
-         record: Record = lambda _s, _ms: None, pre_flip: Callable[[], None] = lambda: None
-         ) -> SwapResult:
+def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover) -> SwapResult:
+    """The steps, each timed into the result; on an abort the steps done so far
+    travel on the exception (`.steps`). Nothing is written to disk in the pause."""
     result = SwapResult()
 
     def step(name: str, action: Callable[[], object]) -> object:
         began = time.monotonic()
-        value = action()
-        ms = (time.monotonic() - began) * 1000
-        result.steps[name] = round(ms, 2)
-        record(name, ms)
-        return value
+        try:
+            return action()
+        finally:
+            result.steps[name] = round((time.monotonic() - began) * 1000, 2)
 
     step("lag check", lambda: _wait_lag(sync, plan.stream, settings))
+    if plan.next_stream:
+        step("prepare reverse stream", lambda: sync.prepare(plan.next_stream))
     follower = step("take stream in-process", lambda: sync.follow(plan.stream))
     held_at = time.monotonic()
     deadline = held_at + settings.max_pause_ms / 1000
     flipped = False
+    alongside = None
     try:
         step("hold", lb.hold)
         step("drain in-flight", lambda: _drain(lb, plan.old, settings, deadline))
         result.final_lsn = step("fence", lambda: sync.fence(plan.old))
+        # Independent of the catch-up, so run beside it: the old side's sequences are
+        # final once it is fenced, and the new side takes no traffic until the flip.
+        alongside = _Alongside(lambda: (sync.sequences(plan.stream), sync.unfence(plan.new)))
         step("catch up", lambda: follower.wait_for(result.final_lsn, deadline))
         step("stop stream", follower.stop)
-        step("before-flip checks", pre_flip)
         if time.monotonic() > deadline:
             raise CutoverAborted(f"the pause reached cutover.max_pause_ms"
                                  f" ({settings.max_pause_ms} ms) before the flip")
@@ -78,23 +81,52 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
         step("drop stream", lambda: sync.drop(plan.stream))
         if plan.next_stream:
             step("anchor reverse stream", lambda: sync.anchor(plan.next_stream))
-        step("sequences", lambda: sync.sequences(plan.stream))
-        step("unfence new", lambda: sync.unfence(plan.new))
-        step("flip", lambda: lb.flip(plan.new))
+        step("wait for sequences and unfence new", alongside.join)
+        result.steps["sequences and unfence new (alongside)"] = alongside.ms
+        step("flip and release", lambda: lb.flip(plan.new, release=True))
         flipped = True
-        step("release", lb.release)
     except BaseException as exc:
+        exc.steps = result.steps  # type: ignore[attr-defined]
         if flipped:
             _release_anyway(lb)
             raise
+        if alongside is not None:
+            alongside.thread.join(timeout=30)  # it uses connections the undo needs
         _abort(plan, lb, sync, follower)
         if isinstance(exc, CutoverAborted):
             raise
-        raise CutoverAborted(f"cutover step failed: {_text(exc)}") from exc
+        aborted = CutoverAborted(f"cutover step failed: {_text(exc)}")
+        aborted.steps = result.steps  # type: ignore[attr-defined]
+        raise aborted from exc
     result.pause_ms = round((time.monotonic() - held_at) * 1000, 2)
     if plan.next_stream:
         step("start reverse stream", lambda: sync.start(plan.next_stream))
     return result
+
+
+class _Alongside:
+    """A step run on a thread of its own; join() re-raises its error."""
+
+    def __init__(self, action: Callable[[], object]) -> None:
+        self.error: BaseException | None = None
+        self.ms = 0.0
+        self.thread = threading.Thread(target=self._run, args=(action,), daemon=True)
+        self.thread.start()
+
+    def _run(self, action: Callable[[], object]) -> None:
+        began = time.monotonic()
+        try:
+            action()
+        except BaseException as exc:  # re-raised in the swap's own thread
+            self.error = exc
+        self.ms = round((time.monotonic() - began) * 1000, 2)
+
+    def join(self) -> None:
+        self.thread.join(timeout=60)
+        if self.thread.is_alive():
+            raise CutoverAborted("sequences and unfence did not finish within 60 s")
+        if self.error is not None:
+            raise self.error
 
 
 def _wait_lag(sync: SyncDriver, stream: str, settings: Cutover) -> None:

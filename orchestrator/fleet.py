@@ -16,7 +16,7 @@ from orchestrator.errors import InputError, LabError
 from orchestrator.lb.haproxy import HAProxyLB
 from orchestrator.providers.base import Host, Provider
 from orchestrator.remote.ansible import PlaybookResult, run_playbook
-from orchestrator.remote.ssh import SSHShell
+from orchestrator.remote.ssh import ShellSession, SSHShell
 from orchestrator.secrets import scram_sha256
 
 
@@ -78,7 +78,9 @@ class Fleet:
         return SSHShell(host.name, host.address, key, known_hosts)
 
     def lb(self) -> HAProxyLB:
-        return HAProxyLB(self.shell(self.host(self.cfg.lb_host)))
+        # One shell kept open on the LB host: a swap's hold, drain, flip and release
+        # then cost a round trip each, not a new SSH session each.
+        return HAProxyLB(ShellSession(self.shell(self.host(self.cfg.lb_host))))
 
     def secrets(self) -> dict[str, str]:
         """The playbooks' secrets, from the environment: passwords and their verifiers."""

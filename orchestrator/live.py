@@ -154,11 +154,19 @@ def _swap(ctx: Context, plan: Swap) -> SwapResult:
     """One swap with a watchdog: if this process dies mid-swap, the watchdog puts the
     old colour back (unfenced, released) once the deadline has passed."""
     dog = Watchdog.start(ctx, plan, ctx.cfg.cutover.max_pause_ms / 1000)
+    steps: dict[str, float] = {}
     try:
-        return swap(plan, ctx.lb, ctx.sync, ctx.cfg.cutover,
-                    record=lambda s, ms: ctx.record("cutover", "step", s, ms=round(ms, 2)))
+        result = swap(plan, ctx.lb, ctx.sync, ctx.cfg.cutover)
+        steps = result.steps
+        return result
+    except BaseException as exc:
+        steps = getattr(exc, "steps", {})
+        raise
     finally:
         dog.stop()
+        # Written after the pause, not in it: each journal write waits for the disk.
+        for name, ms in steps.items():
+            ctx.record("cutover", "step", name, ms=ms)
 
 
 def _restore_unflipped(ctx: Context) -> None:

@@ -55,7 +55,10 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
         lease.attach(rollout_id)
         ctx = _context(cfg, journal, rollout_id, say, keep_failed)
         ctx.lease = lease
-        _drive(ctx)
+        try:
+            _drive(ctx)
+        finally:
+            ctx.close()
         return ctx
     finally:
         lease.release()
@@ -171,7 +174,10 @@ def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Con
     try:
         ctx = _context(cfg, journal, current.id, say, keep_failed)
         ctx.lease = lease
-        yield ctx
+        try:
+            yield ctx
+        finally:
+            ctx.close()
     finally:
         lease.release()
 

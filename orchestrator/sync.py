@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.db import fence as fencing
 from orchestrator.db import lag as lag_data
 from orchestrator.db.apply import SCHEMA
 from orchestrator.db.connect import connect
+from orchestrator.db.fence import Fence
 from orchestrator.db.pgoutput import lsn_int
 from orchestrator.db.replayer import Replay
 from orchestrator.db.sequences import sync_sequences
@@ -48,6 +48,7 @@ class SyncDriver(Protocol):
     def stop(self, direction: str) -> None: ...
     def position(self, direction: str) -> int | None: ...
     def lag_bytes(self, direction: str) -> int: ...
+    def prepare(self, direction: str) -> None: ...
     def follow(self, direction: str) -> Follower: ...
     def drop(self, direction: str) -> None: ...
     def anchor(self, direction: str) -> None: ...
@@ -69,6 +70,10 @@ class Sync:
     # Processes this Sync started, by direction: right after exec a process's
     # cmdline can still read empty, so our own children are asked directly.
     children: dict[str, subprocess.Popen] = field(default_factory=dict)
+    # Kept open across a swap, whose pause is made of round trips: one admin
+    # connection per colour, and streams built (catalogs read) before the hold.
+    _fences: dict[str, Fence] = field(default_factory=dict)
+    _replays: dict[str, Replay] = field(default_factory=dict)
 
     def stream(self, direction: str) -> str:
         return f"{self.stream_base}_{direction[0]}"
@@ -165,35 +170,59 @@ class Sync:
         source, target = self._dsn(direction)
         return lag_data.sample(source, target, self.stream(direction))
 
-    # -- the cutover's in-process stream ------------------------------------
+    # -- the swap's steps ------------------------------------------------------
+
+    def _admin(self, color: str) -> Fence:
+        if color not in self._fences:
+            self._fences[color] = Fence(self.dsns[color])
+        return self._fences[color]
+
+    def _take(self, direction: str) -> Replay:
+        return self._replays.pop(direction, None) or self.replay(direction)
+
+    def prepare(self, direction: str) -> None:
+        """Connect and read catalogs now, so that drop/anchor in the pause do not."""
+        if direction not in self._replays:
+            self._replays[direction] = self.replay(direction)
 
     def follow(self, direction: str) -> _InProcess:
         self.stop(direction)
-        return _InProcess(self.replay(direction))
+        replay = self._take(direction)
+        self._replays[direction] = replay  # drop() reuses it once the thread is done
+        return _InProcess(replay)
 
     def drop(self, direction: str) -> None:
         self.stop(direction)
-        replay = self.replay(direction)
+        replay = self._take(direction)
         try:
             replay.drop()
         finally:
             replay.close()
 
     def anchor(self, direction: str) -> None:
-        replay = self.replay(direction)
+        replay = self._take(direction)
         try:
             replay.start()
         finally:
-            replay.close()
+            replay.close()  # its advisory lock must go before the replayer starts
 
     def fence(self, color: str) -> int:
-        return fencing.fence(self.dsns[color])
+        return self._admin(color).fence()
 
     def unfence(self, color: str) -> None:
-        fencing.unfence(self.dsns[color])
+        self._admin(color).unfence()
 
     def sequences(self, direction: str) -> dict[str, int]:
-        return sync_sequences(*self._dsn(direction))
+        source, target = DIRECTIONS[direction]
+        return sync_sequences(self._admin(source).conn, self._admin(target).conn)
+
+    def close(self) -> None:
+        for fence in self._fences.values():
+            fence.close()
+        for replay in self._replays.values():
+            replay.close()
+        self._fences.clear()
+        self._replays.clear()
 
     def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0
                ) -> tuple[int, list[Mismatch]]:
@@ -252,7 +281,6 @@ class _InProcess:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
-        self.replay.close()
 
 
 class FakeSync:
@@ -282,6 +310,9 @@ class FakeSync:
 
     def lag_bytes(self, direction: str) -> int:
         return self.lag
+
+    def prepare(self, direction: str) -> None:
+        self.events.append(f"prepare {direction}")
 
     def follow(self, direction: str) -> _FakeFollower:
         self.stop(direction)

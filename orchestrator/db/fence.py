@@ -40,13 +40,19 @@ INSERT INTO greenswap.fence_log DEFAULT VALUES;
 """
 
 
-def fence(dsn: str) -> int:
-    """Fence every writer; return the final log position (as an integer LSN)."""
-    conn = connect(dsn, "fence")
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            _set_read_only(cur, dsn, True)
+class Fence:
+    """One database's fence, over one connection kept open: a swap's pause is made
+    of round trips, and a new connection (TCP and SCRAM) costs several."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self.conn = connect(dsn, "fence")
+        self.conn.autocommit = True
+
+    def fence(self) -> int:
+        """Fence every writer; return the final log position (as an integer LSN)."""
+        with self.conn.cursor() as cur:
+            _set_read_only(cur, self.dsn, True)
             cur.execute(TERMINATE)
             (stuck,) = cur.fetchone()
             if stuck:
@@ -56,29 +62,36 @@ def fence(dsn: str) -> int:
             cur.execute(FINAL)
             cur.execute("SELECT pg_current_wal_flush_lsn()::text")
             return lsn_int(cur.fetchone()[0])
-    finally:
-        conn.close()
 
+    def unfence(self) -> None:
+        if self.is_fenced():
+            with self.conn.cursor() as cur:
+                _set_read_only(cur, self.dsn, False)
 
-def unfence(dsn: str) -> None:
-    conn = connect(dsn, "unfence")
-    try:
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            _set_read_only(cur, dsn, False)
-    finally:
-        conn.close()
-
-
-def is_fenced(dsn: str) -> bool:
-    conn = connect(dsn, "fence-status")
-    try:
-        with conn.cursor() as cur:
+    def is_fenced(self) -> bool:
+        with self.conn.cursor() as cur:
             cur.execute("SELECT coalesce(bool_or(setting = 'on' AND applied), false)"
                         " FROM pg_file_settings WHERE name = 'default_transaction_read_only'")
             return cur.fetchone()[0]
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def unfence(dsn: str) -> None:
+    fence = Fence(dsn)
+    try:
+        fence.unfence()
     finally:
-        conn.close()
+        fence.close()
+
+
+def is_fenced(dsn: str) -> bool:
+    fence = Fence(dsn)
+    try:
+        return fence.is_fenced()
+    finally:
+        fence.close()
 
 
 def _set_read_only(cur, dsn: str, on: bool) -> None:

@@ -10,11 +10,12 @@ from orchestrator.db.catalog import quote_ident
 from orchestrator.db.connect import connect
 
 
-def sync_sequences(source_dsn: str, target_dsn: str) -> dict[str, int]:
+def sync_sequences(source_db, target_db) -> dict[str, int]:
     """Set every target sequence that also exists on the source to at least the
-    source's last value. Returns {schema.sequence: value set}."""
-    source, target = connect(source_dsn, "sequences-source"), connect(target_dsn,
-                                                                      "sequences-target")
+    source's last value. Returns {schema.sequence: value set}. Each side is a DSN,
+    or a connection of the caller's (left open)."""
+    source = connect(source_db, "sequences-source") if isinstance(source_db, str) else source_db
+    target = connect(target_db, "sequences-target") if isinstance(target_db, str) else target_db
     moved: dict[str, int] = {}
     try:
         with source.cursor() as cur:
@@ -32,6 +33,7 @@ def sync_sequences(source_dsn: str, target_dsn: str) -> dict[str, int]:
                     moved[full] = wanted[full]
         target.commit()
     finally:
-        source.close()
-        target.close()
+        for conn, given in ((source, source_db), (target, target_db)):
+            if isinstance(given, str):
+                conn.close()
     return moved

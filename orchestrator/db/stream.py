@@ -27,7 +27,7 @@ from orchestrator.errors import ReplayRefused
 DEFAULT_MAX_SLOT_WAL = 1 << 30  # 1 GiB
 WAL_CHECK_S = 5.0
 IDLE_PROBE_S = 1.0
-IDLE_PROBE_FAST_S = 0.05  # when a cutover waits for a position
+IDLE_PROBE_FAST_S = 0.01  # when a cutover waits for a position
 FETCH = object()  # the row had unchanged TOAST values: read it from the source
 
 

@@ -21,8 +21,9 @@ class LoadBalancer(Protocol):
         """The colour whose backend receives traffic now, read from the LB itself."""
         ...
 
-    def flip(self, color: str) -> None:
-        """Send all new requests to `color`, atomically, without a reload."""
+    def flip(self, color: str, release: bool = False) -> None:
+        """Send all new requests to `color`, atomically, without a reload; with
+        `release`, then let held requests go too, in the same round trip."""
         ...
 
     def hold(self) -> None:
@@ -53,10 +54,12 @@ class FakeLoadBalancer:
     def live_color(self) -> str:
         return self.live
 
-    def flip(self, color: str) -> None:
+    def flip(self, color: str, release: bool = False) -> None:
         backend_for(color)
         self.live = color
         self.events.append(f"flip {color}")
+        if release:
+            self.release()
 
     def hold(self) -> None:
         self.held = True

@@ -81,41 +81,50 @@ class HAProxyLB:
                                                           "other")]
         return sum(codes), codes[4]
 
-    def flip(self, color: str) -> None:
-        self._set(BACKEND_MAP, "active", backend_for(color), persist=True)
+    def flip(self, color: str, release: bool = False) -> None:
+        changes = [(BACKEND_MAP, "active", backend_for(color), True)]
+        if release:  # after the flip, in the same API session: held requests go to color
+            changes.append((FLAGS_MAP, "hold", "off", False))
+        self._set(changes)
 
     # The hold flag lives in memory only: if greenswap dies mid-cutover, a reload or
     # restart of HAProxy reads "hold off" from disk instead of holding forever.
     def hold(self) -> None:
-        self._set(FLAGS_MAP, "hold", "on", persist=False)
+        self._set([(FLAGS_MAP, "hold", "on", False)])
 
     def release(self) -> None:
-        self._set(FLAGS_MAP, "hold", "off", persist=False)
+        self._set([(FLAGS_MAP, "hold", "off", False)])
 
-    def _set(self, map_file: str, key: str, value: str, persist: bool) -> None:
-        """Set in memory, read back, and persist to disk: one SSH round trip, because
-        a cutover's pause is the sum of these."""
-        line = f"set map {map_file} {key} {value}; show map {map_file}"
+    def _set(self, changes: list[tuple[str, str, str, bool]]) -> None:
+        """Set map entries in memory (in order), read them back, and persist those
+        marked so to disk: one SSH round trip, because a swap's pause is the sum of
+        these."""
+        maps = list(dict.fromkeys(m for m, _k, _v, _p in changes))
+        line = "; ".join([f"set map {m} {k} {v}" for m, k, v, _p in changes]
+                         + [f"show map {m}" for m in maps])
         script = self._api(line)
-        if persist:
-            write = (f"f={map_file}; {{ grep -v '^{key} ' $f; echo '{key} {value}'; }} > $f.tmp"
-                     f" && mv $f.tmp $f")
-            # Only once memory shows the value; a failed write is reported, not hidden.
+        persisted = [(m, k, v) for m, k, v, p in changes if p]
+        if persisted:
+            # Only once memory shows the values; a failed write is reported, not hidden.
+            shown = " && ".join(f"echo \"$out\" | grep -q ' {k} {v}$'" for _m, k, v in persisted)
+            writes = " && ".join(
+                f"{{ grep -v '^{k} ' {m}; echo '{k} {v}'; }} > {m}.tmp && mv {m}.tmp {m}"
+                for m, k, v in persisted)
             script = (f"out=$({script}) || exit $?; echo \"$out\"; "
-                      f"if echo \"$out\" | grep -q ' {key} {value}$'; then "
-                      f"{{ {write}; }} >&2 || echo {NOT_PERSISTED}; fi")
+                      f"if {shown}; then {{ {writes}; }} >&2 || echo {NOT_PERSISTED}; fi")
         result = self.shell.run(script, timeout=10)
         answer = self._checked(line, result)
         if NOT_PERSISTED in answer:
             raise LoadBalancerError(
-                f"HAProxy on {self.shell.name} now has {key}={value} in memory, but "
-                f"{map_file} could not be written: {result.stderr.strip()}",
+                f"HAProxy on {self.shell.name} now has {persisted} in memory, but the map"
+                f" file could not be written: {result.stderr.strip()}",
                 "traffic HAS moved; fix the file by hand before any reload, or it reverts",
             )
         rows = [ln.split() for ln in answer.splitlines()]
-        kept = [r[2] for r in rows if len(r) == 3 and r[1] == key]
-        if kept != [value]:
-            raise LoadBalancerError(
-                f"HAProxy on {self.shell.name} did not keep {key}={value} (it has {kept})",
-                f"check {map_file} on the LB host; the file on disk may not match memory",
-            )
+        for map_file, key, value, _p in changes:
+            kept = [r[2] for r in rows if len(r) == 3 and r[1] == key]
+            if kept != [value]:
+                raise LoadBalancerError(
+                    f"HAProxy on {self.shell.name} did not keep {key}={value} (it has {kept})",
+                    f"check {map_file} on the LB host; the file on disk may not match memory",
+                )

@@ -86,7 +86,7 @@ def test_rollout_v1_to_v2_under_load_then_rollback_by_hand(secrets, tmp_path):
     assert ctx.lb.live_color() == ctx.green
     assert fence.is_fenced(ctx.fleet.dsn(ctx.blue))  # only reverse replay writes to blue
     steps = ctx.facts["cutover_steps"]
-    assert {"hold", "fence", "catch up", "flip", "release"} <= set(steps)
+    assert {"hold", "fence", "catch up", "flip and release"} <= set(steps)
     assert ctx.facts["cutover_pause_ms"] < 1000
 
     # Writes made on green after the cutover must be on blue after the rollback.

@@ -15,15 +15,21 @@ FAST = Cutover(lag_threshold_bytes=1000, max_pause_ms=300, deadline_ms=1000,
 
 def test_cutover_fences_catches_up_then_flips_and_feeds_blue_back():
     lb, sync = FakeLoadBalancer(), FakeSync()
+    lb.events = sync.events = []  # one timeline for both
     result = swap(CUTOVER, lb, sync, FAST)
-    assert sync.events == [
-        "follow forward", "fence blue", "caught up 42", "follower stopped", "drop forward",
-        "anchor reverse", "sequences forward", "unfence green", "start reverse"]
-    assert lb.events == ["hold", "flip green", "release"]
+    main = [e for e in lb.events if e not in ("sequences forward", "unfence green")]
+    assert main == [
+        "prepare reverse", "follow forward", "hold", "fence blue", "caught up 42",
+        "follower stopped", "drop forward", "anchor reverse", "flip green", "release",
+        "start reverse"]
+    at = lb.events.index
+    # Beside the catch-up, but after the fence and before the flip:
+    assert at("fence blue") < at("sequences forward") < at("unfence green") < at("flip green")
     assert (lb.live, lb.held) == ("green", False)
     assert sync.fenced == {"blue"}  # blue stays fenced: only reverse replay writes there
     assert result.final_lsn == 42 and 0 < result.pause_ms < 300
-    assert {"hold", "fence", "catch up", "flip", "release"} <= set(result.steps)
+    assert {"hold", "fence", "catch up", "flip and release",
+            "sequences and unfence new (alongside)"} <= set(result.steps)
 
 
 def test_rollback_unfences_blue_before_the_flip_and_starts_nothing_after():
@@ -31,9 +37,11 @@ def test_rollback_unfences_blue_before_the_flip_and_starts_nothing_after():
     sync = FakeSync(events=lb.events)  # one timeline for both
     sync.streams, sync.fenced = {"reverse"}, {"blue"}
     swap(ROLLBACK, lb, sync, FAST)
-    assert lb.events == [
-        "follow reverse", "hold", "fence green", "caught up 42", "follower stopped",
-        "drop reverse", "sequences reverse", "unfence blue", "flip blue", "release"]
+    main = [e for e in lb.events if e not in ("sequences reverse", "unfence blue")]
+    assert main == ["follow reverse", "hold", "fence green", "caught up 42",
+                    "follower stopped", "drop reverse", "flip blue", "release"]
+    at = lb.events.index
+    assert at("fence green") < at("sequences reverse") < at("unfence blue") < at("flip blue")
     assert lb.live == "blue" and sync.fenced == {"green"}
 
 
@@ -65,7 +73,7 @@ def test_lag_over_the_threshold_never_holds():
 
 def test_a_failed_flip_aborts_and_releases():
     class BrokenLB(FakeLoadBalancer):
-        def flip(self, color: str) -> None:
+        def flip(self, color: str, release: bool = False) -> None:
             raise OSError("LB gone")
 
     lb, sync = BrokenLB(), FakeSync()

@@ -21,7 +21,7 @@ def test_flip_sets_reads_back_and_persists_in_one_round_trip():
     assert len(shell.calls) == 1
     command = shell.calls[0][0]
     assert f"set map {BACKEND_MAP} active be_green; show map {BACKEND_MAP}" in command
-    assert "mv $f.tmp $f" in command  # written to disk too
+    assert f"mv {BACKEND_MAP}.tmp {BACKEND_MAP}" in command  # written to disk too
 
 
 def test_flip_that_did_not_stick_is_an_error():
