@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from orchestrator import faults
 from orchestrator.config import Cutover
 from orchestrator.errors import GreenswapError
 from orchestrator.lb.base import LoadBalancer
@@ -56,6 +57,7 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover) -> S
             return action()
         finally:
             result.steps[name] = round((time.monotonic() - began) * 1000, 2)
+            faults.point(name)
 
     step("lag check", lambda: _wait_lag(sync, plan.stream, settings))
     if plan.next_stream:

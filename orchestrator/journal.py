@@ -32,7 +32,8 @@ CREATE TABLE IF NOT EXISTS events (
     phase TEXT, kind TEXT NOT NULL, message TEXT NOT NULL, data TEXT NOT NULL DEFAULT '{}');
 CREATE TABLE IF NOT EXISTS lease (
     environment TEXT PRIMARY KEY, holder TEXT NOT NULL, token TEXT NOT NULL,
-    rollout_id INTEGER, acquired_at REAL NOT NULL, expires_at REAL NOT NULL);
+    rollout_id INTEGER, acquired_at REAL NOT NULL, expires_at REAL NOT NULL,
+    host TEXT NOT NULL, pid INTEGER NOT NULL);
 """
 ACTIVE = ("running", "baking", "failed-cutover")  # states a `resume` can pick up
 LEASE_S = 30.0
@@ -170,17 +171,18 @@ class Journal:
         me = holder_identity()
         now = time.time()
         with self._tx() as db:
-            row = db.execute("SELECT holder, expires_at, rollout_id FROM lease"
+            row = db.execute("SELECT holder, expires_at, rollout_id, host, pid FROM lease"
                              " WHERE environment = ?", (environment,)).fetchone()
-            if row is not None and row[1] > now:
-                holder, expires, held_for = row
+            if row is not None and row[1] > now and not _dead_here(row[3], row[4]):
+                holder, expires, held_for = row[:3]
                 raise LockHeld(f"environment {environment} is locked by {holder}"
                                f" (rollout {held_for}) until its lease expires in"
                                f" {expires - now:.0f}s")
             if row is not None:
-                self._note_takeover(db, environment, row, me)
-            db.execute("INSERT OR REPLACE INTO lease VALUES (?, ?, ?, ?, ?, ?)",
-                       (environment, me, token, rollout_id, now, now + ttl_s))
+                self._note_takeover(db, environment, row[:3], me)
+            db.execute("INSERT OR REPLACE INTO lease VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (environment, me, token, rollout_id, now, now + ttl_s,
+                        socket.gethostname(), os.getpid()))
         return Lease(self, environment, token, ttl_s)
 
     def _note_takeover(self, db, environment: str, row, me: str) -> None:
@@ -189,7 +191,8 @@ class Journal:
             db.execute("INSERT INTO events (rollout_id, at, phase, kind, message, data)"
                        " VALUES (?, ?, NULL, 'lease', ?, '{}')",
                        (held_for, time.time(),
-                        f"expired lease of {holder} taken over by {me} ({environment})"))
+                        f"lease of {holder} (expired, or its process is gone) taken over"
+                        f" by {me} ({environment})"))
 
     def lease_holder(self, environment: str) -> tuple[str, int | None, float] | None:
         row = self._db().execute("SELECT holder, rollout_id, expires_at FROM lease"
@@ -260,6 +263,20 @@ class Lease:
         self._thread.join(timeout=5)
         if not self.lost.is_set():
             self.journal._release(self.environment, self.token)
+
+
+def _dead_here(host: str, pid: int) -> bool:
+    """A holder on this very machine whose process is gone (killed, crashed) need
+    not be waited for: its lease can be taken over at once, as an expired one."""
+    if host != socket.gethostname() or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _rollout(row) -> Rollout:

@@ -120,13 +120,27 @@ class Load:
         return self._connect()
 
     def lost(self, max_seconds: float = 300.0) -> list[int]:
-        """Acknowledged writes that the live colour no longer has (or has changed)."""
-        conn = self._connect()
-        missing = []
+        """Acknowledged writes that the live colour no longer has (or has changed),
+        read back on as many connections as the load used."""
+        items = sorted(self.result.writes.items())
         ends = time.monotonic() + max_seconds
-        for new_id, account in sorted(self.result.writes.items()):
+        missing: list[int] = []
+        slices = [items[n::self.workers] for n in range(self.workers)]
+        threads = [threading.Thread(target=self._check, args=(part, ends, missing))
+                   for part in slices]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=max_seconds + 30)
+        if time.monotonic() > ends:
+            raise TimeoutError(f"lost-write check did not finish in {max_seconds}s")
+        return sorted(missing)
+
+    def _check(self, items: list, ends: float, missing: list[int]) -> None:
+        conn = self._connect()
+        for new_id, account in items:
             if time.monotonic() > ends:
-                raise TimeoutError(f"lost-write check did not finish in {max_seconds}s")
+                return
             try:
                 status, body = _call(conn, "GET", f"/accounts/{new_id}")
             except (OSError, http.client.HTTPException):
@@ -136,7 +150,6 @@ class Load:
             if status != 200 or not _same(json.loads(body), account):
                 missing.append(new_id)
         conn.close()
-        return missing
 
 
 def _call(conn, method: str, path: str, payload: dict | None = None) -> tuple[int, bytes]:

@@ -5,6 +5,10 @@ when green's health fails during bake."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -133,3 +137,69 @@ def make_green_sick_after_cutover(env, cfg) -> None:
     with conn.cursor() as cur:
         cur.execute("ALTER DATABASE app SET greenswap_test.healthy = 'no'")
     conn.close()
+
+
+def cli(cfg, *args: str, fault: str | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "GREENSWAP_FAULT"}
+    if fault:
+        env["GREENSWAP_FAULT"] = fault
+    return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args, "-c", str(cfg.path)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def wait_for_event(cfg, phase: str, kind: str, deadline_s: float = 600) -> None:
+    ends = time.monotonic() + deadline_s
+    while time.monotonic() < ends:
+        journal = Journal.existing(cfg.state_dir)
+        latest = journal.latest(cfg.environment) if journal else None
+        if latest and any(e.phase == phase and e.kind == kind for e in journal.events(latest.id)):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(f"no {phase} {kind} event within {deadline_s}s")
+
+
+def test_sigkill_in_sync_and_mid_cutover_then_resume_loses_nothing(secrets, tmp_path):
+    env = secrets
+    cfg = write_config(tmp_path, env.lab, bake={"duration_s": 2}, retire={"keep_blue_s": 0})
+    lb = env.lb()
+
+    def crash_twice_then_resume():
+        first = cli(cfg, "rollout", "--yes")
+        wait_for_event(cfg, "sync", "start")
+        first.kill()  # SIGKILL: no cleanup of any kind
+        first.wait(timeout=30)
+
+        # Resume, and die right after blue is fenced, with requests held at the LB.
+        second = cli(cfg, "resume", fault="after:fence")
+        assert second.wait(timeout=600) == -signal.SIGKILL, second.stderr.read()
+        died = time.monotonic()
+        served_again = None
+        while time.monotonic() - died < 10:
+            if not fence.is_fenced(dsn_of(env, "blue")) and "hold on" not in hold_state(lb):
+                served_again = time.monotonic() - died
+                break
+            time.sleep(0.05)
+        third = cli(cfg, "resume")
+        assert third.wait(timeout=900) == 0, third.stderr.read()
+        return served_again
+
+    served_again, result, load = under_load(env, crash_twice_then_resume)
+    assert not isinstance(served_again, Exception), served_again
+    # The watchdog put blue back, unfenced and released, right after the deadline.
+    assert served_again is not None and served_again < cfg.cutover.max_pause_ms / 1000 + 2
+    latest = Journal(cfg.state_dir).latest(cfg.environment)
+    assert latest.state == "succeeded"
+    events = Journal(cfg.state_dir).events(latest.id)
+    assert any(e.kind == "watchdog" and "unfenced" in e.message for e in events)
+    assert live_version(env) == "2.0"
+    assert [r.name for r in env.lab.records() if r.color == "blue"] == []  # retired
+    assert_clean(result, load)
+
+
+def dsn_of(env, color: str) -> str:
+    address = next(r.address for r in env.lab.records() if r.color == color and r.role == "db")
+    return f"host={address} dbname=app user=greenswap password={env.admin_password()}"
+
+
+def hold_state(lb) -> str:
+    return lb.command("show map /etc/haproxy/greenswap-flags.map")

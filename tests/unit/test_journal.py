@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +76,19 @@ def test_phases_done_facts_and_history(tmp_path):
                                           {"app_version": "2.0", "blue": "blue"})
     assert [h.id for h in again.history("prod")] == [rid]
     assert oct((tmp_path / "journal.db").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_lease_whose_process_died_on_this_machine_is_taken_over_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    journal = Journal(tmp_path)
+    child = subprocess.run(  # a holder that takes the lease and dies without releasing
+        [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
+         " from pathlib import Path; from orchestrator.journal import Journal;"
+         " Journal(Path(sys.argv[2])).acquire('prod', 3, ttl_s=600); import os; os._exit(0)",
+         str(Path(__file__).resolve().parents[2]), str(tmp_path)], timeout=60)
+    assert child.returncode == 0
+    assert journal.lease_holder("prod") is not None  # not expired for ten minutes
+    journal.acquire("prod", None).release()
+    assert any("process is gone" in e.message for e in journal.events(3))
