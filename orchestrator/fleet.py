@@ -97,4 +97,5 @@ class Fleet:
         return run_playbook(
             name, self.provider.inventory(), self.cfg.state_dir / self.cfg.environment / "runs",
             extravars={"target": target, **extravars}, limit=limit, secrets=self.secrets(),
+            on_task=lambda task: self.say(f"  {name}: {task}") if task else None,
         ).raise_for_failure()

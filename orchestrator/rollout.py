@@ -132,7 +132,8 @@ def _clean_up_green(ctx: Context) -> None:
     """Blue untouched, green gone (or kept for a look with --keep-failed)."""
     if "green" not in ctx.facts:
         return
-    for direction in ("forward", "reverse"):
+    streams = ("forward", "reverse") if ctx.fleet.hosts(ctx.green, "db") else ()
+    for direction in streams:
         try:
             ctx.sync.drop(direction)  # its slot would pin WAL on the source for ever
         except GreenswapError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import asdict
 
@@ -10,6 +11,7 @@ from rich.table import Table
 
 from orchestrator.cli.output import emit_json, out, say
 from orchestrator.demo import rollout_under_load
+from orchestrator.errors import LabError
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab, LabStatus
 from orchestrator.lab.packages import APP, BASE
@@ -102,6 +104,19 @@ def remove(hosts: tuple[str, ...], name: str) -> None:
     """Destroy the named hosts."""
     open_lab(name).destroy_hosts(hosts)
     say(f"removed {', '.join(hosts)}")
+
+
+@lab.command("env")
+@name_option
+def env_cmd(name: str) -> None:
+    """Print the lab's database passwords as shell exports, for a rollout by hand:
+    eval "$(greenswap lab env)". They exist only for this lab, and go nowhere else."""
+    the_lab = open_lab(name)
+    if not the_lab.status().exists:
+        raise LabError(f"lab {name} is not up", "run 'greenswap lab up' first")
+    for variable, value in LabEnvironment(the_lab).secrets().items():
+        if not variable.endswith("_SCRAM"):
+            click.echo(f"export {variable}={shlex.quote(value)}")
 
 
 def status_data(st: LabStatus, name: str) -> dict:

@@ -1,0 +1,146 @@
+"""Benchmark: the pause at cutover and at rollback, and rollout time against fleet size.
+
+Everything runs in a lab of its own (198.18.60.0/24), made and removed here, with
+the sample app v1 -> v2. Printed as ratios against baselines measured in the same
+run (see docs/PERFORMANCE.md for results):
+
+  (a) pause: one rollout, then --rounds times a rollback and a cutover again (a
+      fresh forward sync in between), all under a bounded load through the LB of
+      --rate HTTP requests/s (half writes, half read-backs). Per swap: the pause
+      from hold to release. Baseline: a bare hold + release on the same LB.
+      Goal: p50 <= 300 ms, max <= 1 s, 0 failed requests.
+  (b) scale: the wall time of a whole rollout (preflight to retire) with 4 hosts
+      (2 app, db, lb) against 12 (10 app, db, lb). Goal: 12 hosts <= 1.5x 4.
+
+Run as root from the repository root:
+
+    .venv/bin/python bench/cutover.py [--rounds 10] [--rate 300] [--skip-scale]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from orchestrator import config, live, rollout  # noqa: E402
+from orchestrator.cutover import CUTOVER, ROLLBACK  # noqa: E402
+from orchestrator.fleet import Fleet, open_provider  # noqa: E402
+from orchestrator.lab.environment import LabEnvironment  # noqa: E402
+from orchestrator.lab.lab import Lab  # noqa: E402
+from orchestrator.lab.settings import LabSettings  # noqa: E402
+from orchestrator.loadgen import Load  # noqa: E402
+
+SUBNET = "198.18.60.0/24"
+SAMPLE = ROOT / "examples" / "sample-app" / "rollout.yml"
+
+
+def lab_with_blue(root: Path, app_hosts: int) -> LabEnvironment:
+    settings = LabSettings.parse("gsb", SUBNET, state_root=root / "labs",
+                                 inventory_dir=root / "inv")
+    the_lab = Lab(settings)
+    the_lab.up((("app", app_hosts, "blue"), ("db", 1, "blue"), ("lb", 1, None)))
+    env = LabEnvironment(the_lab)
+    env.deploy("blue", "1.0")
+    os.environ.update(env.secrets())
+    return env
+
+
+def bench_config(env: LabEnvironment, root: Path, app_hosts: int, **changes) -> config.Config:
+    cfg = config.load(SAMPLE)
+    s = env.lab.settings
+    return dataclasses.replace(
+        cfg, environment="bench", state_dir=root / "state", lab=s.name,
+        lab_paths={"state_root": s.state_root, "inventory_dir": s.inventory_path.parent},
+        green_hosts={"app": app_hosts, "db": 1}, **changes)
+
+
+def baseline_ms(cfg: config.Config, rounds: int = 20) -> float:
+    """A bare hold + release through the same LB driver the swap uses."""
+    lb = Fleet(cfg, open_provider(cfg)).lb()
+    times = []
+    for _ in range(rounds):
+        began = time.monotonic()
+        lb.hold()
+        lb.release()
+        times.append((time.monotonic() - began) * 1000)
+    return statistics.median(times)
+
+
+def pause_bench(root: Path, rounds: int, rate: float) -> None:
+    env = lab_with_blue(root, 2)
+    try:
+        cfg = bench_config(env, root, 2, bake=config.Bake(duration_s=0),
+                           keep_blue_s=3600.0)
+        base = baseline_ms(cfg)
+        lb_addr = next(r.address for r in env.lab.records() if r.role == "lb")
+        load = Load(f"http://{lb_addr}", rate=rate / 2, workers=16, max_requests=10**6,
+                    max_seconds=3600, guard=lambda _u: env.check_route()).start()
+        cutovers, rollbacks = [], []
+        try:
+            ctx = rollout.rollout(cfg, lambda _m: None)
+            cutovers.append(ctx.facts["cutover_pause_ms"])
+            with rollout._active(cfg, lambda _m: None, False, "bench") as ctx:
+                for n in range(rounds):
+                    rollbacks.append(live._swap(ctx, ROLLBACK).pause_ms)
+                    ctx.sync.start("forward")  # a fresh snapshot into green
+                    live._wait_synced(ctx)
+                    cutovers.append(live._swap(ctx, CUTOVER).pause_ms)
+                    print(f"round {n + 1}: rollback {rollbacks[-1]:.0f} ms,"
+                          f" cutover {cutovers[-1]:.0f} ms", flush=True)
+                ctx.sync.drop("reverse")  # its replayer would outlive the lab
+        finally:
+            result = load.stop()
+        lost = load.lost()
+        seconds = time.monotonic() - load._began
+        http = result.requests * 2
+        print(f"(a) load: {http:,} HTTP requests in {seconds:.0f}s ({http / seconds:.0f}/s);"
+              f" failed {result.failures}, stale reads {result.stale_reads},"
+              f" lost writes {len(lost)} of {len(result.writes):,}")
+        for name, pauses in (("cutover", cutovers), ("rollback", rollbacks)):
+            p50 = statistics.median(pauses)
+            print(f"(a) {name} pause over {len(pauses)}: p50 {p50:.0f} ms"
+                  f" ({p50 / base:.1f}x the bare hold+release of {base:.0f} ms),"
+                  f" max {max(pauses):.0f} ms (goal p50 <= 300, max <= 1000)")
+    finally:
+        env.lab.down()
+
+
+def scale_bench(root: Path) -> None:
+    times = {}
+    for hosts, app in ((4, 2), (12, 10)):
+        sub = root / f"scale{hosts}"
+        env = lab_with_blue(sub, app)
+        try:
+            cfg = bench_config(env, sub, app, bake=config.Bake(duration_s=0), keep_blue_s=0.0)
+            began = time.monotonic()
+            rollout.rollout(cfg, lambda _m: None)
+            times[hosts] = time.monotonic() - began
+            print(f"(b) rollout with {hosts} hosts: {times[hosts]:.1f}s", flush=True)
+        finally:
+            env.lab.down()
+    print(f"(b) 12 hosts / 4 hosts: {times[12] / times[4]:.2f}x (goal <= 1.5x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rate", type=float, default=300.0, help="HTTP requests/s")
+    parser.add_argument("--skip-scale", action="store_true")
+    a = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="gs-bench-") as tmp:
+        pause_bench(Path(tmp), a.rounds, a.rate)
+        if not a.skip_scale:
+            scale_bench(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
