@@ -104,7 +104,10 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
         http = result.requests * 2
         print(f"(a) load: {http:,} HTTP requests in {seconds:.0f}s ({http / seconds:.0f}/s);"
               f" failed {result.failures}, stale reads {result.stale_reads},"
-              f" lost writes {len(lost)} of {len(result.writes):,}")
+              f" lost writes {len(lost)} of {len(result.writes):,}; write + read back"
+              f" p50 {result.percentile_ms(0.5):.0f} ms, p99 {result.percentile_ms(0.99):.0f} ms")
+        for error in result.errors[:5]:
+            print(f"    {error}")
         for name, pauses in (("cutover", cutovers), ("rollback", rollbacks)):
             p50 = statistics.median(pauses)
             print(f"(a) {name} pause over {len(pauses)}: p50 {p50:.0f} ms"
@@ -122,9 +125,11 @@ def scale_bench(root: Path) -> None:
         try:
             cfg = bench_config(env, sub, app, bake=config.Bake(duration_s=0), keep_blue_s=0.0)
             began = time.monotonic()
-            rollout.rollout(cfg, lambda _m: None)
+            ctx = rollout.rollout(cfg, lambda _m: None)
             times[hosts] = time.monotonic() - began
-            print(f"(b) rollout with {hosts} hosts: {times[hosts]:.1f}s", flush=True)
+            phases = ", ".join(f"{e.phase} {e.data['seconds']:.1f}"
+                               for e in ctx.journal.events(ctx.rollout_id) if e.kind == "done")
+            print(f"(b) rollout with {hosts} hosts: {times[hosts]:.1f}s ({phases})", flush=True)
         finally:
             env.lab.down()
     print(f"(b) 12 hosts / 4 hosts: {times[12] / times[4]:.2f}x (goal <= 1.5x)")

@@ -22,8 +22,9 @@ Guard = Callable[[str], None]  # refuses a URL the network rule forbids
 
 
 def run_checks(checks: list[Check], color: str, urls: Urls, dsn: Dsn,
-               guard: Guard = lambda _u: None, env: dict[str, str] | None = None) -> list[str]:
-    """Every check of the list against `color`; the failures, one line each."""
+               guard: Guard = lambda _u: None, hide: tuple[str, ...] = ()) -> list[str]:
+    """Every check of the list against `color`; the failures, one line each.
+    Command checks do not get the variables in `hide` (secrets), nor PGPASSWORD."""
     failures = []
     for check in checks:
         if check.kind == "http":
@@ -31,7 +32,7 @@ def run_checks(checks: list[Check], color: str, urls: Urls, dsn: Dsn,
         elif check.kind == "sql":
             failures += _sql(check, dsn(color))
         else:
-            failures += _command(check, color, env or {})
+            failures += _command(check, color, hide)
     return failures
 
 
@@ -76,11 +77,11 @@ def _sql(check: Check, dsn: str) -> list[str]:
     return []
 
 
-def _command(check: Check, color: str, env: dict[str, str]) -> list[str]:
+def _command(check: Check, color: str, hide: tuple[str, ...]) -> list[str]:
+    env = {k: v for k, v in os.environ.items() if k not in hide and k != "PGPASSWORD"}
     try:
         done = subprocess.run(["/bin/sh", "-c", check.command], capture_output=True, text=True,
-                              timeout=check.timeout_s,
-                              env={**os.environ, **env, "GREENSWAP_COLOR": color})
+                              timeout=check.timeout_s, env={**env, "GREENSWAP_COLOR": color})
     except subprocess.TimeoutExpired:
         return [f"{check.name}: command did not finish within {check.timeout_s}s"]
     if done.returncode != 0:

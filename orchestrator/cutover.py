@@ -33,10 +33,11 @@ class Swap:
     new: str  # the colour that will serve
     stream: str  # the direction that feeds new from old, drained at the swap
     next_stream: str | None  # the direction started after, feeding old from new
+    new_was_fenced: bool  # a rollback's blue: fenced again if the swap aborts
 
 
-CUTOVER = Swap("blue", "green", "forward", "reverse")
-ROLLBACK = Swap("green", "blue", "reverse", None)
+CUTOVER = Swap("blue", "green", "forward", "reverse", False)
+ROLLBACK = Swap("green", "blue", "reverse", None, True)
 
 
 @dataclass
@@ -46,10 +47,15 @@ class SwapResult:
     final_lsn: int = 0
 
 
-def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover) -> SwapResult:
+def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
+         arm: Callable[[], None] = lambda: None, labels: dict[str, str] | None = None
+         ) -> SwapResult:
     """The steps, each timed into the result; on an abort the steps done so far
-    travel on the exception (`.steps`). Nothing is written to disk in the pause."""
+    travel on the exception (`.steps`). Nothing is written to disk in the pause.
+    `arm` is called just before the hold (the watchdog starts its clock there).
+    `labels` names the LB's colour for each role ("blue" is whichever was live)."""
     result = SwapResult()
+    lb = _Labelled(lb, labels or {"blue": "blue", "green": "green"})
 
     def step(name: str, action: Callable[[], object]) -> object:
         began = time.monotonic()
@@ -59,15 +65,17 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover) -> S
             result.steps[name] = round((time.monotonic() - began) * 1000, 2)
             faults.point(name)
 
-    step("lag check", lambda: _wait_lag(sync, plan.stream, settings))
-    if plan.next_stream:
-        step("prepare reverse stream", lambda: sync.prepare(plan.next_stream))
-    follower = step("take stream in-process", lambda: sync.follow(plan.stream))
-    held_at = time.monotonic()
-    deadline = held_at + settings.max_pause_ms / 1000
-    flipped = False
+    follower = None
     alongside = None
+    held_at = time.monotonic()
     try:
+        step("lag check", lambda: _wait_lag(sync, plan.stream, settings))
+        if plan.next_stream:
+            step("prepare reverse stream", lambda: sync.prepare(plan.next_stream))
+        follower = step("take stream in-process", lambda: sync.follow(plan.stream))
+        arm()
+        held_at = time.monotonic()
+        deadline = held_at + settings.max_pause_ms / 1000
         step("hold", lb.hold)
         step("drain in-flight", lambda: _drain(lb, plan.old, settings, deadline))
         result.final_lsn = step("fence", lambda: sync.fence(plan.old))
@@ -76,20 +84,20 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover) -> S
         alongside = _Alongside(lambda: (sync.sequences(plan.stream), sync.unfence(plan.new)))
         step("catch up", lambda: follower.wait_for(result.final_lsn, deadline))
         step("stop stream", follower.stop)
-        if time.monotonic() > deadline:
-            raise CutoverAborted(f"the pause reached cutover.max_pause_ms"
-                                 f" ({settings.max_pause_ms} ms) before the flip")
+        step("wait for sequences and unfence new", alongside.join)
+        result.steps["sequences and unfence new (alongside)"] = alongside.ms
+        _check_deadline(deadline, settings)
         # The point of no return: from here the new colour holds every write.
         step("drop stream", lambda: sync.drop(plan.stream))
         if plan.next_stream:
             step("anchor reverse stream", lambda: sync.anchor(plan.next_stream))
-        step("wait for sequences and unfence new", alongside.join)
-        result.steps["sequences and unfence new (alongside)"] = alongside.ms
+        _check_deadline(deadline, settings)
         step("flip and release", lambda: lb.flip(plan.new, release=True))
-        flipped = True
     except BaseException as exc:
         exc.steps = result.steps  # type: ignore[attr-defined]
-        if flipped:
+        if _flipped(lb, plan):
+            # The LB points at the new colour (the error came with or after the
+            # flip): only forward now. Tearing down would wipe the live side.
             _release_anyway(lb)
             raise
         if alongside is not None:
@@ -104,6 +112,43 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover) -> S
     if plan.next_stream:
         step("start reverse stream", lambda: sync.start(plan.next_stream))
     return result
+
+
+class _Labelled:
+    """The LB, spoken to in this rollout's roles: its colour labels alternate between
+    rollouts, the roles (blue = live at the start) do not."""
+
+    def __init__(self, lb: LoadBalancer, labels: dict[str, str]) -> None:
+        self.lb, self.labels = lb, labels
+        self.roles = {v: k for k, v in labels.items()}
+
+    def live_color(self) -> str:
+        return self.roles[self.lb.live_color()]
+
+    def flip(self, role: str, release: bool = False) -> None:
+        self.lb.flip(self.labels[role], release=release)
+
+    def hold(self) -> None:
+        self.lb.hold()
+
+    def release(self) -> None:
+        self.lb.release()
+
+    def inflight(self, role: str) -> int:
+        return self.lb.inflight(self.labels[role])
+
+
+def _check_deadline(deadline: float, settings: Cutover) -> None:
+    if time.monotonic() > deadline:
+        raise CutoverAborted(f"the pause reached cutover.max_pause_ms"
+                             f" ({settings.max_pause_ms} ms) before the flip")
+
+
+def _flipped(lb: LoadBalancer, plan: Swap) -> bool:
+    try:
+        return lb.live_color() == plan.new
+    except Exception:  # noqa: BLE001 - unknown: the abort path asks the LB again
+        return False
 
 
 class _Alongside:
@@ -154,16 +199,26 @@ def _drain(lb: LoadBalancer, color: str, settings: Cutover, deadline: float) -> 
 
 
 def _abort(plan: Swap, lb: LoadBalancer, sync: SyncDriver, follower) -> None:
-    """Put the old colour back exactly as it was: serving, writable, streamed from."""
-    undos = [follower.stop, lambda: sync.unfence(plan.old), lb.release]
+    """Put both sides back as they were: the old colour serving, writable and
+    streamed from; a rollback's blue fenced again. Every undo is tried; if one
+    fails, the swap's error says so, since the operator must then look."""
+    undos = [("stop the catch-up", follower.stop if follower else lambda: None),
+             (f"unfence {plan.old}", lambda: sync.unfence(plan.old)),
+             ("release the hold", lb.release)]
+    if plan.new_was_fenced:
+        undos.append((f"fence {plan.new} again", lambda: sync.fence(plan.new)))
     if plan.next_stream:  # it may have been anchored already: it would pin the WAL
-        undos.append(lambda: sync.drop(plan.next_stream))
-    undos.append(lambda: sync.start(plan.stream))
-    for undo in undos:
+        undos.append(("drop the new reverse stream", lambda: sync.drop(plan.next_stream)))
+    undos.append((f"restart the {plan.stream} stream", lambda: sync.start(plan.stream)))
+    failed = []
+    for what, undo in undos:
         try:
             undo()
-        except Exception:  # noqa: BLE001 - each undo is tried; the first error is raised
-            continue
+        except Exception as exc:  # noqa: BLE001 - the others are still tried
+            failed.append(f"{what}: {_text(exc)}")
+    if failed:
+        raise CutoverAborted(f"the swap aborted, but undoing it failed ({'; '.join(failed)})",
+                             f"check by hand that {plan.old} is unfenced and serving")
 
 
 def _release_anyway(lb: LoadBalancer) -> None:

@@ -69,8 +69,9 @@ class Fleet:
 
     def check(self, scope: str, color: str) -> list[str]:
         """The config's checks of `scope` against `color`, directly; the failures."""
+        db = self.cfg.database
         return run_checks(self.cfg.checks_for(scope), color, self.app_urls, self.dsn,
-                          guard=self.guard)
+                          guard=self.guard, hide=(db.admin_password_env, db.app_password_env))
 
     def shell(self, host: Host) -> SSHShell:
         key, known_hosts = self.provider.ssh_identity()
@@ -86,8 +87,12 @@ class Fleet:
         """The playbooks' secrets, from the environment: passwords and their verifiers."""
         app = self.cfg.secret(self.cfg.database.app_password_env)
         admin = self.cfg.secret(self.cfg.database.admin_password_env)
+        # The admin password itself is listed too: ansible-runner records the whole
+        # environment (PGPASSWORD included) in its artifacts, and this list is what
+        # gets scrubbed from them.
         return {"GREENSWAP_DB_PASSWORD": app, "GREENSWAP_DB_PASSWORD_SCRAM": scram_sha256(app),
                 "GREENSWAP_DB_ADMIN_USER": self.cfg.database.admin_user,
+                "GREENSWAP_DB_ADMIN_PASSWORD": admin,
                 "GREENSWAP_DB_ADMIN_PASSWORD_SCRAM": scram_sha256(admin)}
 
     def playbook(self, key: str, target: str, limit: str | None = None,

@@ -90,7 +90,8 @@ def deploy(ctx: Context) -> None:
     fleet, green = ctx.fleet, ctx.green
     fleet.playbook("db", f"{green}_db", allowed_cidr=_allowed_cidr(ctx))
     fleet.playbook("app", f"{green}_app", app_version=ctx.cfg.app_version,
-                   db_group=f"{green}_db", app_port=ctx.cfg.app_port)
+                   db_group=f"{green}_db", app_port=ctx.cfg.app_port,
+                   restart_throttle=0)  # green serves nobody yet
     refresh_lb(ctx)  # green's servers into be_<green>; the live map entry is untouched
 
 

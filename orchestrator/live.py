@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from orchestrator.context import Context, NotYet, phase
-from orchestrator.cutover import CUTOVER, ROLLBACK, Swap, SwapResult, swap
+from orchestrator.cutover import CUTOVER, ROLLBACK, CutoverAborted, Swap, SwapResult, swap
 from orchestrator.errors import GreenswapError, ReplayError
 from orchestrator.green import refresh_lb
 from orchestrator.hooks import run_hooks
@@ -76,8 +76,12 @@ def cutover(ctx: Context) -> None:
     if ctx.lb.live_color() == ctx.green:
         _finish_flipped(ctx, CUTOVER)  # a crash after the flip: only the tail is left
         return
-    _restore_unflipped(ctx)
-    run_hooks(ctx.cfg.hooks["before_cutover"], "before_cutover", ctx.facts, _secrets(ctx))
+    try:
+        _restore_unflipped(ctx)
+        run_hooks(ctx.cfg.hooks["before_cutover"], "before_cutover", ctx.facts, _secrets(ctx))
+    except GreenswapError as exc:
+        # Nothing has moved: green is synced and kept, 'resume' tries again.
+        raise CutoverAborted(f"cutover not started: {exc.message}", exc.hint) from exc
     result = _swap(ctx, CUTOVER)
     ctx.remember(cutover_at=time.time(), cutover_pause_ms=result.pause_ms,
                  cutover_steps=result.steps)
@@ -89,6 +93,8 @@ def cutover(ctx: Context) -> None:
 def bake(ctx: Context) -> None:
     """watch green under traffic; roll back on its own on failed checks or 5xx"""
     cfg = ctx.cfg.bake
+    if ctx.facts.get("rollback_pending"):  # a bake rollback that did not finish
+        _roll_back_from_bake(ctx, ctx.facts["rollback_pending"])
     until = ctx.facts.get("cutover_at", time.time()) + cfg.duration_s
     failed_rounds = 0
     last = ctx.lb.responses(ctx.green)
@@ -96,6 +102,9 @@ def bake(ctx: Context) -> None:
         time.sleep(cfg.interval_s)
         if ctx.lease is not None:
             ctx.lease.check()
+        if not ctx.sync.running("reverse"):  # blue must stay fed for a rollback
+            ctx.record("bake", "restart", "reverse replayer was not running; restarted")
+            ctx.sync.start("reverse")
         problems = ctx.fleet.check("bake", ctx.green)
         now = ctx.lb.responses(ctx.green)
         answers, errors = now[0] - last[0], now[1] - last[1]
@@ -107,8 +116,23 @@ def bake(ctx: Context) -> None:
             ctx.record("bake", "check", problems[0], failed_rounds=failed_rounds)
             ctx.say(f"bake: {problems[0]} ({failed_rounds}/{cfg.failures})")
         if failed_rounds >= cfg.failures:
-            rollback(ctx, reason=problems[0])
-            raise BakeFailed(f"bake failed ({problems[0]}); rolled back to blue ({ctx.blue})")
+            _roll_back_from_bake(ctx, problems[0])
+
+
+def _roll_back_from_bake(ctx: Context, reason: str) -> None:
+    ctx.remember(rollback_pending=reason)  # a crash or abort here: 'resume' retries
+    try:
+        rollback(ctx, reason=reason)
+    except CutoverAborted as exc:
+        raise RollbackFailed(f"bake failed ({reason}), and the rollback aborted: "
+                             f"{exc.message}") from exc
+    ctx.remember(rollback_pending=None)
+    raise BakeFailed(f"bake failed ({reason}); rolled back to blue ({ctx.blue})")
+
+
+class RollbackFailed(GreenswapError):
+    default_hint = ("green is still live and blue still fed; 'greenswap resume' tries the"
+                    " rollback again")
 
 
 def rollback(ctx: Context, reason: str) -> SwapResult | None:
@@ -133,11 +157,12 @@ def retire(ctx: Context) -> None:
     due = ctx.facts.get("cutover_at", time.time()) + ctx.cfg.keep_blue_s
     if time.time() < due:
         raise RetireNotDue(due)
-    ctx.sync.drop("reverse")
     blue_hosts = [h.name for role in ("app", "db") for h in ctx.fleet.hosts(ctx.blue, role)]
-    ctx.fleet.provider.destroy_hosts(blue_hosts)
+    if blue_hosts:  # a rerun after the hosts are gone only finishes the LB
+        ctx.sync.drop("reverse")
+        ctx.fleet.provider.destroy_hosts(blue_hosts)
+        ctx.remember(retired_hosts=blue_hosts)
     refresh_lb(ctx)  # be_<blue> now has no servers
-    ctx.remember(retired_hosts=blue_hosts)
 
 
 class RetireNotDue(NotYet):
@@ -151,19 +176,23 @@ class RetireNotDue(NotYet):
 
 
 def _swap(ctx: Context, plan: Swap) -> SwapResult:
-    """One swap with a watchdog: if this process dies mid-swap, the watchdog puts the
-    old colour back (unfenced, released) once the deadline has passed."""
-    dog = Watchdog.start(ctx, plan, ctx.cfg.cutover.max_pause_ms / 1000)
+    """One swap with a watchdog, armed just before the hold: if this process dies
+    mid-swap, the watchdog puts the old colour back (unfenced, released) once the
+    pause bound has passed."""
+    dogs: list[Watchdog] = []
     steps: dict[str, float] = {}
     try:
-        result = swap(plan, ctx.lb, ctx.sync, ctx.cfg.cutover)
+        result = swap(plan, ctx.lb, ctx.sync, ctx.cfg.cutover,
+                      arm=lambda: dogs.append(Watchdog.start(ctx, plan)),
+                      labels={"blue": ctx.blue, "green": ctx.green})
         steps = result.steps
         return result
     except BaseException as exc:
         steps = getattr(exc, "steps", {})
         raise
     finally:
-        dog.stop()
+        for dog in dogs:
+            dog.stop()
         # Written after the pause, not in it: each journal write waits for the disk.
         for name, ms in steps.items():
             ctx.record("cutover", "step", name, ms=ms)
@@ -180,9 +209,13 @@ def _restore_unflipped(ctx: Context) -> None:
 
 
 def _finish_flipped(ctx: Context, plan: Swap) -> None:
-    """The LB already points at the new colour: release, and start what feeds the old."""
-    ctx.lb.release()
+    """The LB already points at the new colour (a crash came after the flip): flip
+    again, which also persists the map file and releases, and start what feeds the
+    old colour."""
+    ctx.lb.flip(ctx.facts[plan.new], release=True)
     if plan.next_stream:
+        if "cutover_at" not in ctx.facts:
+            ctx.remember(cutover_at=time.time())
         ctx.sync.start(plan.next_stream)
 
 

@@ -24,7 +24,11 @@ class LoadResult:
     stale_reads: int = 0
     writes: dict[int, dict] = field(default_factory=dict)  # id -> what was written
     errors: list[str] = field(default_factory=list)  # the first few, for the report
-    slowest_ms: float = 0.0
+    latencies_ms: list[float] = field(default_factory=list)  # per write + read back
+
+    def percentile_ms(self, p: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else 0.0
 
     def note(self, error: str) -> None:
         if len(self.errors) < 20:
@@ -99,11 +103,14 @@ class Load:
             status, body = _call(conn, "GET", f"/accounts/{new_id}")
         except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
             return self._fail(conn, f"{type(exc).__name__}: {exc}")
+        try:
+            read = json.loads(body) if status == 200 else None
+        except ValueError:
+            read = None
         with self._lock:
             self.result.requests += 1
-            self.result.slowest_ms = max(self.result.slowest_ms,
-                                         (time.monotonic() - began) * 1000)
-            if status == 404 or (status == 200 and not _same(json.loads(body), account)):
+            self.result.latencies_ms.append((time.monotonic() - began) * 1000)
+            if status == 404 or (status == 200 and (read is None or not _same(read, account))):
                 self.result.stale_reads += 1
                 self.result.note(f"stale read of {new_id}: {status} {body[:80]!r}")
             elif status != 200:
@@ -141,15 +148,29 @@ class Load:
         for new_id, account in items:
             if time.monotonic() > ends:
                 return
+            status, body = self._read_back(conn, new_id)
+            try:
+                same = status == 200 and _same(json.loads(body), account)
+            except (ValueError, TypeError):
+                same = False
+            if not same:
+                missing.append(new_id)
+        conn.close()
+
+
+    def _read_back(self, conn, new_id: int) -> tuple[int, bytes]:
+        """GET, asking again (up to 3 times) on an error that proves nothing: only
+        a 404 or different data counts as a lost write."""
+        for attempt in range(3):
             try:
                 status, body = _call(conn, "GET", f"/accounts/{new_id}")
             except (OSError, http.client.HTTPException):
                 conn.close()
-                conn = self._connect()
-                status, body = _call(conn, "GET", f"/accounts/{new_id}")
-            if status != 200 or not _same(json.loads(body), account):
-                missing.append(new_id)
-        conn.close()
+                status, body = 0, b""
+            if status in (200, 404):
+                return status, body
+            time.sleep(0.1 * (attempt + 1))
+        return status, body
 
 
 def _call(conn, method: str, path: str, payload: dict | None = None) -> tuple[int, bytes]:

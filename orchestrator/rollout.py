@@ -46,7 +46,8 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
     lease = journal.acquire(cfg.environment, None)
     try:
         current = journal.latest(cfg.environment)
-        if current is not None and current.state in RESUMABLE:
+        if current is not None and (current.state in RESUMABLE or (
+                current.state == "failed" and "cutover" in journal.done_phases(current.id))):
             raise InputError(f"rollout {current.id} of {cfg.environment} is {current.state}",
                              "finish it with 'greenswap resume', or end it with "
                              "'greenswap abort' / 'greenswap rollback'")
@@ -68,6 +69,7 @@ def resume(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
     with _active(cfg, say, keep_failed, "resume") as ctx:
         ctx.journal.set_state(ctx.rollout_id, "running")
         ctx.record(None, "resume", "resumed")
+        _keep_blue_fed(ctx)
         _drive(ctx)
         return ctx
 
@@ -80,6 +82,7 @@ def rollback(cfg: Config, say: Say) -> Context:
                              "use 'greenswap abort' to end it")
         if ctx.done("retire"):
             raise InputError("blue was retired; there is nothing to roll back to")
+        _keep_blue_fed(ctx)
         live.rollback(ctx, reason="requested by hand")
         _clean_up_green(ctx)
         _end(ctx, "rolled-back")
@@ -95,6 +98,13 @@ def abort(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
         _clean_up_green(ctx)
         _end(ctx, "aborted")
         return ctx
+
+
+def _keep_blue_fed(ctx: Context) -> None:
+    """Between cutover and retire, the reverse replayer must run (it may have died
+    with the machine): a rollback catches up from it."""
+    if ctx.done("cutover") and not ctx.done("retire") and ctx.lb.live_color() == ctx.green:
+        ctx.sync.start("reverse")
 
 
 def _drive(ctx: Context) -> None:
@@ -120,12 +130,23 @@ def _failed(ctx: Context, failed: PhaseFailed) -> None:
         _clean_up_green(ctx)
         _end(ctx, "rolled-back")
         return
-    if ctx.done("cutover"):
+    if ctx.done("cutover") or _green_is_live(ctx):
         ctx.journal.set_state(ctx.rollout_id, "failed")
         return  # green is live: nothing is torn down; 'rollback' or 'resume'
     _clean_up_green(ctx)
     _end(ctx, "failed")
     _run_failure_hooks(ctx, failed)
+
+
+def _green_is_live(ctx: Context) -> bool:
+    """Asked of the LB itself: a failure right after a flip must never tear down the
+    colour that serves. Unknown counts as live."""
+    if "green" not in ctx.facts:
+        return False
+    try:
+        return ctx.lb.live_color() == ctx.green
+    except GreenswapError:
+        return True
 
 
 def _clean_up_green(ctx: Context) -> None:

@@ -30,7 +30,7 @@ from orchestrator.db.sequences import sync_sequences
 from orchestrator.db.stream import StreamStats
 from orchestrator.db.transform import Transform
 from orchestrator.db.verify import Mismatch, recheck, verify
-from orchestrator.errors import ReplayError
+from orchestrator.errors import GreenswapError, ReplayError
 from orchestrator.lab import procs
 
 DIRECTIONS = {"forward": ("blue", "green"), "reverse": ("green", "blue")}  # source, target
@@ -105,6 +105,11 @@ class Sync:
         return self._pid(direction) is not None
 
     def start(self, direction: str) -> None:
+        # A stream held in this process (a swap's catch-up) keeps the stream's
+        # advisory lock on the target: let go first, or the replayer is refused.
+        cached = self._replays.pop(direction, None)
+        if cached is not None:
+            cached.close()
         if self.running(direction):
             return
         source, target = self._dsn(direction)
@@ -189,7 +194,7 @@ class Sync:
         self.stop(direction)
         replay = self._take(direction)
         self._replays[direction] = replay  # drop() reuses it once the thread is done
-        return _InProcess(replay)
+        return _InProcess(replay, self.max_slot_wal_mb << 20)
 
     def drop(self, direction: str) -> None:
         self.stop(direction)
@@ -210,7 +215,12 @@ class Sync:
         return self._admin(color).fence()
 
     def unfence(self, color: str) -> None:
-        self._admin(color).unfence()
+        try:
+            self._admin(color).unfence()
+        except GreenswapError:
+            # The kept connection may be the thing that broke: once more, afresh.
+            self._fences.pop(color).close()
+            self._admin(color).unfence()
 
     def sequences(self, direction: str) -> dict[str, int]:
         source, target = DIRECTIONS[direction]
@@ -248,8 +258,9 @@ class Sync:
 class _InProcess:
     """A stream run on a thread of this process, for the cutover's final catch-up."""
 
-    def __init__(self, replay: Replay) -> None:
+    def __init__(self, replay: Replay, max_slot_wal: int) -> None:
         self.replay = replay
+        self.max_slot_wal = max_slot_wal
         self.applied = 0
         self.error: BaseException | None = None
         self._stop = threading.Event()
@@ -260,7 +271,8 @@ class _InProcess:
         def seen(stats: StreamStats) -> None:
             self.applied = stats.applied_lsn
         try:
-            stats = self.replay.stream_changes(self._stop, on_batch=seen, fast=True)
+            stats = self.replay.stream_changes(self._stop, on_batch=seen, fast=True,
+                                               max_slot_wal=self.max_slot_wal)
             self.applied = stats.applied_lsn
         except BaseException as exc:  # handed to the cutover, which decides
             self.error = exc
@@ -281,6 +293,11 @@ class _InProcess:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+        if self._thread.is_alive():
+            # Stuck in the database: its connections must never be used again.
+            self.replay.close()
+            raise ReplayError("the catch-up stream did not stop within 30 s",
+                              "the swap aborts; check both databases for locks")
 
 
 class FakeSync:

@@ -29,19 +29,32 @@ FIELDS = ("name", "email", "balance", "street", "city")
 ACCOUNT_PATH = re.compile(r"^/accounts/(\d+)$")
 MAX_BODY = 64 * 1024
 IDLE_CHECK_S = 0.5
+POOL_SIZE = 8
+SLOT_WAIT_S = 10
 
 
 class App:
     def __init__(self, config):
         db = config["database"]
+        # Requests wait for one of the pool's connections instead of failing when
+        # they are all in use (the pool itself raises at once).
+        self.slots = threading.BoundedSemaphore(POOL_SIZE)
         self.pool = psycopg2.pool.ThreadedConnectionPool(
-            0, 8, host=db["host"], port=db.getint("port", 5432), dbname=db["dbname"],
+            0, POOL_SIZE, host=db["host"], port=db.getint("port", 5432), dbname=db["dbname"],
             user=db["user"], password=db["password"], connect_timeout=2,
             application_name=f"greenswap-sample-app/{store.VERSION}",
         )
         self.idle_since = {}
 
     def transaction(self, work):
+        if not self.slots.acquire(timeout=SLOT_WAIT_S):
+            raise psycopg2.OperationalError("all database connections busy")
+        try:
+            return self._transaction(work)
+        finally:
+            self.slots.release()
+
+    def _transaction(self, work):
         conn = self._connection()
         broken = False
         try:

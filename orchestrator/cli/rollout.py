@@ -165,15 +165,16 @@ def unlock(config_path: Path, reason: str) -> None:
 @click.option("--new", required=True)
 @click.option("--token", required=True)
 @click.option("--at", type=float, required=True)
+@click.option("--cli-pid", type=int, required=True)
 def watchdog(config_path: Path, rollout_id: int, old: str, new: str, token: str,
-             at: float) -> None:
+             at: float, cli_pid: int) -> None:
     """(internal) Put the old colour back if a swap's CLI died; see watchdog.py."""
     from orchestrator.watchdog import guard
 
     del token  # only marks the process as this swap's, for stop_pid
     cfg = load(config_path)
     ctx = runbook._context(cfg, Journal(cfg.state_dir), rollout_id, say, False)
-    say(guard(ctx, old, new, at))
+    say(guard(ctx, old, new, at, cli_pid))
 
 
 def status_data(cfg: Config, journal: Journal) -> dict:

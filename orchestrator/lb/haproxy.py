@@ -73,7 +73,9 @@ class HAProxyLB:
         raise LoadBalancerError(f"HAProxy on {self.shell.name} has no backend {backend}")
 
     def inflight(self, color: str) -> int:
-        return int(self.backend_stats(color).get("scur") or 0)
+        # Being served, and queued for a server: both would meet a fenced database.
+        row = self.backend_stats(color)
+        return int(row.get("scur") or 0) + int(row.get("qcur") or 0)
 
     def responses(self, color: str) -> tuple[int, int]:
         row = self.backend_stats(color)

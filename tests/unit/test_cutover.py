@@ -68,7 +68,7 @@ def test_lag_over_the_threshold_never_holds():
     with pytest.raises(CutoverAborted, match="lag"):
         swap(CUTOVER, lb, sync, Cutover(lag_threshold_bytes=10, max_pause_ms=100,
                                         deadline_ms=200))
-    assert lb.events == [] and sync.fenced == set()
+    assert "hold" not in lb.events and sync.fenced == set()
 
 
 def test_a_failed_flip_aborts_and_releases():
@@ -80,3 +80,35 @@ def test_a_failed_flip_aborts_and_releases():
     with pytest.raises(CutoverAborted, match="LB gone"):
         swap(CUTOVER, lb, sync, FAST)
     assert lb.held is False and sync.fenced == set()
+
+
+def test_a_flip_that_errs_after_the_lb_moved_is_a_flip_not_an_abort():
+    class FlipThenFail(FakeLoadBalancer):
+        def flip(self, color: str, release: bool = False) -> None:
+            super().flip(color, release)
+            raise OSError("map file not written")
+
+    lb, sync = FlipThenFail(), FakeSync()
+    with pytest.raises(OSError):
+        swap(CUTOVER, lb, sync, FAST)
+    # Green serves: nothing may be undone (a restarted forward stream would re-snapshot
+    # green, truncating the live tables).
+    assert lb.live == "green" and lb.held is False
+    assert "unfence blue" not in sync.events and "start forward" not in sync.events
+
+
+def test_an_aborted_rollback_fences_blue_again():
+    lb = FakeLoadBalancer(live="green")
+    sync = FakeSync(applied_after=1.0)
+    sync.streams, sync.fenced = {"reverse"}, {"blue"}
+    with pytest.raises(CutoverAborted):
+        swap(ROLLBACK, lb, sync, FAST)
+    assert lb.live == "green" and sync.fenced == {"blue"}  # no split brain
+    assert sync.running("reverse")
+
+
+def test_roles_reach_the_lb_by_their_labels():
+    # Second rollout: the live colour is labelled "green", so it is this rollout's blue.
+    lb, sync = FakeLoadBalancer(live="green"), FakeSync()
+    swap(CUTOVER, lb, sync, FAST, labels={"blue": "green", "green": "blue"})
+    assert lb.live == "blue" and "flip blue" in lb.events
