@@ -115,6 +115,7 @@ def load(path: Path) -> Config:
 
 def parse(raw: Any, path: Path) -> Config:
     doc = _Section(raw, "", path.parent)
+    environment = doc.text("environment", pattern=NAME)  # first, as in the file
     provider = doc.section("provider")
     database = doc.section("database")
     lb = doc.section("lb")
@@ -122,7 +123,7 @@ def parse(raw: Any, path: Path) -> Config:
     app = doc.section("app")
     retire = doc.section("retire", required=False)
     cfg = Config(
-        environment=doc.text("environment", pattern=NAME),
+        environment=environment,
         path=path,
         provider=provider.choice("kind", PROVIDERS),
         lab=provider.text("lab", default="gs", pattern=re.compile(r"^[a-z][a-z0-9]{0,5}$")),
