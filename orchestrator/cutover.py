@@ -73,6 +73,11 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
         if plan.next_stream:
             step("prepare reverse stream", lambda: sync.prepare(plan.next_stream))
         follower = step("take stream in-process", lambda: sync.follow(plan.stream))
+        # Caught up to the old side's position of a moment ago, before holding: the
+        # pause then only covers the last few milliseconds of writes, not the lag.
+        warm = time.monotonic() + settings.deadline_ms / 1000
+        step("catch up before hold",
+             lambda: follower.wait_for(sync.flushed_lsn(plan.old), warm))
         arm()
         held_at = time.monotonic()
         deadline = held_at + settings.max_pause_ms / 1000

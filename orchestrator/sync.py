@@ -53,6 +53,7 @@ class SyncDriver(Protocol):
     def drop(self, direction: str) -> None: ...
     def anchor(self, direction: str) -> None: ...
     def fence(self, color: str) -> int: ...
+    def flushed_lsn(self, color: str) -> int: ...
     def unfence(self, color: str) -> None: ...
     def sequences(self, direction: str) -> dict[str, int]: ...
 
@@ -214,6 +215,11 @@ class Sync:
     def fence(self, color: str) -> int:
         return self._admin(color).fence()
 
+    def flushed_lsn(self, color: str) -> int:
+        with self._admin(color).conn.cursor() as cur:
+            cur.execute("SELECT pg_current_wal_flush_lsn()::text")
+            return lsn_int(cur.fetchone()[0])
+
     def unfence(self, color: str) -> None:
         try:
             self._admin(color).unfence()
@@ -344,6 +350,9 @@ class FakeSync:
     def anchor(self, direction: str) -> None:
         self.events.append(f"anchor {direction}")
         self.streams.add(direction)
+
+    def flushed_lsn(self, color: str) -> int:
+        return 41
 
     def fence(self, color: str) -> int:
         self.events.append(f"fence {color}")

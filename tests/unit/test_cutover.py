@@ -19,7 +19,8 @@ def test_cutover_fences_catches_up_then_flips_and_feeds_blue_back():
     result = swap(CUTOVER, lb, sync, FAST)
     main = [e for e in lb.events if e not in ("sequences forward", "unfence green")]
     assert main == [
-        "prepare reverse", "follow forward", "hold", "fence blue", "caught up 42",
+        "prepare reverse", "follow forward", "caught up 41", "hold", "fence blue",
+        "caught up 42",
         "follower stopped", "drop forward", "anchor reverse", "flip green", "release",
         "start reverse"]
     at = lb.events.index
@@ -38,7 +39,7 @@ def test_rollback_unfences_blue_before_the_flip_and_starts_nothing_after():
     sync.streams, sync.fenced = {"reverse"}, {"blue"}
     swap(ROLLBACK, lb, sync, FAST)
     main = [e for e in lb.events if e not in ("sequences reverse", "unfence blue")]
-    assert main == ["follow reverse", "hold", "fence green", "caught up 42",
+    assert main == ["follow reverse", "caught up 41", "hold", "fence green", "caught up 42",
                     "follower stopped", "drop reverse", "flip blue", "release"]
     at = lb.events.index
     assert at("fence green") < at("sequences reverse") < at("unfence blue") < at("flip blue")
