@@ -86,7 +86,12 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
                     max_seconds=3600, guard=lambda _u: env.check_route()).start()
         cutovers, rollbacks = [], []
         try:
-            ctx = rollout.rollout(cfg, lambda _m: None)
+            try:
+                ctx = rollout.rollout(cfg, lambda _m: None)
+            except rollout.PhaseFailed as failed:
+                steps = getattr(failed.cause, "steps", {})
+                print(f"first rollout failed; its swap's steps: {steps}")
+                raise
             cutovers.append(ctx.facts["cutover_pause_ms"])
             with rollout._active(cfg, lambda _m: None, False, "bench") as ctx:
                 for n in range(rounds):

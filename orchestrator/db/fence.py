@@ -31,13 +31,6 @@ SELECT count(*) FILTER (WHERE NOT pg_terminate_backend(pid, {TERMINATE_WAIT_MS})
 FROM pg_stat_activity
 WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND usename <> current_user
 """
-# A durable commit of our own: everything before it is flushed with it, so the
-# flush position read next covers every write any fenced session ever committed.
-FINAL = """
-CREATE SCHEMA IF NOT EXISTS greenswap;
-CREATE TABLE IF NOT EXISTS greenswap.fence_log (at timestamptz NOT NULL DEFAULT now());
-INSERT INTO greenswap.fence_log DEFAULT VALUES;
-"""
 
 
 class Fence:
@@ -50,7 +43,13 @@ class Fence:
         self.conn.autocommit = True
 
     def fence(self) -> int:
-        """Fence every writer; return the final log position (as an integer LSN)."""
+        """Fence every writer; return the final log position (as an integer LSN).
+
+        The final position is a durable commit of our own, after every fenced
+        session's last one: a transactional logical message, which the change log
+        carries to the stream as a transaction of its own. Once the stream has
+        passed it, it has applied every write blue ever acknowledged, and knows so
+        without waiting for a server keepalive."""
         with self.conn.cursor() as cur:
             _set_read_only(cur, self.dsn, True)
             cur.execute(TERMINATE)
@@ -58,10 +57,12 @@ class Fence:
             if stuck:
                 raise ReplayError(f"fence: {stuck} session(s) did not exit within "
                                   f"{TERMINATE_WAIT_MS} ms", "the swap aborts and unfences")
-            cur.execute("SET synchronous_commit = on")
-            cur.execute(FINAL)
-            cur.execute("SELECT pg_current_wal_flush_lsn()::text")
-            return lsn_int(cur.fetchone()[0])
+            cur.execute("BEGIN")
+            cur.execute("SET LOCAL synchronous_commit = on")
+            cur.execute("SELECT pg_logical_emit_message(true, 'greenswap', 'fence')::text")
+            (message_lsn,) = cur.fetchone()
+            cur.execute("COMMIT")
+            return lsn_int(message_lsn)
 
     def unfence(self) -> None:
         if self.is_fenced():

@@ -97,7 +97,9 @@ class Stream:
             cur = conn.cursor()
             cur.start_replication(
                 slot_name=self.source.stream, decode=False, start_lsn=start,
-                options={"proto_version": "1", "publication_names": self.source.publication},
+                # messages: a fence's final commit is a logical message (fence.py)
+                options={"proto_version": "1", "publication_names": self.source.publication,
+                         "messages": "true"},
                 status_interval=5,
             )
             self._loop(cur, stop, until_lsn)
@@ -121,11 +123,13 @@ class Stream:
                 return
             msg = cur.read_message()
             if msg is None:
+                fast = self.fast or until_lsn is not None
                 waited = time.monotonic() - batch.started
-                if batch.segments and waited >= self.batch_seconds:
+                # Nothing more to read: a waiting cutover wants the batch now; a sync
+                # lets it fill up a little for fewer, larger target transactions.
+                if batch.segments and (fast or waited >= self.batch_seconds):
                     batch = self._flush(cur, batch)
                     continue
-                fast = self.fast or until_lsn is not None
                 if not batch.segments and txn is None:
                     self._advance_idle(cur, fast)
                 select.select([cur], [], [], IDLE_PROBE_FAST_S if fast else self.batch_seconds)
@@ -191,7 +195,9 @@ class Stream:
             cur.send_feedback(write_lsn=sent, flush_lsn=sent)
             self.stats.applied_lsn = sent
             self.on_batch(self.stats)  # a waiting cutover learns it has caught up
-        cur.send_feedback(reply=True)  # ask for a keepalive: a fresh send point
+        # Ask for a keepalive (a fresh send point) now: without force, psycopg2 only
+        # sends feedback every status_interval, and the answer would wait for it.
+        cur.send_feedback(reply=True, force=True)
 
     def _relation(self, rel: pgoutput.Relation) -> None:
         # The transform may name a table with or without "public.".
