@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import psycopg2
+
 from orchestrator.db import lag as lag_data
 from orchestrator.db.apply import SCHEMA
 from orchestrator.db.connect import connect
@@ -223,7 +225,7 @@ class Sync:
     def unfence(self, color: str) -> None:
         try:
             self._admin(color).unfence()
-        except GreenswapError:
+        except (GreenswapError, psycopg2.Error):
             # The kept connection may be the thing that broke: once more, afresh.
             self._fences.pop(color).close()
             self._admin(color).unfence()

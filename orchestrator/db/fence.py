@@ -26,10 +26,14 @@ SETTLE_S = 2.0
 
 # End every session that is not ours, all at once (pg_terminate_backend's own
 # wait polls every 100 ms, one session after another: seconds for a pool of them).
+# MATERIALIZED: the planner may otherwise call pg_terminate_backend before the
+# other conditions, on our own sessions too.
 TERMINATE = """
-SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND usename <> current_user
-  AND pg_terminate_backend(pid)
+WITH others AS MATERIALIZED (
+    SELECT pid FROM pg_stat_activity
+    WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+      AND usename <> current_user)
+SELECT coalesce(array_agg(pid), '{}') FROM others WHERE pg_terminate_backend(pid)
 """
 # Then wait until they are gone: a session's last commit, if any, is then in the
 # WAL before the final position is written.
