@@ -65,6 +65,8 @@ class Context:
     def close(self) -> None:
         if "sync" in self.__dict__:  # built only if a phase needed it
             self.sync.close()
+        if "lb" in self.__dict__:
+            self.lb.shell.close()
 
     def remember(self, **facts) -> None:
         self.facts = self.journal.update_facts(self.rollout_id, **facts)

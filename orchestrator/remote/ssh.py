@@ -171,6 +171,8 @@ class ShellSession:
         return out, rc
 
     def close(self) -> None:
+        """Ends the remote shell and its SSH connection; the next command opens both."""
         if self._chan is not None:
             self._chan.close()
             self._chan = None
+        self.shell.close()
