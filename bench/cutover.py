@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator import config, live, rollout  # noqa: E402
 from orchestrator.cutover import CUTOVER, ROLLBACK  # noqa: E402
+from orchestrator.demo import demo_config  # noqa: E402
 from orchestrator.fleet import Fleet, open_provider  # noqa: E402
 from orchestrator.lab.environment import LabEnvironment  # noqa: E402
 from orchestrator.lab.lab import Lab  # noqa: E402
@@ -40,7 +41,6 @@ from orchestrator.lab.settings import LabSettings  # noqa: E402
 from orchestrator.loadgen import Load  # noqa: E402
 
 SUBNET = "198.18.60.0/24"
-SAMPLE = ROOT / "examples" / "sample-app" / "rollout.yml"
 
 
 def lab_with_blue(root: Path, app_hosts: int) -> LabEnvironment:
@@ -55,12 +55,8 @@ def lab_with_blue(root: Path, app_hosts: int) -> LabEnvironment:
 
 
 def bench_config(env: LabEnvironment, root: Path, app_hosts: int, **changes) -> config.Config:
-    cfg = config.load(SAMPLE)
-    s = env.lab.settings
-    return dataclasses.replace(
-        cfg, environment="bench", state_dir=root / "state", lab=s.name,
-        lab_paths={"state_root": s.state_root, "inventory_dir": s.inventory_path.parent},
-        green_hosts={"app": app_hosts, "db": 1}, **changes)
+    return dataclasses.replace(demo_config(env), environment="bench", state_dir=root / "state",
+                               green_hosts={"app": app_hosts, "db": 1}, **changes)
 
 
 def baseline_ms(cfg: config.Config, rounds: int = 20) -> float:

@@ -5,7 +5,6 @@ before it takes traffic.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import urllib.error
 import urllib.request
@@ -14,6 +13,7 @@ from collections.abc import Callable
 import psycopg2
 
 from orchestrator.config import Check
+from orchestrator.secrets import environment_without
 
 # (colour) -> [app base URLs], (colour) -> admin DSN
 Urls = Callable[[str], list[str]]
@@ -78,10 +78,10 @@ def _sql(check: Check, dsn: str) -> list[str]:
 
 
 def _command(check: Check, color: str, hide: tuple[str, ...]) -> list[str]:
-    env = {k: v for k, v in os.environ.items() if k not in hide and k != "PGPASSWORD"}
+    env = {**environment_without(hide), "GREENSWAP_COLOR": color}
     try:
         done = subprocess.run(["/bin/sh", "-c", check.command], capture_output=True, text=True,
-                              timeout=check.timeout_s, env={**env, "GREENSWAP_COLOR": color})
+                              timeout=check.timeout_s, env=env)
     except subprocess.TimeoutExpired:
         return [f"{check.name}: command did not finish within {check.timeout_s}s"]
     if done.returncode != 0:

@@ -68,6 +68,11 @@ class Database:
     max_slot_wal_mb: int = 1024
     sync_timeout_s: float = 1800.0
 
+    @property
+    def secret_variables(self) -> tuple[str, str]:
+        """The environment variables that hold this database's passwords."""
+        return (self.admin_password_env, self.app_password_env)
+
 
 @dataclass(frozen=True)
 class Config:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from orchestrator.config import Config
-from orchestrator.db.transform import load as load_transform
 from orchestrator.errors import GreenswapError
 from orchestrator.fleet import Fleet
+from orchestrator.hooks import run_hooks
 from orchestrator.journal import Journal, Lease
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.sync import Sync
@@ -53,7 +53,7 @@ class Context:
         db = self.cfg.database
         return Sync(
             dsns={"blue": self.fleet.dsn(self.blue), "green": self.fleet.dsn(self.green)},
-            transform=load_transform(db.transform), transform_path=db.transform,
+            transform_path=db.transform,
             stream_base=f"{db.stream}_{self.rollout_id}",
             log_dir=self.run_dir, max_slot_wal_mb=db.max_slot_wal_mb,
         )
@@ -73,6 +73,12 @@ class Context:
 
     def record(self, phase: str | None, kind: str, message: str, **data) -> None:
         self.journal.record(self.rollout_id, phase, kind, message, **data)
+
+    def hooks(self, moment: str, **facts) -> list[str]:
+        """The config's hooks for `moment`, with this rollout's facts (and `facts`),
+        never its secrets. Raises HookFailed on the first that fails."""
+        return run_hooks(self.cfg.hooks[moment], moment, {**self.facts, **facts},
+                         self.cfg.database.secret_variables)
 
     def done(self, name: str) -> bool:
         return name in self.journal.done_phases(self.rollout_id)
@@ -119,6 +125,5 @@ def phase(name: str) -> Callable[[Callable[[Context], None]], Callable[[Context]
             seconds = round(time.monotonic() - began, 2)
             ctx.record(name, "done", f"{name} done in {seconds}s", seconds=seconds)
             ctx.say(f"[{name}] done in {seconds}s")
-        run.phase_name = name  # type: ignore[attr-defined]
         return run
     return wrap

@@ -69,9 +69,8 @@ class Fleet:
 
     def check(self, scope: str, color: str) -> list[str]:
         """The config's checks of `scope` against `color`, directly; the failures."""
-        db = self.cfg.database
         return run_checks(self.cfg.checks_for(scope), color, self.app_urls, self.dsn,
-                          guard=self.guard, hide=(db.admin_password_env, db.app_password_env))
+                          guard=self.guard, hide=self.cfg.database.secret_variables)
 
     def shell(self, host: Host) -> SSHShell:
         key, known_hosts = self.provider.ssh_identity()

@@ -24,7 +24,7 @@ class PreflightFailed(GreenswapError):
 def preflight(ctx: Context) -> None:
     """config, connectivity, blue healthy, replica identity, slot/WAL headroom"""
     cfg = ctx.cfg
-    for variable in (cfg.database.admin_password_env, cfg.database.app_password_env):
+    for variable in cfg.database.secret_variables:
         cfg.secret(variable)
     if "blue" not in ctx.facts:
         live = ctx.lb.live_color()

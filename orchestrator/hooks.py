@@ -3,11 +3,11 @@ in GREENSWAP_* environment variables. No shell, a deadline, and output kept shor
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 from orchestrator.errors import GreenswapError
+from orchestrator.secrets import environment_without
 
 HOOK_TIMEOUT_S = 120
 
@@ -21,7 +21,7 @@ def run_hooks(paths: tuple[Path, ...], moment: str, facts: dict[str, object],
     """Run each hook in order; raise HookFailed on the first that fails. Returns the
     last line each printed, for the journal. Variables in `hide` (secrets) are not
     passed on."""
-    env = {k: v for k, v in os.environ.items() if k not in hide and k != "PGPASSWORD"}
+    env = environment_without(hide)
     env["GREENSWAP_MOMENT"] = moment
     env.update({f"GREENSWAP_{k.upper()}": str(v) for k, v in facts.items()
                 if isinstance(v, (str, int, float))})

@@ -35,7 +35,6 @@ CREATE TABLE IF NOT EXISTS lease (
     rollout_id INTEGER, acquired_at REAL NOT NULL, expires_at REAL NOT NULL,
     host TEXT NOT NULL, pid INTEGER NOT NULL);
 """
-ACTIVE = ("running", "baking", "failed-cutover")  # states a `resume` can pick up
 LEASE_S = 30.0
 
 

@@ -9,7 +9,6 @@ from orchestrator.context import Context, NotYet, phase
 from orchestrator.cutover import CUTOVER, ROLLBACK, CutoverAborted, Swap, SwapResult, swap
 from orchestrator.errors import GreenswapError, ReplayError
 from orchestrator.green import refresh_lb
-from orchestrator.hooks import run_hooks
 from orchestrator.watchdog import Watchdog
 
 SYNC_PROGRESS_S = 5.0
@@ -78,7 +77,7 @@ def cutover(ctx: Context) -> None:
         return
     try:
         _restore_unflipped(ctx)
-        run_hooks(ctx.cfg.hooks["before_cutover"], "before_cutover", ctx.facts, _secrets(ctx))
+        ctx.hooks("before_cutover")
     except GreenswapError as exc:
         # Nothing has moved: green is synced and kept, 'resume' tries again.
         raise CutoverAborted(f"cutover not started: {exc.message}", exc.hint) from exc
@@ -221,13 +220,9 @@ def _finish_flipped(ctx: Context, plan: Swap) -> None:
 
 def _hooks_after(ctx: Context, moment: str) -> None:
     try:
-        said = run_hooks(ctx.cfg.hooks[moment], moment, ctx.facts, _secrets(ctx))
+        said = ctx.hooks(moment)
         if said:
             ctx.record(None, "hook", f"{moment}: {'; '.join(said)}")
     except GreenswapError as exc:  # the swap is done; a failing hook only reports
         ctx.record(None, "hook", exc.one_line())
         ctx.say(f"warning: {exc.one_line()}")
-
-
-def _secrets(ctx: Context) -> tuple[str, ...]:
-    return (ctx.cfg.database.admin_password_env, ctx.cfg.database.app_password_env)

@@ -170,12 +170,8 @@ def _clean_up_green(ctx: Context) -> None:
 
 
 def _run_failure_hooks(ctx: Context, failed: PhaseFailed) -> None:
-    from orchestrator.hooks import run_hooks
-
     try:
-        run_hooks(ctx.cfg.hooks["on_failure"], "on_failure",
-                  {**ctx.facts, "failed_phase": failed.phase, "error": failed.message},
-                  (ctx.cfg.database.admin_password_env, ctx.cfg.database.app_password_env))
+        ctx.hooks("on_failure", failed_phase=failed.phase, error=failed.message)
     except GreenswapError as exc:
         ctx.record(None, "hook", exc.one_line())
 

@@ -17,6 +17,13 @@ from pathlib import Path
 REDACTED = "<redacted>"
 
 
+def environment_without(hide: Iterable[str]) -> dict[str, str]:
+    """This process's environment minus the named secrets and libpq's PGPASSWORD:
+    what the operator's own programs (hooks, command checks) are run with."""
+    hidden = {*hide, "PGPASSWORD"}
+    return {k: v for k, v in os.environ.items() if k not in hidden}
+
+
 def scram_sha256(password: str, iterations: int = 4096, salt: bytes | None = None) -> str:
     """The verifier PostgreSQL stores for a password (RFC 7677); for ASCII passwords
     SASLprep is the identity, and the lab only makes ASCII ones."""

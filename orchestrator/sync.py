@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Protocol
 
@@ -31,6 +32,7 @@ from orchestrator.db.replayer import Replay
 from orchestrator.db.sequences import sync_sequences
 from orchestrator.db.stream import StreamStats
 from orchestrator.db.transform import Transform
+from orchestrator.db.transform import load as load_transform
 from orchestrator.db.verify import Mismatch, recheck, verify
 from orchestrator.errors import GreenswapError, ReplayError
 from orchestrator.lab import procs
@@ -65,7 +67,6 @@ class Sync:
     """The real driver, against the two colours' PostgreSQL."""
 
     dsns: dict[str, str]  # colour label ("blue"/"green" of this rollout) -> admin DSN
-    transform: Transform
     transform_path: Path
     stream_base: str  # e.g. greenswap_7: the rollout's streams are <base>_f and <base>_r
     log_dir: Path
@@ -77,6 +78,10 @@ class Sync:
     # connection per colour, and streams built (catalogs read) before the hold.
     _fences: dict[str, Fence] = field(default_factory=dict)
     _replays: dict[str, Replay] = field(default_factory=dict)
+
+    @cached_property
+    def transform(self) -> Transform:
+        return load_transform(self.transform_path)
 
     def stream(self, direction: str) -> str:
         return f"{self.stream_base}_{direction[0]}"
@@ -90,6 +95,9 @@ class Sync:
         return Replay(source, target, self.transform, self.stream(direction), direction)
 
     # -- the background process --------------------------------------------
+
+    def _log(self, direction: str) -> Path:
+        return self.log_dir / f"replay-{self.stream(direction)}.log"
 
     def _pidfile(self, direction: str) -> Path:
         return self.log_dir / f"replay-{self.stream(direction)}.pid"
@@ -117,8 +125,7 @@ class Sync:
             return
         source, target = self._dsn(direction)
         self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        log = open(self.log_dir / f"replay-{self.stream(direction)}.log", "ab")  # noqa: SIM115
-        with log:
+        with open(self._log(direction), "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "orchestrator.cli", "replay", "run",
                  "--source", source, "--target", target,
@@ -149,7 +156,7 @@ class Sync:
     def failure(self, direction: str) -> str:
         """The last line the background replayer wrote (why it stopped)."""
         try:
-            lines = (self.log_dir / f"replay-{self.stream(direction)}.log").read_text()
+            lines = self._log(direction).read_text()
         except OSError:
             return "no log"
         return next((ln for ln in reversed(lines.splitlines()) if ln.strip()), "no output")

@@ -84,14 +84,6 @@ class Fence:
         self.conn.close()
 
 
-def unfence(dsn: str) -> None:
-    fence = Fence(dsn)
-    try:
-        fence.unfence()
-    finally:
-        fence.close()
-
-
 def is_fenced(dsn: str) -> bool:
     fence = Fence(dsn)
     try:
