@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.errors
@@ -33,6 +34,31 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.replay_position (
 );
 """
 KEY_CHUNK = 1000
+
+
+@dataclass
+class Encoded:
+    """One table's writes in COPY's text format, grouped by column list. Encoding is
+    Python work, done by the decoding thread; the writing thread only sends it."""
+
+    deletes: str  # key lines
+    inserts: dict[tuple[str, ...], str]  # rows the target cannot hold yet
+    upserts: dict[tuple[str, ...], str]
+
+
+def encode(writes: dict[str, Writes]) -> dict[str, Encoded]:
+    return {
+        table: Encoded("".join(copy_line(list(k)) for k in w.deletes),
+                       _lines(w.inserts.values()), _lines(w.upserts.values()))
+        for table, w in writes.items() if w.deletes or w.inserts or w.upserts
+    }
+
+
+def _lines(rows: Iterable[Row]) -> dict[tuple[str, ...], str]:
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row), []).append(copy_line(list(row.values())))
+    return {cols: "".join(lines) for cols, lines in groups.items()}
 
 
 class TargetDB:
@@ -106,14 +132,23 @@ class TargetDB:
     # -- writing --------------------------------------------------------------------
 
     def apply(self, segments: list, lsn: str, source_ts: str | None = None) -> None:
-        """segments: [("writes", {table: Writes}) | ("truncate", [tables])], in order."""
+        """segments: [("writes", {table: Encoded}) | ("truncate", [tables])], in order."""
+        try:
+            self._apply(segments, lsn, source_ts, trust_fresh=True)
+        except psycopg2.errors.UniqueViolation:
+            # A row the log said was new is already here: only a target written to by
+            # someone else can do that. Upserting it is still exact, so do the batch
+            # again that way rather than stop the stream.
+            self._apply(segments, lsn, source_ts, trust_fresh=False)
+
+    def _apply(self, segments: list, lsn: str, source_ts: str | None, trust_fresh: bool) -> None:
         try:
             with self.conn.cursor() as cur:
                 for kind, payload in segments:
                     if kind == "truncate":
                         self.truncate(cur, payload)
                     else:
-                        self.write(cur, payload)
+                        self.write(cur, payload, trust_fresh)
                 self._set_position(cur, lsn, source_ts)
             self.conn.commit()
         except BaseException:
@@ -121,36 +156,35 @@ class TargetDB:
             self._staged.clear()  # temp tables made in the rolled-back transaction are gone
             raise
 
-    def write(self, cur, writes: dict[str, Writes]) -> None:
+    def write(self, cur, writes: dict[str, Encoded], trust_fresh: bool = True) -> None:
         for table in reversed(self.order):
-            if writes.get(table) and writes[table].deletes:
+            if table in writes and writes[table].deletes:
                 self._delete(cur, table, writes[table].deletes)
         for table in self.order:
-            if writes.get(table) and writes[table].upserts:
-                self._upsert(cur, table, writes[table].upserts.values())
+            encoded = writes.get(table)
+            if encoded is None:
+                continue
+            for cols, text in encoded.inserts.items():
+                if trust_fresh:
+                    self.copy_text(cur, table, cols, text)
+                else:
+                    self._upsert(cur, table, cols, text)
+            for cols, text in encoded.upserts.items():
+                self._upsert(cur, table, cols, text)
 
     def truncate(self, cur, tables: list[str]) -> None:
         cur.execute("TRUNCATE " + ", ".join(quote_table(t) for t in tables))
 
     def copy_text(self, cur, table: str, cols: tuple[str, ...], text: str) -> None:
-        """COPY lines already in COPY's text format (the snapshot's path)."""
+        """COPY lines already in COPY's text format into `table`."""
+        self._copy(cur, quote_table(table), cols, text)
+
+    def _copy(self, cur, target: str, cols: tuple[str, ...], text: str) -> None:
         collist = ", ".join(map(quote_ident, cols))
         # One read for the whole chunk: with psycopg2's default 8 KiB reads, every
-        # read waits for the GIL, which the transforming thread holds.
-        cur.copy_expert(f"COPY {quote_table(table)} ({collist}) FROM STDIN", io.StringIO(text),
+        # read waits for the GIL, which the decoding thread holds.
+        cur.copy_expert(f"COPY {target} ({collist}) FROM STDIN", io.StringIO(text),
                         size=len(text) + 1)
-
-    def _copy(self, cur, target: str, rows: Iterable[Row]) -> int:
-        groups: dict[tuple, list[str]] = {}
-        for row in rows:
-            cols = tuple(row)
-            groups.setdefault(cols, []).append(copy_line(list(row.values())))
-        for cols, lines in groups.items():
-            collist = ", ".join(map(quote_ident, cols))
-            text = "".join(lines)
-            cur.copy_expert(f"COPY {target} ({collist}) FROM STDIN", io.StringIO(text),
-                            size=len(text) + 1)
-        return sum(len(v) for v in groups.values())
 
     def _stage(self, cur, table: str, kind: str) -> str:
         name = f"gs_{kind}_{abs(hash(table)) % 10**8}"
@@ -162,37 +196,28 @@ class TargetDB:
                 f"FROM {quote_table(table)} WITH NO DATA"
             )
             self._staged.add(name)
+        cur.execute(f"TRUNCATE {name}")
         return name
 
-    def _upsert(self, cur, table: str, rows: Iterable[Row]) -> None:
+    def _upsert(self, cur, table: str, cols: tuple[str, ...], text: str) -> None:
         stage = self._stage(cur, table, "up")
-        by_cols: dict[tuple, list[Row]] = {}
-        for row in rows:
-            by_cols.setdefault(tuple(row), []).append(row)
+        self._copy(cur, stage, cols, text)
         keys = self.keys[table]
-        for cols, group in by_cols.items():
-            cur.execute(f"TRUNCATE {stage}")
-            self._copy(cur, stage, group)
-            collist = ", ".join(map(quote_ident, cols))
-            updates = [c for c in cols if c not in keys]
-            action = ("DO UPDATE SET " + ", ".join(
-                f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in updates)
-            ) if updates else "DO NOTHING"
-            cur.execute(
-                f"INSERT INTO {quote_table(table)} ({collist}) OVERRIDING SYSTEM VALUE "
-                f"SELECT {collist} FROM {stage} "
-                f"ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}"
-            )
-
-    def _delete(self, cur, table: str, keys: Iterable[tuple]) -> None:
-        stage = self._stage(cur, table, "del")
-        cur.execute(f"TRUNCATE {stage}")
-        keycols = self.keys[table]
-        lines = "".join(copy_line(list(k)) for k in keys)
-        cur.copy_expert(
-            f"COPY {stage} ({', '.join(map(quote_ident, keycols))}) FROM STDIN",
-            io.StringIO(lines),
+        collist = ", ".join(map(quote_ident, cols))
+        updates = [c for c in cols if c not in keys]
+        action = ("DO UPDATE SET " + ", ".join(
+            f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in updates)
+        ) if updates else "DO NOTHING"
+        cur.execute(
+            f"INSERT INTO {quote_table(table)} ({collist}) OVERRIDING SYSTEM VALUE "
+            f"SELECT {collist} FROM {stage} "
+            f"ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}"
         )
+
+    def _delete(self, cur, table: str, text: str) -> None:
+        stage = self._stage(cur, table, "del")
+        keycols = self.keys[table]
+        self._copy(cur, stage, keycols, text)
         match = " AND ".join(f"t.{quote_ident(c)} = d.{quote_ident(c)}" for c in keycols)
         # A batch deletes a sliver of a table: look each key up in the primary key.
         # Left to itself the planner hash-joins by scanning the whole table, every

@@ -26,6 +26,7 @@ Reader = Callable[[str, list[tuple]], dict[tuple, Row]]
 class Writes:
     upserts: dict[tuple, Row] = field(default_factory=dict)
     deletes: set[tuple] = field(default_factory=set)
+    inserts: dict[tuple, Row] = field(default_factory=dict)  # keys the target cannot hold
 
     def upsert(self, key: tuple, row: Row) -> None:
         self.deletes.discard(key)
@@ -63,17 +64,25 @@ class Forward:
         tt = self.transform.tables[table]
         return table, tt.source_key(row)
 
-    def resolve(self, finals: dict[Entity, Row | None], read: Reader) -> dict[str, Writes]:
+    def resolve(self, finals: dict[Entity, Row | None], read: Reader,
+                fresh: set[Entity] = frozenset()) -> dict[str, Writes]:
+        """fresh: entities the target cannot hold yet (first seen as inserts)."""
         writes = {t: Writes() for t in self.target_tables()}
-        for (table, key), row in finals.items():
+        for entity, row in finals.items():
+            table, key = entity
             tt = self.transform.tables[table]
+            new_here = entity in fresh
             if row is None:
-                for target in tt.targets:
-                    writes[target].delete(tt.target_key(target, key))
+                if not new_here:  # else: born and gone within the batch
+                    for target in tt.targets:
+                        writes[target].delete(tt.target_key(target, key))
                 continue
             for target, new in forward_rows(tt, row).items():
                 tkey = tt.target_key(target, key)
-                if new is None:
+                if new_here:
+                    if new is not None:
+                        writes[target].inserts[tkey] = new
+                elif new is None:
                     writes[target].delete(tkey)
                 else:
                     writes[target].upsert(tkey, new)
@@ -123,7 +132,9 @@ class Reverse:
         by_blue = {blue: row[green] for green, blue in tt.targets[table].items()}
         return tt.source, tuple(by_blue[c] for c in tt.key)
 
-    def resolve(self, finals: dict[Entity, Row | None], read: Reader) -> dict[str, Writes]:
+    def resolve(self, finals: dict[Entity, Row | None], read: Reader,
+                fresh: set[Entity] = frozenset()) -> dict[str, Writes]:
+        # fresh is not used: g always starts from green's current rows.
         # The change only says which entities moved; g needs all of an entity's
         # green rows, so read them as they are now.
         by_table: dict[str, list[tuple]] = {}

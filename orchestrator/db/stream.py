@@ -5,6 +5,11 @@ transactions (up to a count or a time), collapses them to one final state per
 entity, and commits that to the target with the position of its last commit. Only
 then is the position confirmed to the source, so the slot never lets go of WAL
 that the target does not hold yet.
+
+One batch is written on a worker thread while the next is decoded: the target's
+server does its share of the work while Python does its own (psycopg2 lets go of the
+GIL while it waits). At most one batch is in flight, and positions still move in
+commit order, only once the target has committed them.
 """
 
 from __future__ import annotations
@@ -13,15 +18,15 @@ import select
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from orchestrator.db import pgoutput
-from orchestrator.db.apply import TargetDB
+from orchestrator.db.apply import TargetDB, encode
 from orchestrator.db.catalog import split_name
 from orchestrator.db.mapping import Entity
 from orchestrator.db.pgoutput import UNCHANGED
 from orchestrator.db.source import SourceDB
-from orchestrator.db.values import decoder
 from orchestrator.errors import ReplayRefused
 
 DEFAULT_MAX_SLOT_WAL = 1 << 30  # 1 GiB
@@ -29,6 +34,7 @@ WAL_CHECK_S = 5.0
 IDLE_PROBE_S = 1.0
 IDLE_PROBE_FAST_S = 0.01  # when a cutover waits for a position
 FETCH = object()  # the row had unchanged TOAST values: read it from the source
+CHANGES = {pgoutput.Insert, pgoutput.Update, pgoutput.Delete, pgoutput.Truncate}
 
 
 @dataclass
@@ -41,16 +47,27 @@ class StreamStats:
 
 
 @dataclass
+class Changes:
+    """A run of changes between truncates, collapsed to one final state per entity."""
+
+    finals: dict = field(default_factory=dict)  # entity -> None | (table, row) | FETCH
+    # Entities whose first change here is an insert: the target cannot hold them yet
+    # (the log only has changes after the snapshot, and each is applied once), so
+    # their rows are copied straight in, skipping the staged upsert.
+    fresh: set = field(default_factory=set)
+
+
+@dataclass
 class Batch:
-    segments: list = field(default_factory=list)  # [("finals", dict) | ("truncate", [t])]
+    segments: list = field(default_factory=list)  # [("changes", Changes) | ("truncate", [t])]
     changes: int = 0
     end_lsn: int = 0
     commit_ts: int = 0
     started: float = 0.0
 
-    def finals(self) -> dict:
-        if not self.segments or self.segments[-1][0] != "finals":
-            self.segments.append(("finals", {}))
+    def current(self) -> Changes:
+        if not self.segments or self.segments[-1][0] != "changes":
+            self.segments.append(("changes", Changes()))
         return self.segments[-1][1]
 
 
@@ -76,6 +93,8 @@ class Stream:
         self.stats = StreamStats()
         self._last_probe = 0.0
         self._abandon = False
+        self._writer: ThreadPoolExecutor | None = None
+        self._in_flight: tuple[Future, Batch] | None = None
 
     def run(self, stop: threading.Event, until_lsn: int | None = None) -> StreamStats:
         """Stream until `stop` is set, or until the target holds `until_lsn`."""
@@ -102,8 +121,12 @@ class Stream:
                          "messages": "true"},
                 status_interval=5,
             )
+            self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"apply/{self.source.stream}")
             self._loop(cur, stop, until_lsn)
+            self._land(cur)
         finally:
+            if self._writer is not None:
+                self._writer.shutdown(wait=True)  # never leave a write behind on the target
             conn.close()
             if self._abandon:
                 # Only now that our connection has let go of the slot can it be dropped.
@@ -118,11 +141,13 @@ class Stream:
         # or a crash could skip one that was sent but not yet applied.
         txn: list | None = None
         while not stop.is_set():
-            self._check_wal_cap()
             if until_lsn is not None and self.stats.applied_lsn >= until_lsn and txn is None:
                 return
             msg = cur.read_message()
             if msg is None:
+                self._check_wal_cap()
+                if self._in_flight is not None and self._in_flight[0].done():
+                    self._land(cur)
                 fast = self.fast or until_lsn is not None
                 waited = time.monotonic() - batch.started
                 # Nothing more to read: a waiting cutover wants the batch now; a sync
@@ -130,14 +155,22 @@ class Stream:
                 if batch.segments and (fast or waited >= self.batch_seconds):
                     batch = self._flush(cur, batch)
                     continue
+                if self._in_flight is not None:
+                    wait([self._in_flight[0]], timeout=IDLE_PROBE_FAST_S)
+                    continue
                 if not batch.segments and txn is None:
                     self._advance_idle(cur, fast)
                 select.select([cur], [], [], IDLE_PROBE_FAST_S if fast else self.batch_seconds)
                 continue
             m = pgoutput.parse(msg.payload)
-            if isinstance(m, pgoutput.Begin):
+            kind = type(m)
+            if kind in CHANGES:  # the common case first: this runs per change
+                if txn is not None:
+                    txn.append(m)
+            elif kind is pgoutput.Begin:
                 txn = []
-            elif isinstance(m, pgoutput.Commit):
+            elif kind is pgoutput.Commit:
+                self._check_wal_cap()
                 done, txn = txn or [], None
                 if m.end_lsn <= self.stats.applied_lsn:
                     continue  # already on the target: exactly once, even if resent
@@ -152,11 +185,8 @@ class Stream:
                 if (batch.changes >= self.batch_changes
                         or time.monotonic() - batch.started >= self.batch_seconds):
                     batch = self._flush(cur, batch)
-            elif isinstance(m, pgoutput.Relation):
+            elif kind is pgoutput.Relation:
                 self._relation(m)
-            elif isinstance(m, pgoutput.Insert | pgoutput.Update | pgoutput.Delete |
-                            pgoutput.Truncate) and txn is not None:
-                txn.append(m)
 
     def _abandon_stream(self) -> None:
         """The stream cannot go on: its slot is dropped and its position forgotten as
@@ -206,26 +236,31 @@ class Stream:
                      None)
         if table is None:
             return
+        info = self.source.infos[table]
         names = [c.name for c in rel.columns]
-        expected = list(self.source.infos[table].columns)
-        if names != expected:
+        retyped = [c.name for c, oid in zip(rel.columns, info.type_oids, strict=False)
+                   if c.type_oid != oid]
+        if names != list(info.columns) or retyped:
             # Sync must start over on the new schema: release blue's WAL now.
             self._abandon_stream()
+            change = (f"its columns are now {names}, not {list(info.columns)}"
+                      if names != list(info.columns) else f"{', '.join(retyped)} changed type")
             raise ReplayRefused(
-                f"DDL on {table} while replaying: its columns are now {names}, "
-                f"not {expected}; replay stopped and no cutover may start",
+                f"DDL on {table} while replaying: {change}; replay stopped and no cutover "
+                "may start",
                 "replay cannot follow schema changes on the source; start the rollout again",
             )
-        convert = [(c.name, decoder(c.type_oid)) for c in rel.columns
-                   if decoder(c.type_oid) is not str]
-        self.relations[rel.oid] = (table, names, convert)
+        self.relations[rel.oid] = (table, info)
 
     def _row(self, relation: int, values: tuple) -> tuple[str, dict]:
-        table, names, convert = self.relations[relation]
-        row = dict(zip(names, values, strict=False))  # pgoutput sends every column
-        for name, dec in convert:  # text columns stay as they came
+        table, info = self.relations[relation]
+        if UNCHANGED not in values:
+            return table, info.row(values)  # pgoutput sends every column, in order
+        # Unchanged TOAST values stay marked: the row is read from the source instead.
+        row = dict(zip(info.columns, values, strict=True))
+        for name, dec in zip(info.columns, info.decoders(), strict=True):
             value = row[name]
-            if value is not None and value is not UNCHANGED:
+            if value is not None and value is not UNCHANGED and dec is not str:
                 row[name] = dec(value)
         return table, row
 
@@ -236,19 +271,22 @@ class Stream:
             if tables:
                 batch.segments.append(("truncate", tables))
             return
-        finals = batch.finals()
+        changes = batch.current()
+        finals = changes.finals
         if isinstance(m, pgoutput.Delete):
             table, old = self._row(m.relation, m.old)
             finals[self.direction.entity(table, old)] = None
             return
         table, new = self._row(m.relation, m.new)
         entity = self.direction.entity(table, new)
+        if type(m) is pgoutput.Insert and entity not in finals:
+            changes.fresh.add(entity)
         if isinstance(m, pgoutput.Update) and m.old is not None:
             _, old = self._row(m.relation, m.old)
             old_entity = self.direction.entity(table, old)
             if old_entity != entity:
                 finals[old_entity] = None  # the key changed: the old entity is gone
-        if self.direction.needs_rows and any(v is UNCHANGED for v in new.values()):
+        if self.direction.needs_rows and UNCHANGED in m.new:
             finals[entity] = (FETCH, table, new)
         else:
             finals[entity] = (table, new)
@@ -259,17 +297,29 @@ class Stream:
             if kind == "truncate":
                 segments.append(("truncate", self.direction.truncate_targets(payload)))
             else:
-                segments.append(("writes", self.direction.resolve(self._finals(payload),
-                                                                   self.source.read)))
-        lsn = pgoutput.lsn_text(batch.end_lsn)
-        self.target.apply(segments, lsn, _ts_text(batch.commit_ts))
+                segments.append(("writes", encode(self.direction.resolve(
+                    self._finals(payload.finals), self.source.read, payload.fresh))))
+        self._land(cur)  # one batch in flight at a time, landing in commit order
+        assert self._writer is not None
+        written = self._writer.submit(self.target.apply, segments,
+                                      pgoutput.lsn_text(batch.end_lsn), _ts_text(batch.commit_ts))
+        self._in_flight = (written, batch)
+        return Batch()
+
+    def _land(self, cur) -> None:
+        """Wait for the batch in flight to commit on the target (raising its error,
+        if any), then confirm its position to the source."""
+        if self._in_flight is None:
+            return
+        written, batch = self._in_flight
+        self._in_flight = None
+        written.result()
         cur.send_feedback(write_lsn=batch.end_lsn, flush_lsn=batch.end_lsn)
         self.stats.applied_lsn = batch.end_lsn
         self.stats.last_commit_ts = batch.commit_ts
         self.stats.changes += batch.changes
         self.stats.batches += 1
         self.on_batch(self.stats)
-        return Batch()
 
     def _finals(self, raw: dict) -> dict[Entity, dict | None]:
         """Resolve FETCH entries by reading those source rows as they are now."""
@@ -300,3 +350,4 @@ def _ts_text(commit_ts: int) -> str | None:
     epoch = 946684800 + commit_ts / 1_000_000
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch)) + \
         f".{int(commit_ts % 1_000_000):06d}+00"
+

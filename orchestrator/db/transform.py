@@ -28,6 +28,7 @@ Rules (checked by `greenswap transform check`):
 from __future__ import annotations
 
 import importlib.util
+import operator
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -56,13 +57,16 @@ class TableTransform:
             table: tuple(self.key.index(src) for src in mapping.values())
             for table, mapping in self.targets.items()
         }
+        # source_key runs once or twice per change: one C call, not a loop.
+        pick = operator.itemgetter(*self.key)
+        self._pick_key = (lambda row: (pick(row),)) if len(self.key) == 1 else pick
 
     def inverse(self, fn: Inverse) -> Inverse:
         self.backward = fn
         return fn
 
     def source_key(self, row: Row) -> tuple:
-        return tuple(row[c] for c in self.key)
+        return self._pick_key(row)
 
     def target_key(self, table: str, source_key: tuple) -> tuple:
         index = self._key_index[table]

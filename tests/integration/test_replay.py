@@ -298,3 +298,42 @@ def test_status_reports_lag_as_json_and_the_run_reports_snapshot_progress(cluste
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["stream"] == "gs_status" and data["bytes"] >= 0 and "eta_seconds" in data
+
+
+def test_an_insert_already_on_the_target_is_upserted_not_lost(clusters):
+    # Inserts are copied straight into green: the log only has rows green cannot hold
+    # yet. A green written to by someone else breaks that; the batch must then land
+    # as upserts, and the row must end up as f(blue) all the same.
+    blue, green = clusters
+    blue.sql("INSERT INTO accounts (full_name, email) VALUES ('A B', 'a')")
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_stray")
+    try:
+        replay.start()
+        stray = blue.sql("SELECT last_value + 1 FROM accounts_id_seq")[0][0]
+        green.sql("INSERT INTO accounts (id, first_name, email) VALUES (%s, 'stray', 's')",
+                  (stray,))
+        blue.sql("INSERT INTO accounts (full_name, email, balance) VALUES ('Real One', 'r', 2)")
+        end = blue.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
+        replay.stream_changes(threading.Event(), until_lsn=lsn_int(end))
+    finally:
+        replay.drop()
+        replay.close()
+    assert green.sql("SELECT id, first_name, last_name, balance_cents FROM accounts"
+                     " WHERE id = %s", (stray,)) == [(stray, "Real", "One", 200)]
+    assert verify(blue.dsn(), green.dsn(), load(TRANSFORM), "forward").ok
+
+
+def test_a_column_type_change_on_the_source_stops_the_replay(clusters):
+    blue, green = clusters
+    blue.sql("INSERT INTO accounts (full_name, email) VALUES ('A B', 'a')")
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_retype")
+    try:
+        replay.start()
+        blue.sql("ALTER TABLE accounts ALTER COLUMN balance TYPE double precision")
+        blue.sql("INSERT INTO accounts (full_name, email) VALUES ('C D', 'c')")
+        with pytest.raises(ReplayRefused) as err:
+            replay.stream_changes(threading.Event())
+    finally:
+        replay.close()
+    assert "DDL on accounts while replaying: balance changed type" in err.value.one_line()
+    assert blue.sql("SELECT count(*) FROM pg_replication_slots") == [(0,)]
