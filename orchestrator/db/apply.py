@@ -187,16 +187,18 @@ class TargetDB:
                         size=len(text) + 1)
 
     def _stage(self, cur, table: str, kind: str) -> str:
+        """An empty temp table to COPY a batch's rows or keys into. It empties itself
+        at commit, and each use empties it again (in the statement that reads it):
+        a server round trip less per use than a TRUNCATE, and no new file."""
         name = f"gs_{kind}_{abs(hash(table)) % 10**8}"
         if name not in self._staged:
             keycols = ", ".join(map(quote_ident, self.keys[table]))
             source = "*" if kind == "up" else keycols
             cur.execute(
-                f"CREATE TEMP TABLE IF NOT EXISTS {name} AS SELECT {source} "
-                f"FROM {quote_table(table)} WITH NO DATA"
+                f"CREATE TEMP TABLE IF NOT EXISTS {name} ON COMMIT DELETE ROWS AS "
+                f"SELECT {source} FROM {quote_table(table)} WITH NO DATA"
             )
             self._staged.add(name)
-        cur.execute(f"TRUNCATE {name}")
         return name
 
     def _upsert(self, cur, table: str, cols: tuple[str, ...], text: str) -> None:
@@ -211,7 +213,8 @@ class TargetDB:
         cur.execute(
             f"INSERT INTO {quote_table(table)} ({collist}) OVERRIDING SYSTEM VALUE "
             f"SELECT {collist} FROM {stage} "
-            f"ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}"
+            f"ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}; "
+            f"DELETE FROM {stage}"
         )
 
     def _delete(self, cur, table: str, text: str) -> None:
@@ -222,8 +225,9 @@ class TargetDB:
         # A batch deletes a sliver of a table: look each key up in the primary key.
         # Left to itself the planner hash-joins by scanning the whole table, every
         # batch, which grows with the table instead of with the batch.
-        cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off")
-        cur.execute(f"DELETE FROM {quote_table(table)} t USING {stage} d WHERE {match}")
+        cur.execute("SET LOCAL enable_hashjoin = off; SET LOCAL enable_mergejoin = off; "
+                    f"DELETE FROM {quote_table(table)} t USING {stage} d WHERE {match}; "
+                    f"DELETE FROM {stage}")
 
     def close(self) -> None:
         self.conn.close()

@@ -15,6 +15,7 @@ commit order, only once the target has committed them.
 from __future__ import annotations
 
 import select
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ DEFAULT_MAX_SLOT_WAL = 1 << 30  # 1 GiB
 WAL_CHECK_S = 5.0
 IDLE_PROBE_S = 1.0
 IDLE_PROBE_FAST_S = 0.01  # when a cutover waits for a position
+SWITCH_INTERVAL_S = 0.0005
 FETCH = object()  # the row had unchanged TOAST values: read it from the source
 CHANGES = {pgoutput.Insert, pgoutput.Update, pgoutput.Delete, pgoutput.Truncate}
 
@@ -121,6 +123,11 @@ class Stream:
                          "messages": "true"},
                 status_interval=5,
             )
+            # The writer needs the GIL back after every server round trip; at CPython's
+            # default 5 ms switch interval the decoding thread would hold it that long
+            # each time, and the pipeline would stall. Process-wide, and left so: the
+            # processes that stream want it throughout.
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"apply/{self.source.stream}")
             self._loop(cur, stop, until_lsn)
             self._land(cur)
