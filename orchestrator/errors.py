@@ -19,7 +19,8 @@ with the error's code; nothing else in the package decides exit codes.
     ├── TransformError                          the user's transform broke its contract
     ├── ReplayError                             replay cannot go on safely
     │   └── ReplayRefused                       refused before any harm (no key, DDL, WAL cap)
-    └── LoadBalancerError                       the LB's runtime API refused or is gone
+    ├── LoadBalancerError                       the LB's runtime API refused or is gone
+    └── CloudError                              a cloud API call failed or a wait ran out
 """
 
 from __future__ import annotations
@@ -109,3 +110,8 @@ class ReplayRefused(ReplayError):
 
 class LoadBalancerError(GreenswapError):
     default_hint = "check that HAProxy runs on the LB host and its admin socket exists"
+
+
+class CloudError(GreenswapError):
+    default_hint = ("check credentials, quotas and the resources named above; what greenswap "
+                    "made is tagged greenswap:owner=greenswap")

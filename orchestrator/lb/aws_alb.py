@@ -1,0 +1,166 @@
+"""An AWS Application Load Balancer's listener as greenswap's switch.
+
+Terraform makes the listener and one target group per colour (terraform/); greenswap
+only changes the listener's default action: all of it to one colour (`flip`), or
+weighted steps toward it (`canary`). After every change the listener is read back
+and must say exactly what was asked: an emulator, or a concurrent hand edit, must
+not leave the journal believing something the ALB does not do.
+
+An ALB cannot hold requests, and does not say how many are in flight per target
+group: `hold`, `release` and `inflight` refuse. Requests already on the old colour
+finish by the target group's deregistration delay when its hosts are retired.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orchestrator.aws.outputs import COLORS, Base
+from orchestrator.errors import InputError, LoadBalancerError
+
+HEALTH_POLL_S = 2.0
+
+
+class AlbLoadBalancer:
+    def __init__(self, elbv2, base: Base) -> None:
+        self.elbv2 = elbv2
+        self.listener = base.listener_arn
+        self.groups = dict(base.target_groups)  # colour -> target group ARN
+        self._color_of = {arn: color for color, arn in self.groups.items()}
+
+    # -- reading --------------------------------------------------------------------
+
+    def weights(self) -> dict[str, int]:
+        """Percent of new requests per colour, as the listener says now."""
+        action = self._forward_action()
+        config = action.get("ForwardConfig", {}).get("TargetGroups")
+        if config:
+            pairs = [(g["TargetGroupArn"], g.get("Weight", 1)) for g in config]
+        else:
+            pairs = [(action["TargetGroupArn"], 1)]
+        total = sum(w for _, w in pairs) or 1
+        weights = dict.fromkeys(COLORS, 0)
+        for arn, weight in pairs:
+            if arn not in self._color_of:
+                raise LoadBalancerError(
+                    f"listener {self.listener} forwards to {arn}, which is neither colour's "
+                    "target group", "compare the listener with 'terraform output'")
+            weights[self._color_of[arn]] += round(100 * weight / total)
+        return weights
+
+    def live_color(self) -> str:
+        weights = self.weights()
+        live = [c for c, w in weights.items() if w > 0]
+        if len(live) != 1:
+            raise LoadBalancerError(
+                f"listener is split {weights}: a canary is in progress",
+                "finish it ('greenswap resume') or send all traffic back ('greenswap rollback')")
+        return live[0]
+
+    def target_health(self, color: str) -> dict[str, str]:
+        """Target id -> its health state in the colour's target group."""
+        out = self._call("describe_target_health", TargetGroupArn=self._group(color))
+        return {d["Target"]["Id"]: d["TargetHealth"]["State"]
+                for d in out["TargetHealthDescriptions"]}
+
+    def wait_healthy(self, color: str, count: int, deadline_s: float) -> dict[str, str]:
+        """Wait until `count` targets of the colour are healthy; fail at the deadline."""
+        end = time.monotonic() + deadline_s
+        while True:
+            health = self.target_health(color)
+            if sum(s == "healthy" for s in health.values()) >= count:
+                return health
+            if time.monotonic() > end:
+                raise LoadBalancerError(
+                    f"{color}'s target group has {health or 'no targets'}, not {count} healthy "
+                    f"targets, after {deadline_s:.0f}s",
+                    "check the app on those hosts and the target group's health check path")
+            time.sleep(HEALTH_POLL_S)
+
+    # -- switching ------------------------------------------------------------------
+
+    def flip(self, color: str, release: bool = False) -> None:
+        """All new requests to `color` (`release` is accepted for the LB protocol; an
+        ALB holds nothing)."""
+        self.shift(color, 100)
+
+    def shift(self, color: str, percent: int) -> None:
+        """`percent` of new requests to `color`, the rest to the other colour."""
+        if not 0 <= percent <= 100:
+            raise InputError(f"canary step {percent}: must be 0 to 100 percent")
+        other = next(c for c in COLORS if c != color)
+        wanted = {color: percent, other: 100 - percent}
+        groups = [{"TargetGroupArn": self._group(c), "Weight": w} for c, w in wanted.items()]
+        self._call("modify_listener", ListenerArn=self.listener, DefaultActions=[{
+            "Type": "forward",
+            "ForwardConfig": {"TargetGroups": groups,
+                              "TargetGroupStickinessConfig": {"Enabled": False}},
+        }])
+        now = self.weights()
+        if now != wanted:
+            raise LoadBalancerError(f"listener asked for {wanted} but says {now}",
+                                    "look at the listener in the console; fix it by hand "
+                                    "or with 'greenswap rollback'")
+
+    def hold(self) -> None:
+        raise LoadBalancerError("an ALB cannot hold requests",
+                                "use the canary cutover on AWS, or HAProxy in front")
+
+    def release(self) -> None:
+        self.hold()
+
+    def inflight(self, color: str) -> int:
+        raise LoadBalancerError("an ALB does not report in-flight requests per colour",
+                                "rely on the target group's deregistration delay")
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _group(self, color: str) -> str:
+        if color not in self.groups:
+            raise InputError(f"color: unknown colour {color!r}; expected blue or green")
+        return self.groups[color]
+
+    def _forward_action(self) -> dict:
+        out = self._call("describe_listeners", ListenerArns=[self.listener])
+        actions = out["Listeners"][0]["DefaultActions"]
+        forward = [a for a in actions if a["Type"] == "forward"]
+        if len(forward) != 1:
+            raise LoadBalancerError(
+                f"listener {self.listener} has {len(forward)} forward actions, not one",
+                "greenswap only switches a listener whose default action forwards")
+        return forward[0]
+
+    def _call(self, method: str, **kwargs):
+        try:
+            return getattr(self.elbv2, method)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise LoadBalancerError(f"ALB {method} failed: {exc}",
+                                    "check credentials and the listener; nothing else was "
+                                    "changed by this call") from exc
+
+
+def canary(alb: AlbLoadBalancer, color: str, steps: Sequence[int],
+           check: Callable[[int], None], say: Callable[[str], None] = lambda _m: None
+           ) -> list[int]:
+    """Move traffic to `color` step by step, calling `check(percent)` after each.
+
+    A check that raises sends every request back to the other colour before the
+    error goes on: a canary never stays half-way on a failure."""
+    if not steps or list(steps) != sorted(set(steps)) or steps[-1] != 100 or steps[0] <= 0:
+        raise InputError(f"cutover.canary_steps: {list(steps)} must rise strictly to 100")
+    done: list[int] = []
+    other = next(c for c in COLORS if c != color)
+    for percent in steps:
+        alb.shift(color, percent)
+        done.append(percent)
+        say(f"canary: {percent}% of requests to {color}")
+        try:
+            check(percent)
+        except BaseException:
+            alb.flip(other)
+            say(f"canary: check failed at {percent}%; all requests back to {other}")
+            raise
+    return done

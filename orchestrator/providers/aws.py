@@ -1,0 +1,213 @@
+"""AWS as a provider: green's app hosts are an Auto Scaling group of its own.
+
+Terraform owns the base (terraform/, read through aws/outputs.py); greenswap makes,
+tags and later deletes only what is its own:
+- a launch template per colour, copied from Terraform's with the image swapped in
+  (Terraform's template is never given a new version);
+- an Auto Scaling group per colour, attached to that colour's target group;
+- images it bakes (`bake_image`), from the base image patched by a playbook.
+
+Every wait has a deadline and fails with a CloudError that names what it waited for.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from orchestrator.aws import ids
+from orchestrator.aws.outputs import Base
+from orchestrator.errors import CloudError, InputError
+from orchestrator.lab import inventory
+from orchestrator.providers.base import Host, check_count
+
+TAG_ENV = "greenswap:environment"
+TAG_OWNER = "greenswap:owner"
+TAG_COLOR = "greenswap:color"
+TAG_ROLE = "greenswap:role"
+POLL_S = 2.0
+DEFAULT_DEADLINE_S = 900.0
+
+
+class AwsProvider:
+    def __init__(self, clients, base: Base, state_dir: Path, key_path: Path,
+                 known_hosts: Path, image_id: str | None = None,
+                 deadline_s: float = DEFAULT_DEADLINE_S, poll_s: float = POLL_S,
+                 say: Callable[[str], None] = lambda _m: None) -> None:
+        self.aws, self.base = clients, base
+        self.state_dir, self.key_path, self.known_hosts = state_dir, key_path, known_hosts
+        self.image_id = ids.check_id("aws.image_id", image_id, "ami") if image_id else None
+        self.deadline_s, self.poll_s, self.say = deadline_s, poll_s, say
+
+    # -- the Provider protocol --------------------------------------------------------
+
+    def create_hosts(self, role: str, count: int, color: str | None = "green") -> list[Host]:
+        if role != "app":
+            raise InputError(f"role: on AWS greenswap builds app hosts only, not {role!r}; the "
+                             "database and the ALB are given by config and Terraform")
+        check_count(count)
+        group = self._group_name(color)
+        template = self._launch_template(color, self.image_id)
+        self._call("autoscaling", "create_auto_scaling_group",
+                   AutoScalingGroupName=group,
+                   LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
+                   MinSize=count, MaxSize=count, DesiredCapacity=count,
+                   VPCZoneIdentifier=",".join(self.base.subnet_ids),
+                   TargetGroupARNs=[self.base.target_groups[color]],
+                   HealthCheckType="ELB", HealthCheckGracePeriod=120,
+                   Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True}
+                         for k, v in self._tags(color, role).items()])
+        self.say(f"{group}: waiting for {count} instances in service")
+        self._wait(f"{count} InService instances in {group}",
+                   lambda: len(self._in_service(group)) >= count)
+        return [h for h in self.hosts() if h.color == color]
+
+    def destroy_hosts(self, names: Iterable[str]) -> None:
+        wanted = set(names)
+        mine = {h.name: h for h in self.hosts()}
+        unknown = sorted(wanted - set(mine))
+        if unknown:
+            raise InputError(f"hosts: {', '.join(unknown)} are not greenswap's instances in "
+                             f"{self.base.environment}; nothing was destroyed")
+        for color in sorted({mine[n].color for n in wanted}):
+            if {n for n, h in mine.items() if h.color == color} <= wanted:
+                self.destroy_color(color)
+            else:
+                for name in sorted(n for n in wanted if mine[n].color == color):
+                    self._call("autoscaling", "terminate_instance_in_auto_scaling_group",
+                               InstanceId=name, ShouldDecrementDesiredCapacity=True)
+
+    def destroy_color(self, color: str) -> None:
+        """Delete the colour's group (its instances drain by the target group's
+        deregistration delay) and its launch template. Idempotent."""
+        group = self._group_name(color)
+        if self._describe_group(group) is not None:
+            self._call("autoscaling", "delete_auto_scaling_group",
+                       AutoScalingGroupName=group, ForceDelete=True)
+            self._wait(f"{group} deleted", lambda: self._describe_group(group) is None)
+        templates = self._call("ec2", "describe_launch_templates", Filters=[
+            {"Name": "launch-template-name", "Values": [self._template_name(color)]}])
+        for t in templates["LaunchTemplates"]:
+            self._call("ec2", "delete_launch_template", LaunchTemplateId=t["LaunchTemplateId"])
+
+    def hosts(self) -> list[Host]:
+        out = self._call("ec2", "describe_instances", Filters=[
+            {"Name": f"tag:{TAG_ENV}", "Values": [self.base.environment]},
+            {"Name": f"tag:{TAG_OWNER}", "Values": ["greenswap"]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]}])
+        found = []
+        for reservation in out["Reservations"]:
+            for inst in reservation["Instances"]:
+                tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+                found.append(Host(inst["InstanceId"], tags.get(TAG_ROLE, "app"),
+                                  tags.get(TAG_COLOR), inst.get("PrivateIpAddress", "")))
+        return sorted(found, key=lambda h: h.name)
+
+    def inventory(self) -> Path:
+        path = self.state_dir / "aws-inventory.yml"
+        inventory.write(path, inventory.render(self.hosts(), self.key_path, self.known_hosts, ""))
+        return path
+
+    def ssh_identity(self) -> tuple[Path, Path]:
+        return self.key_path, self.known_hosts
+
+    def check_route(self, address: str) -> None:
+        vpc = self._call("ec2", "describe_vpcs", VpcIds=[self.base.vpc_id])["Vpcs"][0]
+        if ipaddress.ip_address(address) not in ipaddress.ip_network(vpc["CidrBlock"]):
+            raise InputError(f"address {address} is outside VPC {self.base.vpc_id} "
+                             f"({vpc['CidrBlock']}); greenswap only talks to its own hosts")
+
+    # -- images -----------------------------------------------------------------------
+
+    def bake_image(self, base_image: str, patch: Callable[[list[Host]], None],
+                   name: str) -> str:
+        """Launch one instance from `base_image`, `patch` it (a playbook run), and
+        save it as a new image: green's hosts then start patched."""
+        ids.check_id("aws.base_image_id", base_image, "ami")
+        run = self._call("ec2", "run_instances", MinCount=1, MaxCount=1, ImageId=base_image,
+                         LaunchTemplate={"LaunchTemplateId": self.base.launch_template_id},
+                         SubnetId=self.base.subnet_ids[0],
+                         TagSpecifications=[{"ResourceType": "instance", "Tags": self._tag_list(
+                             "bake", "app")}])
+        instance = run["Instances"][0]["InstanceId"]
+        try:
+            self._wait(f"{instance} running", lambda: self._state(instance) == "running")
+            patch([h for h in self.hosts() if h.name == instance])
+            image = self._call("ec2", "create_image", InstanceId=instance, Name=name,
+                               TagSpecifications=[{"ResourceType": "image",
+                                                   "Tags": self._tag_list("bake", "app")}])
+            image_id = image["ImageId"]
+            self._wait(f"image {image_id} available", lambda: self._call(
+                "ec2", "describe_images", ImageIds=[image_id])["Images"][0]["State"]
+                == "available")
+        finally:
+            self._call("ec2", "terminate_instances", InstanceIds=[instance])
+        self.image_id = image_id
+        return image_id
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    def _group_name(self, color: str | None) -> str:
+        if color not in ("blue", "green"):
+            raise InputError(f"color: unknown colour {color!r}; expected blue or green")
+        return f"{self.base.name_prefix}-{color}-app"
+
+    def _template_name(self, color: str) -> str:
+        return f"{self.base.name_prefix}-{color}-app"
+
+    def _tags(self, color: str, role: str) -> dict[str, str]:
+        return {TAG_ENV: self.base.environment, TAG_OWNER: "greenswap", TAG_COLOR: color,
+                TAG_ROLE: role, "Name": f"{self.base.name_prefix}-{color}-{role}"}
+
+    def _tag_list(self, color: str, role: str) -> list[dict]:
+        return [{"Key": k, "Value": v} for k, v in self._tags(color, role).items()]
+
+    def _launch_template(self, color: str, image_id: str | None) -> str:
+        """Our copy of Terraform's template, with `image_id` if one is given."""
+        versions = self._call("ec2", "describe_launch_template_versions",
+                              LaunchTemplateId=self.base.launch_template_id,
+                              Versions=["$Latest"])["LaunchTemplateVersions"]
+        data = dict(versions[0]["LaunchTemplateData"])
+        if image_id:
+            data["ImageId"] = image_id
+        name = self._template_name(color)
+        existing = self._call("ec2", "describe_launch_templates", Filters=[
+            {"Name": "launch-template-name", "Values": [name]}])["LaunchTemplates"]
+        for t in existing:  # left by an interrupted run: ours, replace it
+            self._call("ec2", "delete_launch_template", LaunchTemplateId=t["LaunchTemplateId"])
+        made = self._call("ec2", "create_launch_template", LaunchTemplateName=name,
+                          LaunchTemplateData=data, TagSpecifications=[{
+                              "ResourceType": "launch-template",
+                              "Tags": self._tag_list(color, "app")}])
+        return made["LaunchTemplate"]["LaunchTemplateId"]
+
+    def _describe_group(self, group: str) -> dict | None:
+        out = self._call("autoscaling", "describe_auto_scaling_groups",
+                         AutoScalingGroupNames=[group])["AutoScalingGroups"]
+        return out[0] if out else None
+
+    def _in_service(self, group: str) -> list[str]:
+        found = self._describe_group(group)
+        return [i["InstanceId"] for i in (found or {}).get("Instances", [])
+                if i["LifecycleState"] == "InService"]
+
+    def _state(self, instance: str) -> str:
+        out = self._call("ec2", "describe_instances", InstanceIds=[instance])
+        return out["Reservations"][0]["Instances"][0]["State"]["Name"]
+
+    def _wait(self, what: str, done: Callable[[], bool]) -> None:
+        end = time.monotonic() + self.deadline_s
+        while not done():
+            if time.monotonic() > end:
+                raise CloudError(f"no {what} after {self.deadline_s:.0f}s")
+            time.sleep(self.poll_s)
+
+    def _call(self, service: str, method: str, **kwargs):
+        try:
+            return getattr(getattr(self.aws, service), method)(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise CloudError(f"{service} {method} failed: {exc}") from exc
