@@ -16,10 +16,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from orchestrator.errors import GreenswapError, InputError
 
@@ -78,12 +79,13 @@ class Journal:
         """The journal if there is one: read-only commands must not create it."""
         return cls(state_dir) if (state_dir / "journal.db").exists() else None
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, leases: LeaseStore | None = None) -> None:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.path = state_dir / "journal.db"
         self._local = threading.local()
         self._db().executescript(SCHEMA)
         self.path.chmod(0o600)
+        self.leases = leases or SqliteLeases(self)
 
     def _db(self) -> sqlite3.Connection:
         # One connection per thread: the lease heartbeat writes from its own.
@@ -166,83 +168,135 @@ class Journal:
     # -- the lease ----------------------------------------------------------
 
     def acquire(self, environment: str, rollout_id: int | None, ttl_s: float = LEASE_S) -> Lease:
-        token = uuid.uuid4().hex
         me = holder_identity()
-        now = time.time()
-        with self._tx() as db:
-            row = db.execute("SELECT holder, expires_at, rollout_id, host, pid FROM lease"
-                             " WHERE environment = ?", (environment,)).fetchone()
-            if row is not None and row[1] > now and not _dead_here(row[3], row[4]):
-                holder, expires, held_for = row[:3]
-                raise LockHeld(f"environment {environment} is locked by {holder}"
-                               f" (rollout {held_for}) until its lease expires in"
-                               f" {expires - now:.0f}s")
-            if row is not None:
-                self._note_takeover(db, environment, row[:3], me)
-            db.execute("INSERT OR REPLACE INTO lease VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                       (environment, me, token, rollout_id, now, now + ttl_s,
-                        socket.gethostname(), os.getpid()))
-        return Lease(self, environment, token, ttl_s)
-
-    def _note_takeover(self, db, environment: str, row, me: str) -> None:
-        holder, _expires, held_for = row
-        if held_for is not None:
-            db.execute("INSERT INTO events (rollout_id, at, phase, kind, message, data)"
-                       " VALUES (?, ?, NULL, 'lease', ?, '{}')",
-                       (held_for, time.time(),
-                        f"lease of {holder} (expired, or its process is gone) taken over"
-                        f" by {me} ({environment})"))
+        token, previous = self.leases.take(environment, me, rollout_id, ttl_s)
+        lease = Lease(self.leases, environment, token, ttl_s)
+        if previous is not None:
+            holder, their_rollout = previous
+            note = (f"lease of {holder} (rollout {their_rollout}; expired, or its process is "
+                    f"gone) taken over by {me} ({environment})")
+            if isinstance(self.leases, SqliteLeases) and their_rollout is not None:
+                self.record(their_rollout, None, "lease", note)  # their rollout is in here
+            else:
+                # A shared store's rollout numbers are another journal's: the note goes
+                # to the rollout that took the lease over, once it has one.
+                lease.on_attach = lambda rid: self.record(rid, None, "lease", note)
+                if rollout_id is not None:
+                    lease.attach(rollout_id)
+        return lease
 
     def lease_holder(self, environment: str) -> tuple[str, int | None, float] | None:
-        row = self._db().execute("SELECT holder, rollout_id, expires_at FROM lease"
-                                 " WHERE environment = ?", (environment,)).fetchone()
-        return None if row is None or row[2] <= time.time() else (row[0], row[1], row[2])
+        return self.leases.holder(environment)
 
     def unlock(self, environment: str, reason: str) -> str | None:
         """Break the lease, whoever holds it; recorded against the rollout it guarded."""
-        with self._tx() as db:
-            row = db.execute("SELECT holder, expires_at, rollout_id FROM lease"
-                             " WHERE environment = ?", (environment,)).fetchone()
-            if row is None:
-                return None
-            db.execute("DELETE FROM lease WHERE environment = ?", (environment,))
-            if row[2] is not None:
-                db.execute("INSERT INTO events (rollout_id, at, phase, kind, message, data)"
-                           " VALUES (?, ?, NULL, 'unlock', ?, '{}')",
-                           (row[2], time.time(), f"lease of {row[0]} broken by"
-                            f" {holder_identity()}: {reason}"))
-            return row[0]
+        broken = self.leases.break_lease(environment, f"broken by {holder_identity()}: {reason}")
+        if broken is None:
+            return None
+        holder, rollout_id = broken
+        if isinstance(self.leases, SqliteLeases) and rollout_id is not None:
+            self.record(rollout_id, None, "unlock",
+                        f"lease of {holder} broken by {holder_identity()}: {reason}")
+        return holder
 
-    def _renew(self, environment: str, token: str, ttl_s: float,
-               rollout_id: int | None = None) -> bool:
-        with self._tx() as db:
+
+class LeaseStore(Protocol):
+    """Where the one-rollout-per-environment lease lives: the journal's SQLite (one
+    machine) or a DynamoDB table (aws/lease.py, for operators on several)."""
+
+    def take(self, environment: str, holder: str, rollout_id: int | None,
+             ttl_s: float) -> tuple[str, tuple[str, int | None] | None]:
+        """Take the lease, or raise LockHeld naming its holder. Returns a token and,
+        when an expired or dead holder's lease was taken over, (holder, rollout)."""
+        ...
+
+    def renew(self, environment: str, token: str, ttl_s: float,
+              rollout_id: int | None = None) -> bool:
+        """Extend the lease if `token` still holds it; False if it was lost."""
+        ...
+
+    def give_back(self, environment: str, token: str) -> None: ...
+
+    def holder(self, environment: str) -> tuple[str, int | None, float] | None:
+        """(holder, rollout, expires at) of a live lease, or None."""
+        ...
+
+    def break_lease(self, environment: str, note: str) -> tuple[str, int | None] | None:
+        """Remove the lease whoever holds it; (holder, rollout) it had, or None. A
+        shared store keeps `note` where every machine's operators can read it."""
+        ...
+
+
+class SqliteLeases:
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+
+    def take(self, environment: str, holder: str, rollout_id: int | None,
+             ttl_s: float) -> tuple[str, tuple[str, int | None] | None]:
+        token = uuid.uuid4().hex
+        now = time.time()
+        with self.journal._tx() as db:
+            row = db.execute("SELECT holder, expires_at, rollout_id, host, pid FROM lease"
+                             " WHERE environment = ?", (environment,)).fetchone()
+            if row is not None and row[1] > now and not dead_here(row[3], row[4]):
+                raise lock_held(environment, row[0], row[2], row[1] - now)
+            db.execute("INSERT OR REPLACE INTO lease VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                       (environment, holder, token, rollout_id, now, now + ttl_s,
+                        socket.gethostname(), os.getpid()))
+        return token, (None if row is None else (row[0], row[2]))
+
+    def renew(self, environment: str, token: str, ttl_s: float,
+              rollout_id: int | None = None) -> bool:
+        with self.journal._tx() as db:
             cur = db.execute("UPDATE lease SET expires_at = ?, rollout_id = coalesce(?, rollout_id)"
                              " WHERE environment = ? AND token = ?",
                              (time.time() + ttl_s, rollout_id, environment, token))
             return cur.rowcount == 1
 
-    def _release(self, environment: str, token: str) -> None:
-        with self._tx() as db:
+    def give_back(self, environment: str, token: str) -> None:
+        with self.journal._tx() as db:
             db.execute("DELETE FROM lease WHERE environment = ? AND token = ?",
                        (environment, token))
+
+    def holder(self, environment: str) -> tuple[str, int | None, float] | None:
+        row = self.journal._db().execute("SELECT holder, rollout_id, expires_at FROM lease"
+                                         " WHERE environment = ?", (environment,)).fetchone()
+        return None if row is None or row[2] <= time.time() else (row[0], row[1], row[2])
+
+    def break_lease(self, environment: str, note: str) -> tuple[str, int | None] | None:
+        # The note goes to the journal's rollout (Journal.unlock): the ids are ours.
+        with self.journal._tx() as db:
+            row = db.execute("SELECT holder, rollout_id FROM lease WHERE environment = ?",
+                             (environment,)).fetchone()
+            db.execute("DELETE FROM lease WHERE environment = ?", (environment,))
+        return None if row is None else (row[0], row[1])
+
+
+def lock_held(environment: str, holder: str, rollout_id: int | None,
+              expires_in: float) -> LockHeld:
+    return LockHeld(f"environment {environment} is locked by {holder} (rollout {rollout_id})"
+                    f" until its lease expires in {expires_in:.0f}s")
 
 
 class Lease:
     """A held lease, renewed by a heartbeat thread until released."""
 
-    def __init__(self, journal: Journal, environment: str, token: str, ttl_s: float) -> None:
-        self.journal, self.environment, self.token, self.ttl_s = (
-            journal, environment, token, ttl_s)
+    def __init__(self, store: LeaseStore, environment: str, token: str, ttl_s: float) -> None:
+        self.store, self.environment, self.token, self.ttl_s = (store, environment, token, ttl_s)
         self.lost = threading.Event()
+        self.on_attach: Callable[[int], None] | None = None  # once, at the first attach
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lease", daemon=True)
         self._thread.start()
 
     def attach(self, rollout_id: int) -> None:
         self.check()
-        if not self.journal._renew(self.environment, self.token, self.ttl_s, rollout_id):
+        if not self.store.renew(self.environment, self.token, self.ttl_s, rollout_id):
             self.lost.set()
             self.check()
+        if self.on_attach is not None:
+            note, self.on_attach = self.on_attach, None
+            note(rollout_id)
 
     def check(self) -> None:
         if self.lost.is_set():
@@ -251,20 +305,20 @@ class Lease:
     def _beat(self) -> None:
         while not self._stop.wait(self.ttl_s / 3):
             try:
-                if not self.journal._renew(self.environment, self.token, self.ttl_s):
+                if not self.store.renew(self.environment, self.token, self.ttl_s):
                     self.lost.set()
                     return
-            except sqlite3.Error:
-                continue  # a busy journal: try again at the next beat, well before expiry
+            except Exception:  # noqa: BLE001 (a busy journal, a network blip)
+                continue  # try again at the next beat, well before expiry
 
     def release(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
         if not self.lost.is_set():
-            self.journal._release(self.environment, self.token)
+            self.store.give_back(self.environment, self.token)
 
 
-def _dead_here(host: str, pid: int) -> bool:
+def dead_here(host: str, pid: int) -> bool:
     """A holder on this very machine whose process is gone (killed, crashed) need
     not be waited for: its lease can be taken over at once, as an expired one."""
     if host != socket.gethostname() or pid == os.getpid():

@@ -34,7 +34,7 @@ def test_an_expired_lease_is_taken_over_and_the_takeover_recorded(tmp_path):
     try:
         assert any("taken over" in e.message for e in journal.events(rid))
         stale._thread.join(timeout=2)
-        assert not journal._renew("prod", stale.token, 1.0)  # the old holder lost it
+        assert not journal.leases.renew("prod", stale.token, 1.0)  # the old holder lost it
     finally:
         taker.release()
 

@@ -1,0 +1,79 @@
+"""The lease in DynamoDB (moto), used by two journals as two machines would."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+
+import pytest
+
+from orchestrator.aws.lease import DynamoLeases
+from orchestrator.journal import Journal, LockHeld, holder_identity
+
+
+@pytest.fixture
+def two_machines(aws, base, tmp_path):
+    """Two greenswaps with journals of their own and one lease table."""
+    return [Journal(tmp_path / name, DynamoLeases(aws.dynamodb, base.lease_table))
+            for name in ("ops-1", "ops-2")]
+
+
+def test_a_second_rollout_is_refused_with_the_holders_identity(two_machines):
+    first, second = two_machines
+    lease = first.acquire("shop", None)
+    try:
+        with pytest.raises(LockHeld) as err:
+            second.acquire("shop", None)
+        assert f"locked by {holder_identity()}" in err.value.one_line()
+        assert second.lease_holder("shop")[0] == holder_identity()
+    finally:
+        lease.release()
+    second.acquire("shop", None).release()  # free again once given back
+
+
+def test_an_expired_lease_is_taken_over_and_the_old_holder_learns_it(two_machines):
+    first, second = two_machines
+    run = first.start("shop", {})
+    stale = first.acquire("shop", run, ttl_s=0.5)
+    stale._stop.set()  # its heartbeat stops, as if the machine had hung
+    time.sleep(0.7)
+    taker = second.acquire("shop", None)
+    try:
+        assert not first.leases.renew("shop", stale.token, 30)
+        assert first.lease_holder("shop")[0] == holder_identity()
+        mine = second.start("shop", {})
+        taker.attach(mine)  # the takeover is recorded on the rollout that made it
+        assert any(f"(rollout {run}; expired" in e.message for e in second.events(mine))
+    finally:
+        taker.release()
+
+
+def test_a_dead_holder_on_this_machine_need_not_be_waited_for(aws, base, two_machines):
+    first, second = two_machines
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    leases = DynamoLeases(aws.dynamodb, base.lease_table)
+    token, _ = leases.take("shop", "root@here pid gone", None, 300)
+    aws.dynamodb.update_item(TableName=base.lease_table, Key={"environment": {"S": "shop"}},
+                             UpdateExpression="SET pid = :p",
+                             ExpressionAttributeValues={":p": {"N": str(gone.pid)}})
+    second.acquire("shop", None).release()
+    assert not leases.renew("shop", token, 30)
+
+
+def test_unlock_is_forced_and_recorded(two_machines):
+    first, second = two_machines
+    run = first.start("shop", {})
+    lease = first.acquire("shop", run)
+    lease.attach(run)
+    assert second.unlock("shop", "ops-1 crashed, ticket 42") == holder_identity()
+    [note] = second.leases.audit("shop")  # in the table, for every machine to read
+    assert note.startswith(f"lease of {holder_identity()} broken by") and "ticket 42" in note
+    assert second.lease_holder("shop") is None
+    lease.release()  # the old holder's give-back cannot remove a new holder's lease
+    taker = second.acquire("shop", None)
+    try:
+        lease.release()
+        assert second.lease_holder("shop") is not None
+    finally:
+        taker.release()

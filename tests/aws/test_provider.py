@@ -1,0 +1,80 @@
+"""The AWS provider against moto: green's Auto Scaling group, its image, its end.
+
+moto runs no instances: "InService" and "healthy" are moto's bookkeeping, and the
+inventory's addresses are moto's made-up private IPs, never contacted here.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from orchestrator.errors import InputError
+from orchestrator.lb.aws_alb import AlbLoadBalancer
+from orchestrator.providers.aws import AwsProvider
+
+
+@pytest.fixture
+def provider(aws, base, tmp_path):
+    return AwsProvider(aws, base, tmp_path, tmp_path / "key", tmp_path / "known_hosts",
+                       deadline_s=30, poll_s=0.2)
+
+
+def test_green_is_an_asg_of_its_own_from_a_copy_of_terraforms_template(aws, base, provider):
+    before = aws.ec2.describe_launch_template_versions(
+        LaunchTemplateId=base.launch_template_id)["LaunchTemplateVersions"]
+    hosts = provider.create_hosts("app", 3, "green")
+    assert [h.color for h in hosts] == ["green"] * 3 and all(h.role == "app" for h in hosts)
+
+    group = aws.autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["gs-shop-green-app"])["AutoScalingGroups"][0]
+    assert group["TargetGroupARNs"] == [base.target_groups["green"]]
+    assert {t["Key"]: t["Value"] for t in group["Tags"]}["greenswap:owner"] == "greenswap"
+    assert group["LaunchTemplate"]["LaunchTemplateId"] != base.launch_template_id
+    # Terraform's template got no new version: greenswap never changes what it owns.
+    assert aws.ec2.describe_launch_template_versions(
+        LaunchTemplateId=base.launch_template_id)["LaunchTemplateVersions"] == before
+
+    health = AlbLoadBalancer(aws.elbv2, base).wait_healthy("green", 3, deadline_s=30)
+    assert sorted(health) == sorted(h.name for h in hosts)
+
+    doc = yaml.safe_load(provider.inventory().read_text())
+    green = doc["all"]["children"]["green_app"]["hosts"]
+    assert sorted(green) == sorted(h.name for h in hosts)
+    assert "StrictHostKeyChecking=yes" in doc["all"]["vars"]["ansible_ssh_common_args"]
+
+
+def test_retiring_a_colour_removes_only_what_greenswap_made(aws, base, provider):
+    provider.create_hosts("app", 2, "green")
+    provider.destroy_color("green")
+    provider.destroy_color("green")  # idempotent: a resumed retire does it again
+    assert aws.autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["gs-shop-green-app"])["AutoScalingGroups"] == []
+    left = aws.ec2.describe_launch_templates()["LaunchTemplates"]
+    assert [t["LaunchTemplateId"] for t in left] == [base.launch_template_id]
+    assert provider.hosts() == []
+
+
+def test_a_baked_image_is_what_green_launches_from(aws, base, provider):
+    image = aws.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    patched = []
+    baked = provider.bake_image(image, lambda hosts: patched.extend(hosts), "gs-shop-2026-11")
+    assert [h.color for h in patched] == ["bake"]
+    provider.create_hosts("app", 1, "green")
+    group = aws.autoscaling.describe_auto_scaling_groups(
+        AutoScalingGroupNames=["gs-shop-green-app"])["AutoScalingGroups"][0]
+    version = aws.ec2.describe_launch_template_versions(
+        LaunchTemplateId=group["LaunchTemplate"]["LaunchTemplateId"])["LaunchTemplateVersions"]
+    assert version[0]["LaunchTemplateData"]["ImageId"] == baked
+    # The baking instance is gone.
+    assert [h for h in provider.hosts() if h.color == "bake"] == []
+
+
+def test_bad_requests_are_refused_before_any_call(aws, provider):
+    with pytest.raises(InputError, match="app hosts only"):
+        provider.create_hosts("db", 1, "green")
+    with pytest.raises(InputError, match="count"):
+        provider.create_hosts("app", 0, "green")
+    with pytest.raises(InputError, match="not greenswap's instances"):
+        provider.destroy_hosts(["i-0123456789abcdef0"])
+    assert aws.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"] == []
