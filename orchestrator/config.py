@@ -23,6 +23,7 @@ SCOPES = ("preflight", "verify", "bake")
 HOOK_MOMENTS = ("before_cutover", "after_cutover", "on_failure", "on_rollback")
 PROVIDERS = ("lab",)
 LB_KINDS = ("haproxy",)
+LEASE_BACKENDS = ("sqlite", "dynamodb")
 _REQUIRED = object()
 
 
@@ -75,6 +76,12 @@ class Database:
 
 
 @dataclass(frozen=True)
+class AwsSettings:
+    terraform_outputs: Path  # a saved `terraform output -json`, or the module's directory
+    endpoint_url: str | None  # a private endpoint; None for AWS's own
+
+
+@dataclass(frozen=True)
 class Config:
     environment: str
     path: Path
@@ -94,6 +101,8 @@ class Config:
     keep_blue_s: float
     hooks: dict[str, tuple[Path, ...]]
     state_dir: Path
+    lease_backend: str = "sqlite"
+    aws: AwsSettings | None = None
 
     def checks_for(self, scope: str) -> list[Check]:
         return [c for c in self.checks if scope in c.scopes]
@@ -127,6 +136,7 @@ def parse(raw: Any, path: Path) -> Config:
     cutover = doc.section("cutover", required=False)
     app = doc.section("app")
     retire = doc.section("retire", required=False)
+    lease = doc.section("lease", required=False)
     cfg = Config(
         environment=environment,
         path=path,
@@ -166,9 +176,16 @@ def parse(raw: Any, path: Path) -> Config:
         keep_blue_s=retire.number("keep_blue_s", default=3600, low=0),
         hooks=_hooks(doc.section("hooks", required=False)),
         state_dir=doc.path("state_dir", default=Path("/var/lib/greenswap")),
+        lease_backend=lease.choice("backend", LEASE_BACKENDS, default="sqlite"),
+        aws=_aws(doc.section("aws", required=False)),
     )
     doc.no_unknown({"environment", "provider", "database", "lb", "cutover", "app",
-                    "playbooks", "checks", "bake", "retire", "hooks", "state_dir"})
+                    "playbooks", "checks", "bake", "retire", "hooks", "state_dir", "lease",
+                    "aws"})
+    lease.no_unknown({"backend"})
+    if cfg.lease_backend == "dynamodb" and cfg.aws is None:
+        raise ConfigError("lease.backend", "dynamodb needs the aws section (aws.terraform_outputs "
+                          "names the lease table)")
     provider.no_unknown({"kind", "lab", "green_hosts", "state_root", "inventory_dir"})
     database.no_unknown({f.name for f in fields(Database)})
     lb.no_unknown({"kind", "host"})
@@ -189,6 +206,21 @@ def _green_hosts(provider: _Section) -> dict[str, int]:
         raise ConfigError("provider.green_hosts.db", "must be 1: green has one database host")
     hosts.no_unknown(set(counts))
     return counts
+
+
+def _aws(section: _Section) -> AwsSettings | None:
+    if not section.raw:
+        return None
+    outputs = section.path("terraform_outputs", default=_REQUIRED)
+    if not outputs.exists():
+        raise ConfigError("aws.terraform_outputs", f"{outputs} does not exist",
+                          "save 'terraform output -json' there, or name the terraform/ directory")
+    endpoint = None
+    if section.raw.get("endpoint_url") is not None:
+        endpoint = section.text("endpoint_url",
+                                pattern=re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+/?$"))
+    section.no_unknown({"terraform_outputs", "endpoint_url"})
+    return AwsSettings(outputs, endpoint)
 
 
 def _playbooks(section: _Section) -> dict[str, str]:
@@ -279,8 +311,8 @@ class _Section:
             raise ConfigError(self._field(key), f"{value!r} does not match {pattern.pattern}")
         return value
 
-    def choice(self, key: str, options: tuple[str, ...]) -> str:
-        value = self.text(key)
+    def choice(self, key: str, options: tuple[str, ...], default: Any = _REQUIRED) -> str:
+        value = self.text(key) if default is _REQUIRED else self.text(key, default=default)
         if value not in options:
             raise ConfigError(self._field(key),
                               f"{value!r} is not one of {', '.join(options)}")

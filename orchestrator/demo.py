@@ -14,6 +14,7 @@ from orchestrator.context import PhaseFailed
 from orchestrator.journal import Journal
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.packages import APP_SOURCE
+from orchestrator.lease_backends import open_journal
 from orchestrator.loadgen import Load
 
 CONFIG = APP_SOURCE / "rollout.yml"
@@ -46,7 +47,7 @@ def rollout_under_load(env: LabEnvironment, say) -> Table:
     finally:
         result = load.stop()
     lost = load.lost()
-    journal = Journal(cfg.state_dir)
+    journal = open_journal(cfg)
     latest = journal.latest(cfg.environment)
     table = summary(result, lost, journal, latest, time.monotonic() - began)
     if failure is not None:

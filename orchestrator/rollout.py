@@ -22,6 +22,7 @@ from orchestrator.cutover import CutoverAborted
 from orchestrator.errors import GreenswapError, InputError
 from orchestrator.fleet import Fleet, open_provider
 from orchestrator.journal import Journal
+from orchestrator.lease_backends import open_journal
 
 PHASES = ("preflight", "provision", "patch", "deploy", "schema", "sync", "verify",
           "cutover", "bake", "retire")
@@ -42,7 +43,7 @@ def run_phases(ctx: Context) -> None:
 
 
 def rollout(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
-    journal = Journal(cfg.state_dir)
+    journal = open_journal(cfg)
     lease = journal.acquire(cfg.environment, None)
     try:
         current = journal.latest(cfg.environment)
@@ -183,7 +184,7 @@ def _end(ctx: Context, state: str) -> None:
 
 @contextmanager
 def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Context]:
-    journal = Journal(cfg.state_dir)
+    journal = open_journal(cfg)
     current = journal.latest(cfg.environment)
     if current is None or current.state not in RESUMABLE + ("failed",):
         raise InputError(f"{verb}: environment {cfg.environment} has no unfinished rollout",

@@ -18,6 +18,7 @@ from orchestrator import rollout as runbook
 from orchestrator.cli.output import emit_json, out, say
 from orchestrator.config import Config, load
 from orchestrator.journal import Journal, Rollout
+from orchestrator.lease_backends import open_journal
 from orchestrator.rollout import PHASES
 
 EXIT_CHANGES = 2
@@ -113,7 +114,7 @@ def abort(config_path: Path, keep_failed: bool, yes: bool) -> None:
 def status(config_path: Path, as_json: bool, watch: bool) -> None:
     """The latest rollout: state, phases, cutover figures and the lock."""
     cfg = load(config_path)
-    journal = Journal(cfg.state_dir)
+    journal = open_journal(cfg)
     ends = time.monotonic() + WATCH_MAX_S
     while True:
         data = status_data(cfg, journal)
@@ -134,7 +135,7 @@ def status(config_path: Path, as_json: bool, watch: bool) -> None:
 def history(config_path: Path, as_json: bool, limit: int) -> None:
     """Past rollouts of the environment, newest first."""
     cfg = load(config_path)
-    rows = Journal(cfg.state_dir).history(cfg.environment, limit)
+    rows = open_journal(cfg).history(cfg.environment, limit)
     if as_json:
         emit_json([_rollout_data(r) for r in rows])
         return
@@ -154,7 +155,7 @@ def history(config_path: Path, as_json: bool, limit: int) -> None:
 def unlock(config_path: Path, reason: str) -> None:
     """Break the environment's lock, whoever holds it. Forced, and recorded."""
     cfg = load(config_path)
-    holder = Journal(cfg.state_dir).unlock(cfg.environment, reason)
+    holder = open_journal(cfg).unlock(cfg.environment, reason)
     say(f"lock of {holder} broken" if holder else f"{cfg.environment} was not locked")
 
 
@@ -173,7 +174,7 @@ def watchdog(config_path: Path, rollout_id: int, old: str, new: str, token: str,
 
     del token  # only marks the process as this swap's, for stop_pid
     cfg = load(config_path)
-    ctx = runbook._context(cfg, Journal(cfg.state_dir), rollout_id, say, False)
+    ctx = runbook._context(cfg, open_journal(cfg), rollout_id, say, False)
     say(guard(ctx, old, new, at, cli_pid))
 
 

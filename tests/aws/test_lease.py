@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +78,31 @@ def test_unlock_is_forced_and_recorded(two_machines):
         assert second.lease_holder("shop") is not None
     finally:
         taker.release()
+
+
+def test_the_config_names_the_backend_and_the_rollout_journal_uses_it(
+        aws, base, moto_url, tmp_path):
+    import json
+
+    import yaml
+
+    from orchestrator import config
+    from orchestrator.lease_backends import open_journal
+    from tests.aws.conftest import make_base
+
+    sample = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
+    outputs_file = tmp_path / "outputs.json"
+    outputs_file.write_text(json.dumps(make_base(aws, "shop2")))
+
+    def cfg_for(machine: str) -> config.Config:
+        doc = yaml.safe_load(sample.read_text())
+        doc.update(lease={"backend": "dynamodb"}, state_dir=str(tmp_path / machine),
+                   aws={"terraform_outputs": str(outputs_file), "endpoint_url": moto_url})
+        return config.parse(doc, sample)
+
+    lease = open_journal(cfg_for("ops-1")).acquire("shop2", None)
+    try:
+        with pytest.raises(LockHeld, match=f"locked by {holder_identity()}"):
+            open_journal(cfg_for("ops-2")).acquire("shop2", None)
+    finally:
+        lease.release()

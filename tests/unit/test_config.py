@@ -44,12 +44,27 @@ def test_the_sample_config_loads_with_defaults():
     (lambda d: d["bake"].update(duraton_s=3), "bake.duraton_s"),
     (lambda d: d["provider"]["green_hosts"].update(db=2), "provider.green_hosts.db"),
     (lambda d: d.update(retire=[1]), "retire"),
+    (lambda d: d.update(lease={"backend": "etcd"}), "lease.backend"),
+    (lambda d: d.update(lease={"backend": "dynamodb"}), "lease.backend"),
+    (lambda d: d.update(aws={"terraform_outputs": "missing.json"}), "aws.terraform_outputs"),
+    (lambda d: d.update(aws={"terraform_outputs": "transform.py",
+                             "endpoint_url": "ftp://x"}), "aws.endpoint_url"),
+    (lambda d: d.update(aws={"terraform_outputs": "transform.py", "regoin": "x"}), "aws.regoin"),
 ])
 def test_a_mistake_names_its_field(tmp_path, change, field):
     with pytest.raises(ConfigError) as err:
         load_with(tmp_path, change)
     assert err.value.field == field
     assert "\n" not in err.value.one_line()
+
+
+def test_the_lease_backend_defaults_to_sqlite_and_dynamodb_reads_terraform():
+    assert config.load(SAMPLE).lease_backend == "sqlite"
+    cfg = load_with(Path("dyn"), lambda d: d.update(
+        lease={"backend": "dynamodb"},
+        aws={"terraform_outputs": "transform.py", "endpoint_url": "http://127.0.0.1:5000"}))
+    assert cfg.lease_backend == "dynamodb" and cfg.aws.endpoint_url == "http://127.0.0.1:5000"
+    assert cfg.aws.terraform_outputs == SAMPLE.parent / "transform.py"
 
 
 def test_secrets_come_from_the_environment_only(monkeypatch):

@@ -1,0 +1,23 @@
+"""The lease store an environment's config names (lease.backend)."""
+
+from __future__ import annotations
+
+from orchestrator.config import Config
+from orchestrator.journal import Journal, LeaseStore
+
+
+def lease_store(cfg: Config) -> LeaseStore | None:
+    """None for the journal's own SQLite lease (the default)."""
+    if cfg.lease_backend != "dynamodb":
+        return None
+    from orchestrator.aws import outputs
+    from orchestrator.aws.clients import Clients
+    from orchestrator.aws.lease import DynamoLeases
+
+    assert cfg.aws is not None  # config.parse demands it for this backend
+    base = outputs.read(cfg.aws.terraform_outputs)
+    return DynamoLeases(Clients(base.region, cfg.aws.endpoint_url).dynamodb, base.lease_table)
+
+
+def open_journal(cfg: Config) -> Journal:
+    return Journal(cfg.state_dir, lease_store(cfg))
