@@ -59,8 +59,20 @@ def moto_url(tmp_path_factory):
         proc.wait(timeout=10)
 
 
+POLICY = Path(__file__).resolve().parents[2] / "docs" / "aws-iam-policy.json"
+
+
+def documented_actions() -> set[str]:
+    actions: set[str] = set()
+    for statement in json.loads(POLICY.read_text())["Statement"]:
+        listed = statement["Action"]
+        actions.update([listed] if isinstance(listed, str) else listed)
+    return actions
+
+
 @pytest.fixture
 def aws(moto_url, monkeypatch):
+    """The tests' own clients: set-up and inspection, not greenswap's calls."""
     # Dummy credentials: moto accepts any, and no real ones may be used by mistake.
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(var, "testing")
@@ -113,3 +125,20 @@ def base(aws, tmp_path):
     path.write_text(json.dumps(make_base(aws)))
     os.chmod(path, 0o600)
     return outputs.read(path)
+
+
+@pytest.fixture
+def greenswap_aws(aws, moto_url):
+    """The clients greenswap's code gets. Every API call it makes is recorded, and at
+    teardown must be one docs/aws-iam-policy.json allows: the documented policy is
+    the one the code needs."""
+    clients = Clients(REGION, endpoint_url=moto_url)
+    made: set[str] = set()
+
+    def record(model, **_kwargs):
+        made.add(f"{model.service_model.endpoint_prefix}:{model.name}")
+
+    clients._session.events.register("before-call", record)
+    yield clients
+    undocumented = made - documented_actions()
+    assert not undocumented, f"calls missing from docs/aws-iam-policy.json: {sorted(undocumented)}"

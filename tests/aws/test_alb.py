@@ -19,8 +19,8 @@ def listener_groups(aws, base) -> dict[str, int]:
     return {by_arn[g["TargetGroupArn"]]: g["Weight"] for g in groups}
 
 
-def test_flip_moves_the_listener_and_reads_it_back(aws, base):
-    alb = AlbLoadBalancer(aws.elbv2, base)
+def test_flip_moves_the_listener_and_reads_it_back(aws, greenswap_aws, base):
+    alb = AlbLoadBalancer(greenswap_aws.elbv2, base)
     assert alb.live_color() == "blue"
     alb.flip("green")
     assert listener_groups(aws, base) == {"green": 100, "blue": 0}
@@ -29,8 +29,8 @@ def test_flip_moves_the_listener_and_reads_it_back(aws, base):
     assert listener_groups(aws, base) == {"blue": 100, "green": 0}
 
 
-def test_canary_steps_and_a_failed_check_sends_everything_back(aws, base):
-    alb = AlbLoadBalancer(aws.elbv2, base)
+def test_canary_steps_and_a_failed_check_sends_everything_back(aws, greenswap_aws, base):
+    alb = AlbLoadBalancer(greenswap_aws.elbv2, base)
     seen = []
 
     def check(percent):
@@ -47,25 +47,25 @@ def test_canary_steps_and_a_failed_check_sends_everything_back(aws, base):
     assert alb.live_color() == "green"
 
 
-def test_a_split_listener_has_no_single_live_colour(aws, base):
-    alb = AlbLoadBalancer(aws.elbv2, base)
+def test_a_split_listener_has_no_single_live_colour(aws, greenswap_aws, base):
+    alb = AlbLoadBalancer(greenswap_aws.elbv2, base)
     alb.shift("green", 10)
     assert alb.weights() == {"blue": 90, "green": 10}
     with pytest.raises(LoadBalancerError, match="canary is in progress"):
         alb.live_color()
 
 
-def test_a_listener_pointing_elsewhere_is_reported_not_trusted(aws, base):
+def test_a_listener_pointing_elsewhere_is_reported_not_trusted(aws, greenswap_aws, base):
     stray = aws.elbv2.create_target_group(Name="stray", Protocol="HTTP", Port=80,
                                           VpcId=base.vpc_id)["TargetGroups"][0]
     aws.elbv2.modify_listener(ListenerArn=base.listener_arn, DefaultActions=[
         {"Type": "forward", "TargetGroupArn": stray["TargetGroupArn"]}])
     with pytest.raises(LoadBalancerError, match="neither colour's target group"):
-        AlbLoadBalancer(aws.elbv2, base).live_color()
+        AlbLoadBalancer(greenswap_aws.elbv2, base).live_color()
 
 
-def test_bad_canary_steps_and_bad_arns_are_refused_before_any_call(aws, base, tmp_path):
-    alb = AlbLoadBalancer(aws.elbv2, base)
+def test_bad_canary_steps_and_bad_arns_are_refused_before_any_call(aws, greenswap_aws, base):
+    alb = AlbLoadBalancer(greenswap_aws.elbv2, base)
     for steps in ([], [50, 10, 100], [10, 50], [0, 100]):
         with pytest.raises(InputError, match="cutover.canary_steps"):
             canary(alb, "green", steps, lambda _p: None)

@@ -13,9 +13,9 @@ from orchestrator.journal import Journal, LockHeld, holder_identity
 
 
 @pytest.fixture
-def two_machines(aws, base, tmp_path):
+def two_machines(greenswap_aws, base, tmp_path):
     """Two greenswaps with journals of their own and one lease table."""
-    return [Journal(tmp_path / name, DynamoLeases(aws.dynamodb, base.lease_table))
+    return [Journal(tmp_path / name, DynamoLeases(greenswap_aws.dynamodb, base.lease_table))
             for name in ("ops-1", "ops-2")]
 
 
@@ -49,11 +49,12 @@ def test_an_expired_lease_is_taken_over_and_the_old_holder_learns_it(two_machine
         taker.release()
 
 
-def test_a_dead_holder_on_this_machine_need_not_be_waited_for(aws, base, two_machines):
+def test_a_dead_holder_on_this_machine_need_not_be_waited_for(aws, greenswap_aws, base,
+                                                             two_machines):
     first, second = two_machines
     gone = subprocess.Popen(["true"])
     gone.wait()
-    leases = DynamoLeases(aws.dynamodb, base.lease_table)
+    leases = DynamoLeases(greenswap_aws.dynamodb, base.lease_table)
     token, _ = leases.take("shop", "root@here pid gone", None, 300)
     aws.dynamodb.update_item(TableName=base.lease_table, Key={"environment": {"S": "shop"}},
                              UpdateExpression="SET pid = :p",

@@ -15,12 +15,13 @@ from orchestrator.providers.aws import AwsProvider
 
 
 @pytest.fixture
-def provider(aws, base, tmp_path):
-    return AwsProvider(aws, base, tmp_path, tmp_path / "key", tmp_path / "known_hosts",
+def provider(greenswap_aws, base, tmp_path):
+    return AwsProvider(greenswap_aws, base, tmp_path, tmp_path / "key", tmp_path / "known_hosts",
                        deadline_s=30, poll_s=0.2)
 
 
-def test_green_is_an_asg_of_its_own_from_a_copy_of_terraforms_template(aws, base, provider):
+def test_green_is_an_asg_of_its_own_from_a_copy_of_terraforms_template(aws, greenswap_aws, base,
+                                                                        provider):
     before = aws.ec2.describe_launch_template_versions(
         LaunchTemplateId=base.launch_template_id)["LaunchTemplateVersions"]
     hosts = provider.create_hosts("app", 3, "green")
@@ -35,7 +36,7 @@ def test_green_is_an_asg_of_its_own_from_a_copy_of_terraforms_template(aws, base
     assert aws.ec2.describe_launch_template_versions(
         LaunchTemplateId=base.launch_template_id)["LaunchTemplateVersions"] == before
 
-    health = AlbLoadBalancer(aws.elbv2, base).wait_healthy("green", 3, deadline_s=30)
+    health = AlbLoadBalancer(greenswap_aws.elbv2, base).wait_healthy("green", 3, deadline_s=30)
     assert sorted(health) == sorted(h.name for h in hosts)
 
     doc = yaml.safe_load(provider.inventory().read_text())
