@@ -37,6 +37,7 @@ CREATE TABLE IF NOT EXISTS lease (
     host TEXT NOT NULL, pid INTEGER NOT NULL);
 """
 LEASE_S = 30.0
+SAFE_SHARE = 2 / 3  # unrenewed for this share of the lease, a holder counts it lost
 
 
 class LockHeld(InputError):
@@ -85,7 +86,7 @@ class Journal:
         self._local = threading.local()
         self._db().executescript(SCHEMA)
         self.path.chmod(0o600)
-        self.leases = leases or SqliteLeases(self)
+        self.leases = leases if leases is not None else SqliteLeases(self)
 
     def _db(self) -> sqlite3.Connection:
         # One connection per thread: the lease heartbeat writes from its own.
@@ -175,7 +176,7 @@ class Journal:
             holder, their_rollout = previous
             note = (f"lease of {holder} (rollout {their_rollout}; expired, or its process is "
                     f"gone) taken over by {me} ({environment})")
-            if isinstance(self.leases, SqliteLeases) and their_rollout is not None:
+            if not self.leases.shared and their_rollout is not None:
                 self.record(their_rollout, None, "lease", note)  # their rollout is in here
             else:
                 # A shared store's rollout numbers are another journal's: the note goes
@@ -194,7 +195,7 @@ class Journal:
         if broken is None:
             return None
         holder, rollout_id = broken
-        if isinstance(self.leases, SqliteLeases) and rollout_id is not None:
+        if not self.leases.shared and rollout_id is not None:
             self.record(rollout_id, None, "unlock",
                         f"lease of {holder} broken by {holder_identity()}: {reason}")
         return holder
@@ -203,6 +204,9 @@ class Journal:
 class LeaseStore(Protocol):
     """Where the one-rollout-per-environment lease lives: the journal's SQLite (one
     machine) or a DynamoDB table (aws/lease.py, for operators on several)."""
+
+    # Shared by several journals: the rollout numbers in it are not all this one's.
+    shared: bool
 
     def take(self, environment: str, holder: str, rollout_id: int | None,
              ttl_s: float) -> tuple[str, tuple[str, int | None] | None]:
@@ -228,6 +232,8 @@ class LeaseStore(Protocol):
 
 
 class SqliteLeases:
+    shared = False
+
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
 
@@ -285,6 +291,7 @@ class Lease:
         self.store, self.environment, self.token, self.ttl_s = (store, environment, token, ttl_s)
         self.lost = threading.Event()
         self.on_attach: Callable[[int], None] | None = None  # once, at the first attach
+        self._renewed = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name="lease", daemon=True)
         self._thread.start()
@@ -294,12 +301,14 @@ class Lease:
         if not self.store.renew(self.environment, self.token, self.ttl_s, rollout_id):
             self.lost.set()
             self.check()
+        self._renewed = time.monotonic()
         if self.on_attach is not None:
             note, self.on_attach = self.on_attach, None
             note(rollout_id)
 
     def check(self) -> None:
-        if self.lost.is_set():
+        if self.lost.is_set() or time.monotonic() - self._renewed > self.ttl_s * SAFE_SHARE:
+            self.lost.set()
             raise LeaseLost(f"the lease on environment {self.environment} was lost")
 
     def _beat(self) -> None:
@@ -308,8 +317,13 @@ class Lease:
                 if not self.store.renew(self.environment, self.token, self.ttl_s):
                     self.lost.set()
                     return
-            except Exception:  # noqa: BLE001 (a busy journal, a network blip)
-                continue  # try again at the next beat, well before expiry
+                self._renewed = time.monotonic()
+            except Exception:  # noqa: BLE001 (a busy journal, a network blip: retried)
+                # Not renewed for most of a lease: another greenswap may take it any
+                # moment now, so this one must stop acting as if it held it.
+                if time.monotonic() - self._renewed > self.ttl_s * SAFE_SHARE:
+                    self.lost.set()
+                    return
 
     def release(self) -> None:
         self._stop.set()
@@ -318,10 +332,11 @@ class Lease:
             self.store.give_back(self.environment, self.token)
 
 
-def dead_here(host: str, pid: int) -> bool:
-    """A holder on this very machine whose process is gone (killed, crashed) need
-    not be waited for: its lease can be taken over at once, as an expired one."""
-    if host != socket.gethostname() or pid == os.getpid():
+def dead_here(host: str, pid: int, here: str | None = None) -> bool:
+    """A holder on this very machine (`here`, by default its host name) whose process
+    is gone (killed, crashed) need not be waited for: its lease can be taken over at
+    once, as an expired one."""
+    if host != (here or socket.gethostname()) or pid == os.getpid():
         return False
     try:
         os.kill(pid, 0)

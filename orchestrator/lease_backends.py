@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.config import Config
+from orchestrator.errors import ConfigError
 from orchestrator.journal import Journal, LeaseStore
 
 
@@ -11,12 +12,16 @@ def lease_store(cfg: Config) -> LeaseStore | None:
     if cfg.lease_backend != "dynamodb":
         return None
     from orchestrator.aws import outputs
-    from orchestrator.aws.clients import Clients
+    from orchestrator.aws.clients import LEASE_CALL_CONFIG, Clients
     from orchestrator.aws.lease import DynamoLeases
 
     assert cfg.aws is not None  # config.parse demands it for this backend
     base = outputs.read(cfg.aws.terraform_outputs)
-    return DynamoLeases(Clients(base.region, cfg.aws.endpoint_url).dynamodb, base.lease_table)
+    if base.environment != cfg.environment:
+        raise ConfigError("aws.terraform_outputs", f"is for environment {base.environment!r}, "
+                          f"not {cfg.environment!r}", "point it at this environment's outputs")
+    clients = Clients(base.region, cfg.aws.endpoint_url, config=LEASE_CALL_CONFIG)
+    return DynamoLeases(clients.dynamodb, base.lease_table)
 
 
 def open_journal(cfg: Config) -> Journal:

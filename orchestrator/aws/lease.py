@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import uuid
+from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -23,7 +24,19 @@ from orchestrator.journal import dead_here, lock_held
 AUDIT = "#unlock#"  # items "<environment>#unlock#<time>" record forced unlocks
 
 
+def machine() -> str:
+    """This machine, as a holder's "host": the host name alone is not enough in a
+    shared table (containers and cloud hosts reuse names)."""
+    try:
+        machine_id = Path("/etc/machine-id").read_text().strip()
+    except OSError:
+        machine_id = "no-machine-id"
+    return f"{socket.gethostname()}/{machine_id}"
+
+
 class DynamoLeases:
+    shared = True
+
     def __init__(self, dynamodb, table: str) -> None:
         self.db = dynamodb
         self.table = ids.check_table("lease.table", table)
@@ -33,23 +46,27 @@ class DynamoLeases:
         now = time.time()
         current = self._get(environment)
         if current is not None and current["expires_at"] > now and not dead_here(
-                current["host"], current["pid"]):
+                current["host"], current["pid"], here=machine()):
             raise lock_held(environment, current["holder"], current["rollout_id"],
                             current["expires_at"] - now)
         token = uuid.uuid4().hex
         item = {"environment": {"S": environment}, "holder": {"S": holder},
                 "token": {"S": token}, "expires_at": {"N": repr(now + ttl_s)},
-                "host": {"S": socket.gethostname()}, "pid": {"N": str(os.getpid())}}
+                "host": {"S": machine()}, "pid": {"N": str(os.getpid())}}
         if rollout_id is not None:
             item["rollout_id"] = {"N": str(rollout_id)}
-        # Only over exactly what we looked at: a concurrent taker wins or we do.
+        # Only over exactly what we looked at: a concurrent taker, or a holder that
+        # renewed meanwhile (same token, new expiry), wins, and we are refused.
         if current is None:
-            condition, values = "attribute_not_exists(environment)", {}
+            guard: dict = {"ConditionExpression": "attribute_not_exists(environment)"}
         else:
-            condition, values = "#t = :seen", {":seen": {"S": current["token"]}}
+            guard = {"ConditionExpression": "#t = :seen AND expires_at = :seen_expiry",
+                     "ExpressionAttributeNames": {"#t": "token"},
+                     "ExpressionAttributeValues": {
+                         ":seen": {"S": current["token"]},
+                         ":seen_expiry": {"N": current["expires_raw"]}}}
         try:
-            self.db.put_item(TableName=self.table, Item=item, ConditionExpression=condition,
-                             **_names_values(condition, values))
+            self.db.put_item(TableName=self.table, Item=item, **guard)
         except ClientError as exc:
             if _conditional(exc):
                 winner = self._get(environment) or {"holder": "another greenswap",
@@ -86,22 +103,26 @@ class DynamoLeases:
             out = self.db.delete_item(TableName=self.table,
                                       Key={"environment": {"S": environment}},
                                       ReturnValues="ALL_OLD")
-            old = out.get("Attributes")
-            if old:
-                # Kept beside the lease, where every machine's operators look.
+        except (ClientError, BotoCoreError) as exc:
+            raise _cloud("break", exc) from exc
+        old = out.get("Attributes")
+        if old:
+            try:  # kept beside the lease, where every machine's operators look
                 self.db.put_item(TableName=self.table, Item={
                     "environment": {"S": f"{environment}{AUDIT}{time.time():.6f}"},
                     "message": {"S": f"lease of {old['holder']['S']} {note}"}})
-        except (ClientError, BotoCoreError) as exc:
-            raise _cloud("break", exc) from exc
+            except (ClientError, BotoCoreError) as exc:
+                raise CloudError(f"the lease was broken, but recording it failed: {exc}",
+                                 "note the unlock in your change log by hand") from exc
         return None if not old else (_decode(old)["holder"], _decode(old)["rollout_id"])
 
     def audit(self, environment: str) -> list[str]:
         """The unlocks recorded for `environment`, oldest first."""
-        items = self.db.scan(TableName=self.table, FilterExpression="begins_with(environment, :p)",
-                             ExpressionAttributeValues={":p": {"S": environment + AUDIT}})
-        return [i["message"]["S"] for i in sorted(items["Items"],
-                                                  key=lambda i: i["environment"]["S"])]
+        pages = self.db.get_paginator("scan").paginate(
+            TableName=self.table, FilterExpression="begins_with(environment, :p)",
+            ExpressionAttributeValues={":p": {"S": environment + AUDIT}})
+        items = [i for page in pages for i in page["Items"]]
+        return [i["message"]["S"] for i in sorted(items, key=lambda i: i["environment"]["S"])]
 
     # -- plumbing ---------------------------------------------------------------------
 
@@ -130,19 +151,11 @@ class DynamoLeases:
 def _decode(item: dict) -> dict:
     return {
         "holder": item["holder"]["S"], "token": item["token"]["S"],
-        "expires_at": float(item["expires_at"]["N"]), "host": item["host"]["S"],
+        "expires_at": float(item["expires_at"]["N"]), "expires_raw": item["expires_at"]["N"],
+        "host": item["host"]["S"],
         "pid": int(item["pid"]["N"]),
         "rollout_id": int(item["rollout_id"]["N"]) if "rollout_id" in item else None,
     }
-
-
-def _names_values(condition: str, values: dict) -> dict:
-    extra: dict = {}
-    if "#t" in condition:
-        extra["ExpressionAttributeNames"] = {"#t": "token"}
-    if values:
-        extra["ExpressionAttributeValues"] = values
-    return extra
 
 
 def _conditional(exc: ClientError) -> bool:

@@ -7,6 +7,7 @@ directory. Every value is checked for shape (ids.py) before anything acts on it.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ REQUIRED = ("region", "environment", "name_prefix", "vpc_id", "subnet_ids", "lis
             "target_group_arns", "launch_template_id", "app_security_group_id", "lease_table")
 TERRAFORM_TIMEOUT_S = 120
 COLORS = ("blue", "green")
+REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,8 @@ def parse(raw: object) -> Base:
     v = {k: raw[k]["value"] if isinstance(raw[k], dict) and "value" in raw[k] else raw[k]
          for k in REQUIRED}
     region = v["region"]
+    if not isinstance(region, str) or not REGION.match(region):
+        raise ConfigError("terraform output region", f"{region!r} is not an AWS region")
     tgs = v["target_group_arns"]
     if not isinstance(tgs, dict) or sorted(tgs) != sorted(COLORS):
         raise ConfigError("terraform output target_group_arns", "must map blue and green to "

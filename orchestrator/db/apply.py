@@ -1,10 +1,11 @@
 """Writing a batch to the target database, exactly once.
 
-Each batch is one target transaction: every table's upserts go through COPY into a
-temp staging table and one INSERT ... ON CONFLICT; deletes through a staged key
-list and one DELETE ... USING; and the source log position the batch reaches is
-written in the same transaction. A crash either keeps all of it or none, and the
-stream restarts from the stored position.
+Each batch is one target transaction: per table, deletes through a staged key list
+and one DELETE ... USING; upserts through COPY into a temp staging table and one
+INSERT ... ON CONFLICT; rows the target cannot hold yet (forward replay's first
+inserts) by COPY straight into the table; and the source log position the batch
+reaches is written in the same transaction. A crash either keeps all of it or none,
+and the stream restarts from the stored position.
 """
 
 from __future__ import annotations
@@ -136,6 +137,9 @@ class TargetDB:
         try:
             self._apply(segments, lsn, source_ts, trust_fresh=True)
         except psycopg2.errors.UniqueViolation:
+            if not any(kind == "writes" and any(e.inserts for e in payload.values())
+                       for kind, payload in segments):
+                raise
             # A row the log said was new is already here: only a target written to by
             # someone else can do that. Upserting it is still exact, so do the batch
             # again that way rather than stop the stream.
@@ -164,13 +168,15 @@ class TargetDB:
             encoded = writes.get(table)
             if encoded is None:
                 continue
+            # Upserts first: one may free a unique value (an email changed) that a new
+            # row of the same batch takes.
+            for cols, text in encoded.upserts.items():
+                self._upsert(cur, table, cols, text)
             for cols, text in encoded.inserts.items():
                 if trust_fresh:
                     self.copy_text(cur, table, cols, text)
                 else:
                     self._upsert(cur, table, cols, text)
-            for cols, text in encoded.upserts.items():
-                self._upsert(cur, table, cols, text)
 
     def truncate(self, cur, tables: list[str]) -> None:
         cur.execute("TRUNCATE " + ", ".join(quote_table(t) for t in tables))

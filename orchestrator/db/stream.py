@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from orchestrator.db import pgoutput
 from orchestrator.db.apply import TargetDB, encode
-from orchestrator.db.catalog import split_name
+from orchestrator.db.catalog import TableInfo, split_name
 from orchestrator.db.mapping import Entity
 from orchestrator.db.pgoutput import UNCHANGED
 from orchestrator.db.source import SourceDB
@@ -32,6 +32,7 @@ from orchestrator.errors import ReplayRefused
 
 DEFAULT_MAX_SLOT_WAL = 1 << 30  # 1 GiB
 WAL_CHECK_S = 5.0
+WAL_CHECK_CHANGES = 10_000  # inside one transaction, look at the cap this often
 IDLE_PROBE_S = 1.0
 IDLE_PROBE_FAST_S = 0.01  # when a cutover waits for a position
 SWITCH_INTERVAL_S = 0.0005
@@ -91,7 +92,7 @@ class Stream:
         self.batch_changes = batch_changes
         self.batch_seconds = batch_seconds
         self.on_batch = on_batch
-        self.relations: dict[int, tuple[str, list[str], list]] = {}
+        self.relations: dict[int, tuple[str, TableInfo]] = {}  # relation oid -> blue table
         self.stats = StreamStats()
         self._last_probe = 0.0
         self._abandon = False
@@ -127,6 +128,7 @@ class Stream:
             # default 5 ms switch interval the decoding thread would hold it that long
             # each time, and the pipeline would stall. Process-wide, and left so: the
             # processes that stream want it throughout.
+            switch = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL_S)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"apply/{self.source.stream}")
             self._loop(cur, stop, until_lsn)
@@ -134,6 +136,7 @@ class Stream:
         finally:
             if self._writer is not None:
                 self._writer.shutdown(wait=True)  # never leave a write behind on the target
+                sys.setswitchinterval(switch)
             conn.close()
             if self._abandon:
                 # Only now that our connection has let go of the slot can it be dropped.
@@ -174,6 +177,8 @@ class Stream:
             if kind in CHANGES:  # the common case first: this runs per change
                 if txn is not None:
                     txn.append(m)
+                    if not len(txn) % WAL_CHECK_CHANGES:
+                        self._check_wal_cap()  # a huge transaction must not escape the cap
             elif kind is pgoutput.Begin:
                 txn = []
             elif kind is pgoutput.Commit:

@@ -126,12 +126,14 @@ class AlbLoadBalancer:
     def _forward_action(self) -> dict:
         out = self._call("describe_listeners", ListenerArns=[self.listener])
         actions = out["Listeners"][0]["DefaultActions"]
-        forward = [a for a in actions if a["Type"] == "forward"]
-        if len(forward) != 1:
+        # Anything more (an authenticate action in front, say) would be lost when
+        # shift() writes the listener's actions: refuse rather than drop it.
+        if [a["Type"] for a in actions] != ["forward"]:
             raise LoadBalancerError(
-                f"listener {self.listener} has {len(forward)} forward actions, not one",
-                "greenswap only switches a listener whose default action forwards")
-        return forward[0]
+                f"listener {self.listener} has default actions "
+                f"{[a['Type'] for a in actions]}, not one forward",
+                "greenswap only switches a listener whose one default action forwards")
+        return actions[0]
 
     def _call(self, method: str, **kwargs):
         try:

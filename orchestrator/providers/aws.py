@@ -20,7 +20,7 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orchestrator.aws import ids
-from orchestrator.aws.outputs import Base
+from orchestrator.aws.outputs import COLORS, Base
 from orchestrator.errors import CloudError, InputError
 from orchestrator.lab import inventory
 from orchestrator.providers.base import Host, check_count
@@ -50,20 +50,28 @@ class AwsProvider:
             raise InputError(f"role: on AWS greenswap builds app hosts only, not {role!r}; the "
                              "database and the ALB are given by config and Terraform")
         check_count(count)
-        group = self._group_name(color)
+        group = self._name(color)
+        if self._describe_group(group) is not None:
+            self.destroy_color(color)  # left by an interrupted run: build it afresh
         template = self._launch_template(color, self.image_id)
+        # MinSize 0: single hosts can then be taken out (destroy_hosts) without AWS
+        # refusing to go under the minimum; the desired count keeps the group full.
         self._call("autoscaling", "create_auto_scaling_group",
                    AutoScalingGroupName=group,
                    LaunchTemplate={"LaunchTemplateId": template, "Version": "$Latest"},
-                   MinSize=count, MaxSize=count, DesiredCapacity=count,
+                   MinSize=0, MaxSize=count, DesiredCapacity=count,
                    VPCZoneIdentifier=",".join(self.base.subnet_ids),
                    TargetGroupARNs=[self.base.target_groups[color]],
                    HealthCheckType="ELB", HealthCheckGracePeriod=120,
                    Tags=[{"Key": k, "Value": v, "PropagateAtLaunch": True}
                          for k, v in self._tags(color, role).items()])
         self.say(f"{group}: waiting for {count} instances in service")
-        self._wait(f"{count} InService instances in {group}",
-                   lambda: len(self._in_service(group)) >= count)
+        try:
+            self._wait(f"{count} InService instances in {group}",
+                       lambda: len(self._in_service(group)) >= count)
+        except CloudError:
+            self.destroy_color(color)  # a failed green is never left running
+            raise
         return [h for h in self.hosts() if h.color == color]
 
     def destroy_hosts(self, names: Iterable[str]) -> None:
@@ -82,15 +90,19 @@ class AwsProvider:
                                InstanceId=name, ShouldDecrementDesiredCapacity=True)
 
     def destroy_color(self, color: str) -> None:
-        """Delete the colour's group (its instances drain by the target group's
-        deregistration delay) and its launch template. Idempotent."""
-        group = self._group_name(color)
+        """Scale the colour's group to zero (each instance leaves its target group
+        through the deregistration delay, so open requests finish), then delete it
+        and its launch template. Idempotent."""
+        group = self._name(color)
         if self._describe_group(group) is not None:
-            self._call("autoscaling", "delete_auto_scaling_group",
-                       AutoScalingGroupName=group, ForceDelete=True)
+            self._call("autoscaling", "update_auto_scaling_group", AutoScalingGroupName=group,
+                       MinSize=0, DesiredCapacity=0)
+            self._wait(f"{group} scaled to zero", lambda: not (
+                self._describe_group(group) or {}).get("Instances"))
+            self._call("autoscaling", "delete_auto_scaling_group", AutoScalingGroupName=group)
             self._wait(f"{group} deleted", lambda: self._describe_group(group) is None)
         templates = self._call("ec2", "describe_launch_templates", Filters=[
-            {"Name": "launch-template-name", "Values": [self._template_name(color)]}])
+            {"Name": "launch-template-name", "Values": [self._name(color)]}])
         for t in templates["LaunchTemplates"]:
             self._call("ec2", "delete_launch_template", LaunchTemplateId=t["LaunchTemplateId"])
 
@@ -141,22 +153,22 @@ class AwsProvider:
                                TagSpecifications=[{"ResourceType": "image",
                                                    "Tags": self._tag_list("bake", "app")}])
             image_id = image["ImageId"]
-            self._wait(f"image {image_id} available", lambda: self._call(
-                "ec2", "describe_images", ImageIds=[image_id])["Images"][0]["State"]
-                == "available")
+            self._wait(f"image {image_id} available",
+                       lambda: self._image_state(image_id) == "available")
         finally:
-            self._call("ec2", "terminate_instances", InstanceIds=[instance])
+            try:
+                self._call("ec2", "terminate_instances", InstanceIds=[instance])
+            except CloudError as exc:  # the first error matters more; this one is said
+                self.say(f"could not terminate the baking instance {instance}: {exc}")
         self.image_id = image_id
         return image_id
 
     # -- plumbing ---------------------------------------------------------------------
 
-    def _group_name(self, color: str | None) -> str:
-        if color not in ("blue", "green"):
+    def _name(self, color: str | None) -> str:
+        """The name of the colour's group and of its launch template."""
+        if color not in COLORS:
             raise InputError(f"color: unknown colour {color!r}; expected blue or green")
-        return f"{self.base.name_prefix}-{color}-app"
-
-    def _template_name(self, color: str) -> str:
         return f"{self.base.name_prefix}-{color}-app"
 
     def _tags(self, color: str, role: str) -> dict[str, str]:
@@ -174,7 +186,7 @@ class AwsProvider:
         data = dict(versions[0]["LaunchTemplateData"])
         if image_id:
             data["ImageId"] = image_id
-        name = self._template_name(color)
+        name = self._name(color)
         existing = self._call("ec2", "describe_launch_templates", Filters=[
             {"Name": "launch-template-name", "Values": [name]}])["LaunchTemplates"]
         for t in existing:  # left by an interrupted run: ours, replace it
@@ -196,8 +208,20 @@ class AwsProvider:
                 if i["LifecycleState"] == "InService"]
 
     def _state(self, instance: str) -> str:
-        out = self._call("ec2", "describe_instances", InstanceIds=[instance])
-        return out["Reservations"][0]["Instances"][0]["State"]["Name"]
+        # Just launched, an instance may not be visible yet (AWS is eventually
+        # consistent): that is "not yet", not a failure.
+        try:
+            out = self.aws.ec2.describe_instances(InstanceIds=[instance])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "InvalidInstanceID.NotFound":
+                return "unknown"
+            raise CloudError(f"ec2 describe_instances failed: {exc}") from exc
+        found = [i for r in out["Reservations"] for i in r["Instances"]]
+        return found[0]["State"]["Name"] if found else "unknown"
+
+    def _image_state(self, image_id: str) -> str:
+        images = self._call("ec2", "describe_images", ImageIds=[image_id])["Images"]
+        return images[0]["State"] if images else "unknown"
 
     def _wait(self, what: str, done: Callable[[], bool]) -> None:
         end = time.monotonic() + self.deadline_s

@@ -97,7 +97,8 @@ def test_the_config_names_the_backend_and_the_rollout_journal_uses_it(
 
     def cfg_for(machine: str) -> config.Config:
         doc = yaml.safe_load(sample.read_text())
-        doc.update(lease={"backend": "dynamodb"}, state_dir=str(tmp_path / machine),
+        doc.update(environment="shop2", lease={"backend": "dynamodb"},
+                   state_dir=str(tmp_path / machine),
                    aws={"terraform_outputs": str(outputs_file), "endpoint_url": moto_url})
         return config.parse(doc, sample)
 

@@ -79,3 +79,11 @@ def test_bad_requests_are_refused_before_any_call(aws, provider):
     with pytest.raises(InputError, match="not greenswap's instances"):
         provider.destroy_hosts(["i-0123456789abcdef0"])
     assert aws.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"] == []
+
+
+def test_a_rerun_rebuilds_the_colour_instead_of_tripping_on_the_old_group(aws, provider):
+    first = provider.create_hosts("app", 2, "green")
+    again = provider.create_hosts("app", 2, "green")  # as a resumed provision would
+    assert len(again) == 2 and not {h.name for h in again} & {h.name for h in first}
+    groups = aws.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
+    assert [g["AutoScalingGroupName"] for g in groups] == ["gs-shop-green-app"]
