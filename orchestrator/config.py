@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from cronsim import CronSim, CronSimError
 
 from orchestrator.errors import ConfigError
+from orchestrator.window import Window
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 SCOPES = ("preflight", "verify", "bake")
@@ -103,6 +107,7 @@ class Config:
     state_dir: Path
     lease_backend: str = "sqlite"
     aws: AwsSettings | None = None
+    window: Window | None = None  # None: rollouts may start at any time
 
     def checks_for(self, scope: str) -> list[Check]:
         return [c for c in self.checks if scope in c.scopes]
@@ -181,8 +186,9 @@ def parse(raw: Any, path: Path) -> Config:
     )
     doc.no_unknown({"environment", "provider", "database", "lb", "cutover", "app",
                     "playbooks", "checks", "bake", "retire", "hooks", "state_dir", "lease",
-                    "aws"})
+                    "aws", "window"})
     lease.no_unknown({"backend"})
+    cfg = replace(cfg, window=_window(doc.section("window", required=False), cfg))
     if cfg.lease_backend == "dynamodb" and cfg.aws is None:
         raise ConfigError("lease.backend", "dynamodb needs the aws section (aws.terraform_outputs "
                           "names the lease table)")
@@ -206,6 +212,47 @@ def _green_hosts(provider: _Section) -> dict[str, int]:
         raise ConfigError("provider.green_hosts.db", "must be 1: green has one database host")
     hosts.no_unknown(set(counts))
     return counts
+
+
+def _window(section: _Section, cfg: Config) -> Window | None:
+    if not section.raw:
+        return None
+    cron = section.text("cron")
+    try:
+        CronSim(cron, datetime.now())
+    except CronSimError as exc:
+        raise ConfigError("window.cron", f"{cron!r} is not a cron expression: {exc}") from None
+    zone = section.text("timezone", default="UTC")
+    try:
+        tz = ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError("window.timezone", f"{zone!r} is not a known time zone",
+                          "use an IANA name such as Europe/Berlin") from None
+    duration = timedelta(minutes=section.number("duration_m", low=1, high=7 * 24 * 60))
+    worst = timedelta(milliseconds=cfg.cutover.deadline_ms, seconds=cfg.bake.duration_s)
+    if duration <= worst:
+        raise ConfigError("window.duration_m", f"{duration} is not longer than the worst-case "
+                          f"cutover and bake ({worst}: cutover.deadline_ms + bake.duration_s)",
+                          "make the window longer, or the deadline or bake shorter")
+    dates = section.raw.get("freeze") or []
+    if not isinstance(dates, list):
+        raise ConfigError("window.freeze", "must be a list of dates or date ranges")
+    # YAML reads an unquoted 2026-12-24 as a date already.
+    freeze = tuple(_freeze(i, str(text)) for i, text in enumerate(dates))
+    section.no_unknown({"cron", "timezone", "duration_m", "freeze"})
+    return Window(cron, duration, tz, freeze, worst)
+
+
+def _freeze(index: int, text: str) -> tuple[date, date]:
+    first, _, last = text.partition("..")
+    try:
+        span = (date.fromisoformat(first.strip()), date.fromisoformat((last or first).strip()))
+    except ValueError:
+        raise ConfigError(f"window.freeze[{index}]", f"{text!r} is not YYYY-MM-DD or "
+                          "YYYY-MM-DD..YYYY-MM-DD") from None
+    if span[1] < span[0]:
+        raise ConfigError(f"window.freeze[{index}]", f"{text!r} ends before it starts")
+    return span
 
 
 def _aws(section: _Section) -> AwsSettings | None:

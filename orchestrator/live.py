@@ -4,7 +4,9 @@ blue is kept fed (reverse replay) until it is retired or needed for a rollback."
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
+from orchestrator import window
 from orchestrator.context import Context, NotYet, phase
 from orchestrator.cutover import CUTOVER, ROLLBACK, CutoverAborted, Swap, SwapResult, swap
 from orchestrator.errors import GreenswapError, ReplayError
@@ -76,6 +78,8 @@ def cutover(ctx: Context) -> None:
         _finish_flipped(ctx, CUTOVER)  # a crash after the flip: only the tail is left
         return
     try:
+        window.check(ctx.cfg.window, ctx.facts.get("window_override"), datetime.now(UTC),
+                     "held back", cutover=True)
         _restore_unflipped(ctx)
         ctx.hooks("before_cutover")
     except GreenswapError as exc:

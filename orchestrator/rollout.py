@@ -14,14 +14,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
-from orchestrator import green, live
+from orchestrator import green, live, window
 from orchestrator.config import Config
 from orchestrator.context import Context, PhaseFailed, Say
 from orchestrator.cutover import CutoverAborted
 from orchestrator.errors import GreenswapError, InputError
 from orchestrator.fleet import Fleet, open_provider
-from orchestrator.journal import Journal
+from orchestrator.journal import Journal, holder_identity
 from orchestrator.lease_backends import open_journal
 
 PHASES = ("preflight", "provision", "patch", "deploy", "schema", "sync", "verify",
@@ -42,7 +43,9 @@ def run_phases(ctx: Context) -> None:
     live.retire(ctx)
 
 
-def rollout(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
+def rollout(cfg: Config, say: Say, keep_failed: bool = False,
+            override_window: str | None = None) -> Context:
+    window.check(cfg.window, override_window, datetime.now(UTC), "rollout refused")
     journal = open_journal(cfg)
     lease = journal.acquire(cfg.environment, None)
     try:
@@ -55,6 +58,7 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
         rollout_id = journal.start(cfg.environment, {"app_version": cfg.app_version,
                                                      "config": str(cfg.path)})
         lease.attach(rollout_id)
+        _note_override(journal, rollout_id, override_window)
         ctx = _context(cfg, journal, rollout_id, say, keep_failed)
         ctx.lease = lease
         try:
@@ -66,10 +70,12 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
         lease.release()
 
 
-def resume(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
+def resume(cfg: Config, say: Say, keep_failed: bool = False,
+           override_window: str | None = None) -> Context:
     with _active(cfg, say, keep_failed, "resume") as ctx:
         ctx.journal.set_state(ctx.rollout_id, "running")
         ctx.record(None, "resume", "resumed")
+        ctx.facts = _note_override(ctx.journal, ctx.rollout_id, override_window) or ctx.facts
         _keep_blue_fed(ctx)
         _drive(ctx)
         return ctx
@@ -99,6 +105,17 @@ def abort(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
         _clean_up_green(ctx)
         _end(ctx, "aborted")
         return ctx
+
+
+def _note_override(journal: Journal, rollout_id: int, reason: str | None) -> dict | None:
+    """The window was overridden: who and why goes in the journal, and the cutover
+    will not hold to the window's cutoff either. Returns the rollout's facts."""
+    if not reason:
+        return None
+    facts = journal.update_facts(rollout_id, window_override=reason)
+    journal.record(rollout_id, None, "window",
+                   f"patch window overridden by {holder_identity()}: {reason}")
+    return facts
 
 
 def _keep_blue_fed(ctx: Context) -> None:

@@ -16,7 +16,7 @@ import sys
 import click
 
 from orchestrator import __version__
-from orchestrator.cli import lab, replay, rollout, transform
+from orchestrator.cli import lab, replay, rollout, transform, window
 from orchestrator.cli.output import err
 from orchestrator.errors import EXIT_INPUT, GreenswapError
 
@@ -30,6 +30,7 @@ def cli() -> None:
 cli.add_command(lab.lab)
 cli.add_command(replay.replay)
 cli.add_command(transform.transform)
+cli.add_command(window.window)
 for command in rollout.COMMANDS:
     cli.add_command(command)
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from orchestrator import rollout as runbook
 from orchestrator.cli.output import emit_json, out, say
 from orchestrator.config import Config, load
+from orchestrator.errors import InputError
 from orchestrator.journal import Journal, Rollout
 from orchestrator.lease_backends import open_journal
 from orchestrator.rollout import PHASES
@@ -30,6 +31,9 @@ config_option = click.option(
     type=click.Path(path_type=Path, dir_okay=False), help="The environment's YAML file.")
 keep_option = click.option("--keep-failed", is_flag=True,
                            help="On failure before cutover, keep green's hosts for a look.")
+override_option = click.option(
+    "--override-window", metavar="REASON", default=None,
+    help="Run outside the patch window (and past its cutoff); the reason is journaled.")
 
 
 @click.command()
@@ -62,23 +66,28 @@ def plan(config_path: Path, as_json: bool) -> None:
 @config_option
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @keep_option
-def rollout_cmd(config_path: Path, yes: bool, keep_failed: bool) -> None:
+@override_option
+def rollout_cmd(config_path: Path, yes: bool, keep_failed: bool,
+                override_window: str | None) -> None:
     """Build green, sync, verify, cut over, bake and retire blue."""
     cfg = load(config_path)
+    _check_reason(override_window)
     if not yes:
         for n, line in enumerate(runbook.plan_steps(cfg), 1):
             out.print(f"{n:2}. {line}", soft_wrap=True)
         click.confirm(f"Roll out app {cfg.app_version} to {cfg.environment}?", abort=True)
-    ctx = runbook.rollout(cfg, say, keep_failed)
+    ctx = runbook.rollout(cfg, say, keep_failed, override_window)
     _summary(ctx.journal, ctx.rollout_id)
 
 
 @click.command()
 @config_option
 @keep_option
-def resume(config_path: Path, keep_failed: bool) -> None:
+@override_option
+def resume(config_path: Path, keep_failed: bool, override_window: str | None) -> None:
     """Continue the environment's unfinished rollout from its journal."""
-    ctx = runbook.resume(load(config_path), say, keep_failed)
+    _check_reason(override_window)
+    ctx = runbook.resume(load(config_path), say, keep_failed, override_window)
     _summary(ctx.journal, ctx.rollout_id)
 
 
@@ -176,6 +185,11 @@ def watchdog(config_path: Path, rollout_id: int, old: str, new: str, token: str,
     cfg = load(config_path)
     ctx = runbook._context(cfg, open_journal(cfg), rollout_id, say, False)
     say(guard(ctx, old, new, at, cli_pid))
+
+
+def _check_reason(reason: str | None) -> None:
+    if reason is not None and not reason.strip():
+        raise InputError("--override-window: give a reason; it is recorded in the journal")
 
 
 def status_data(cfg: Config, journal: Journal) -> dict:
