@@ -80,6 +80,13 @@ class Database:
 
 
 @dataclass(frozen=True)
+class Notify:
+    webhook_url_env: str  # the URL carries a token: it is a secret, read from here
+    attempts: int = 3
+    timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
 class AwsSettings:
     terraform_outputs: Path  # a saved `terraform output -json`, or the module's directory
     endpoint_url: str | None  # a private endpoint; None for AWS's own
@@ -108,6 +115,7 @@ class Config:
     lease_backend: str = "sqlite"
     aws: AwsSettings | None = None
     window: Window | None = None  # None: rollouts may start at any time
+    notify: Notify | None = None
 
     def checks_for(self, scope: str) -> list[Check]:
         return [c for c in self.checks if scope in c.scopes]
@@ -186,9 +194,10 @@ def parse(raw: Any, path: Path) -> Config:
     )
     doc.no_unknown({"environment", "provider", "database", "lb", "cutover", "app",
                     "playbooks", "checks", "bake", "retire", "hooks", "state_dir", "lease",
-                    "aws", "window"})
+                    "aws", "window", "notify"})
     lease.no_unknown({"backend"})
-    cfg = replace(cfg, window=_window(doc.section("window", required=False), cfg))
+    cfg = replace(cfg, window=_window(doc.section("window", required=False), cfg),
+                  notify=_notify(doc.section("notify", required=False)))
     if cfg.lease_backend == "dynamodb" and cfg.aws is None:
         raise ConfigError("lease.backend", "dynamodb needs the aws section (aws.terraform_outputs "
                           "names the lease table)")
@@ -212,6 +221,18 @@ def _green_hosts(provider: _Section) -> dict[str, int]:
         raise ConfigError("provider.green_hosts.db", "must be 1: green has one database host")
     hosts.no_unknown(set(counts))
     return counts
+
+
+def _notify(section: _Section) -> Notify | None:
+    if not section.raw:
+        return None
+    notify = Notify(
+        webhook_url_env=section.text("webhook_url_env", pattern=re.compile(r"^[A-Z_][A-Z0-9_]*$")),
+        attempts=section.integer("attempts", default=3, low=1, high=10),
+        timeout_s=section.number("timeout_s", default=5.0, low=0.1, high=60),
+    )
+    section.no_unknown({f.name for f in fields(Notify)})
+    return notify
 
 
 def _window(section: _Section, cfg: Config) -> Window | None:

@@ -8,6 +8,7 @@ boundary instead of racing another one.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,9 +20,16 @@ from orchestrator.fleet import Fleet
 from orchestrator.hooks import run_hooks
 from orchestrator.journal import Journal, Lease
 from orchestrator.lb.base import LoadBalancer
+from orchestrator.notify import Webhook, secret_values
 from orchestrator.sync import Sync
 
 Say = Callable[[str], None]
+
+
+def _worth_telling(phase: str | None, kind: str) -> bool:
+    """What reaches the webhook: start, each phase's end, failures, rollbacks, the end."""
+    return (kind in ("done", "fail", "end", "resume", "window")
+            or (kind == "start" and phase in ("preflight", "rollback")))
 
 
 @dataclass
@@ -62,17 +70,38 @@ class Context:
     def run_dir(self):
         return self.cfg.state_dir / self.cfg.environment / f"rollout-{self.rollout_id}"
 
+    @cached_property
+    def webhook(self) -> Webhook | None:
+        notify = self.cfg.notify
+        if notify is None:
+            return None
+        url = os.environ.get(notify.webhook_url_env, "")
+        if not url:
+            # Notifications must never stop a rollout: say so, and go on without.
+            self.journal.record(self.rollout_id, None, "notify",
+                                f"${notify.webhook_url_env} is not set: no notifications")
+            return None
+        return Webhook(url, self.cfg.environment,
+                       secret_values(self.cfg.database.secret_variables),
+                       lambda m: self.journal.record(self.rollout_id, None, "notify", m),
+                       notify.attempts, notify.timeout_s)
+
     def close(self) -> None:
         if "sync" in self.__dict__:  # built only if a phase needed it
             self.sync.close()
         if "lb" in self.__dict__:
             self.lb.shell.close()
+        if self.__dict__.get("webhook") is not None:
+            self.webhook.close()
 
     def remember(self, **facts) -> None:
         self.facts = self.journal.update_facts(self.rollout_id, **facts)
 
     def record(self, phase: str | None, kind: str, message: str, **data) -> None:
         self.journal.record(self.rollout_id, phase, kind, message, **data)
+        if _worth_telling(phase, kind) and self.webhook is not None:
+            self.webhook.send(message, {"rollout": self.rollout_id, "phase": phase,
+                                        "app": self.facts.get("app_version")}, kind)
 
     def hooks(self, moment: str, **facts) -> list[str]:
         """The config's hooks for `moment`, with this rollout's facts (and `facts`),
