@@ -20,6 +20,7 @@ import yaml
 from cronsim import CronSim, CronSimError
 
 from orchestrator.errors import ConfigError
+from orchestrator.settings_file import REQUIRED, Section
 from orchestrator.window import Window
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -28,7 +29,6 @@ HOOK_MOMENTS = ("before_cutover", "after_cutover", "on_failure", "on_rollback")
 PROVIDERS = ("lab",)
 LB_KINDS = ("haproxy",)
 LEASE_BACKENDS = ("sqlite", "dynamodb")
-_REQUIRED = object()
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,7 @@ def load(path: Path) -> Config:
 
 
 def parse(raw: Any, path: Path) -> Config:
-    doc = _Section(raw, "", path.parent)
+    doc = Section(raw, "", path.parent)
     environment = doc.text("environment", pattern=NAME)  # first, as in the file
     provider = doc.section("provider")
     database = doc.section("database")
@@ -213,7 +213,7 @@ def parse(raw: Any, path: Path) -> Config:
     return cfg
 
 
-def _green_hosts(provider: _Section) -> dict[str, int]:
+def _green_hosts(provider: Section) -> dict[str, int]:
     hosts = provider.section("green_hosts", required=False)
     counts = {role: hosts.integer(role, default=d, low=1, high=64)
               for role, d in (("app", 2), ("db", 1))}
@@ -223,7 +223,7 @@ def _green_hosts(provider: _Section) -> dict[str, int]:
     return counts
 
 
-def _notify(section: _Section) -> Notify | None:
+def _notify(section: Section) -> Notify | None:
     if not section.raw:
         return None
     notify = Notify(
@@ -235,7 +235,7 @@ def _notify(section: _Section) -> Notify | None:
     return notify
 
 
-def _window(section: _Section, cfg: Config) -> Window | None:
+def _window(section: Section, cfg: Config) -> Window | None:
     if not section.raw:
         return None
     cron = section.text("cron")
@@ -276,10 +276,10 @@ def _freeze(index: int, text: str) -> tuple[date, date]:
     return span
 
 
-def _aws(section: _Section) -> AwsSettings | None:
+def _aws(section: Section) -> AwsSettings | None:
     if not section.raw:
         return None
-    outputs = section.path("terraform_outputs", default=_REQUIRED)
+    outputs = section.path("terraform_outputs", default=REQUIRED)
     if not outputs.exists():
         raise ConfigError("aws.terraform_outputs", f"{outputs} does not exist",
                           "save 'terraform output -json' there, or name the terraform/ directory")
@@ -291,14 +291,14 @@ def _aws(section: _Section) -> AwsSettings | None:
     return AwsSettings(outputs, endpoint)
 
 
-def _playbooks(section: _Section) -> dict[str, str]:
+def _playbooks(section: Section) -> dict[str, str]:
     names = {"patch": "patch.yml", "db": "postgres.yml", "app": "app.yml", "lb": "haproxy.yml"}
     books = {k: section.text(k, default=v) for k, v in names.items()}
     section.no_unknown(set(names))
     return books
 
 
-def _check(item: _Section) -> Check:
+def _check(item: Section) -> Check:
     kind = item.choice("kind", ("http", "sql", "command"))
     scopes = tuple(item.strings("scopes", default=list(SCOPES)))
     for scope in scopes:
@@ -322,7 +322,7 @@ def _check(item: _Section) -> Check:
     return check
 
 
-def _bake(section: _Section) -> Bake:
+def _bake(section: Section) -> Bake:
     bake = Bake(
         duration_s=section.number("duration_s", default=60.0, low=0),
         interval_s=section.number("interval_s", default=1.0, low=0.1, high=3600),
@@ -333,110 +333,7 @@ def _bake(section: _Section) -> Bake:
     return bake
 
 
-def _hooks(section: _Section) -> dict[str, tuple[Path, ...]]:
+def _hooks(section: Section) -> dict[str, tuple[Path, ...]]:
     hooks = {moment: tuple(section.files(moment, executable=True)) for moment in HOOK_MOMENTS}
     section.no_unknown(set(HOOK_MOMENTS))
     return hooks
-
-
-class _Section:
-    """A mapping in the file, with typed getters whose errors name the full field."""
-
-    def __init__(self, raw: Any, where: str, base: Path) -> None:
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise ConfigError(where or "(top level)", "must be a mapping of settings")
-        self.raw, self.where, self.base = raw, where, base
-
-    def _field(self, key: str) -> str:
-        return f"{self.where}.{key}" if self.where else key
-
-    def _get(self, key: str, default: Any, kind: str) -> Any:
-        if key in self.raw and self.raw[key] is not None:
-            return self.raw[key]
-        if default is _REQUIRED:
-            raise ConfigError(self._field(key), f"is required ({kind})")
-        return default
-
-    def section(self, key: str, required: bool = True) -> _Section:
-        return _Section(self._get(key, _REQUIRED if required else {}, "a mapping"),
-                        self._field(key), self.base)
-
-    def items(self, key: str) -> list[_Section]:
-        value = self._get(key, [], "a list")
-        if not isinstance(value, list):
-            raise ConfigError(self._field(key), "must be a list")
-        return [_Section(v, f"{self._field(key)}[{i}]", self.base) for i, v in enumerate(value)]
-
-    def text(self, key: str, default: Any = None, pattern: re.Pattern | None = None) -> str:
-        value = self._get(key, _REQUIRED if default is None else default, "text")
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = str(value)  # version: 2.0 is meant as text
-        if not isinstance(value, str) or (default is None and not value.strip()):
-            raise ConfigError(self._field(key), "must be non-empty text")
-        if pattern is not None and not pattern.match(value):
-            raise ConfigError(self._field(key), f"{value!r} does not match {pattern.pattern}")
-        return value
-
-    def choice(self, key: str, options: tuple[str, ...], default: Any = _REQUIRED) -> str:
-        value = self.text(key) if default is _REQUIRED else self.text(key, default=default)
-        if value not in options:
-            raise ConfigError(self._field(key),
-                              f"{value!r} is not one of {', '.join(options)}")
-        return value
-
-    def integer(self, key: str, default: Any = _REQUIRED, low: int | None = None,
-                high: int | None = None) -> int:
-        value = self._get(key, default, "a whole number")
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(self._field(key), f"must be a whole number, not {value!r}")
-        return self._bounded(key, value, low, high)
-
-    def number(self, key: str, default: Any = _REQUIRED, low: float | None = None,
-               high: float | None = None) -> float:
-        value = self._get(key, default, "a number")
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(self._field(key), f"must be a number, not {value!r}")
-        return float(self._bounded(key, value, low, high))
-
-    def _bounded(self, key: str, value, low, high):
-        if (low is not None and value < low) or (high is not None and value > high):
-            span = f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
-            raise ConfigError(self._field(key), f"{value} is out of range ({span})")
-        return value
-
-    def strings(self, key: str, default: list[str]) -> list[str]:
-        value = self._get(key, default, "a list of text")
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(self._field(key), "must be a list of text")
-        return value
-
-    def path(self, key: str, default: Path) -> Path:
-        value = self._get(key, default, "a path")
-        return (self.base / Path(value)).resolve() if value != default else default
-
-    def file(self, key: str) -> Path:
-        path = (self.base / self.text(key)).resolve()
-        if not path.is_file():
-            raise ConfigError(self._field(key), f"{path} is not a file")
-        return path
-
-    def files(self, key: str, executable: bool = False) -> list[Path]:
-        found = []
-        for i, name in enumerate(self.strings(key, [])):
-            path = (self.base / name).resolve()
-            where = f"{self._field(key)}[{i}]"
-            if not path.is_file():
-                raise ConfigError(where, f"{path} is not a file")
-            if executable and not os.access(path, os.X_OK):
-                raise ConfigError(where, f"{path} is not executable", f"chmod +x {path}")
-            found.append(path)
-        return found
-
-    def no_unknown(self, known: set[str]) -> None:
-        unknown = sorted(set(self.raw) - known)
-        if unknown:
-            raise ConfigError(self._field(unknown[0]), "is not a setting greenswap knows",
-                              f"known here: {', '.join(sorted(known))}")
-

@@ -1,0 +1,116 @@
+"""Reading one mapping of a YAML settings file: typed getters whose every error is a
+ConfigError naming the full field (`cutover.deadline_ms: ...`)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from orchestrator.errors import ConfigError
+
+REQUIRED = object()  # a getter's default: the setting must be there
+
+
+class Section:
+    """A mapping in the file, with typed getters whose errors name the full field."""
+
+    def __init__(self, raw: Any, where: str, base: Path) -> None:
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, dict):
+            raise ConfigError(where or "(top level)", "must be a mapping of settings")
+        self.raw, self.where, self.base = raw, where, base
+
+    def _field(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def _get(self, key: str, default: Any, kind: str) -> Any:
+        if key in self.raw and self.raw[key] is not None:
+            return self.raw[key]
+        if default is REQUIRED:
+            raise ConfigError(self._field(key), f"is required ({kind})")
+        return default
+
+    def section(self, key: str, required: bool = True) -> Section:
+        return Section(self._get(key, REQUIRED if required else {}, "a mapping"),
+                        self._field(key), self.base)
+
+    def items(self, key: str) -> list[Section]:
+        value = self._get(key, [], "a list")
+        if not isinstance(value, list):
+            raise ConfigError(self._field(key), "must be a list")
+        return [Section(v, f"{self._field(key)}[{i}]", self.base) for i, v in enumerate(value)]
+
+    def text(self, key: str, default: Any = None, pattern: re.Pattern | None = None) -> str:
+        value = self._get(key, REQUIRED if default is None else default, "text")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = str(value)  # version: 2.0 is meant as text
+        if not isinstance(value, str) or (default is None and not value.strip()):
+            raise ConfigError(self._field(key), "must be non-empty text")
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(self._field(key), f"{value!r} does not match {pattern.pattern}")
+        return value
+
+    def choice(self, key: str, options: tuple[str, ...], default: Any = REQUIRED) -> str:
+        value = self.text(key) if default is REQUIRED else self.text(key, default=default)
+        if value not in options:
+            raise ConfigError(self._field(key),
+                              f"{value!r} is not one of {', '.join(options)}")
+        return value
+
+    def integer(self, key: str, default: Any = REQUIRED, low: int | None = None,
+                high: int | None = None) -> int:
+        value = self._get(key, default, "a whole number")
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(self._field(key), f"must be a whole number, not {value!r}")
+        return self._bounded(key, value, low, high)
+
+    def number(self, key: str, default: Any = REQUIRED, low: float | None = None,
+               high: float | None = None) -> float:
+        value = self._get(key, default, "a number")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(self._field(key), f"must be a number, not {value!r}")
+        return float(self._bounded(key, value, low, high))
+
+    def _bounded(self, key: str, value, low, high):
+        if (low is not None and value < low) or (high is not None and value > high):
+            span = f"{low if low is not None else '-inf'} to {high if high is not None else 'inf'}"
+            raise ConfigError(self._field(key), f"{value} is out of range ({span})")
+        return value
+
+    def strings(self, key: str, default: list[str]) -> list[str]:
+        value = self._get(key, default, "a list of text")
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(self._field(key), "must be a list of text")
+        return value
+
+    def path(self, key: str, default: Path) -> Path:
+        value = self._get(key, default, "a path")
+        return (self.base / Path(value)).resolve() if value != default else default
+
+    def file(self, key: str) -> Path:
+        path = (self.base / self.text(key)).resolve()
+        if not path.is_file():
+            raise ConfigError(self._field(key), f"{path} is not a file")
+        return path
+
+    def files(self, key: str, executable: bool = False) -> list[Path]:
+        found = []
+        for i, name in enumerate(self.strings(key, [])):
+            path = (self.base / name).resolve()
+            where = f"{self._field(key)}[{i}]"
+            if not path.is_file():
+                raise ConfigError(where, f"{path} is not a file")
+            if executable and not os.access(path, os.X_OK):
+                raise ConfigError(where, f"{path} is not executable", f"chmod +x {path}")
+            found.append(path)
+        return found
+
+    def no_unknown(self, known: set[str]) -> None:
+        unknown = sorted(set(self.raw) - known)
+        if unknown:
+            raise ConfigError(self._field(unknown[0]), "is not a setting greenswap knows",
+                              f"known here: {', '.join(sorted(known))}")
+
