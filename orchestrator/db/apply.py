@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.replay_position (
 );
 """
 KEY_CHUNK = 1000
+LOCK_WAIT_MS = 5000
 
 
 @dataclass
@@ -72,13 +73,17 @@ class TargetDB:
         self.keys = keys
         with self.conn.cursor() as cur:
             # One replayer per stream and target: a second would drop the first's slot.
-            cur.execute("SELECT pg_try_advisory_lock(hashtext(%s))", (f"greenswap:{stream}",))
-            if not cur.fetchone()[0]:
+            # Waited for a little: a replayer that has just exited (a swap taking its
+            # stream over) lets go only when the server has ended its session.
+            cur.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT_MS}ms'")
+            try:
+                cur.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"greenswap:{stream}",))
+            except psycopg2.errors.LockNotAvailable:
                 self.conn.close()
                 raise ReplayRefused(
                     f"another replayer is running stream {stream} on this target",
                     "stop it first, or use another --stream name",
-                )
+                ) from None
             cur.execute(POSITION_DDL)
             self.infos = {t: self._info(cur, t) for t in tables}
             self._replica_role(cur)

@@ -208,6 +208,18 @@ def test_a_second_replayer_of_the_same_stream_is_refused(clusters):
         first.close()
 
 
+def test_a_replayer_that_is_letting_go_is_waited_for(clusters):
+    # A swap takes a stream over from the background replayer it has just stopped:
+    # the lock goes only as the server ends that session, a moment later.
+    blue, green = clusters
+    first = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_handover")
+    threading.Timer(0.5, first.close).start()
+    began = time.monotonic()
+    second = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_handover")
+    second.close()
+    assert 0.4 < time.monotonic() - began < 5
+
+
 def test_ddl_on_the_source_stops_the_replay_and_names_the_table(clusters):
     blue, green = clusters
     blue.sql("INSERT INTO accounts (full_name, email) VALUES ('A B', 'a')")
