@@ -283,10 +283,8 @@ def _aws(section: Section) -> AwsSettings | None:
     if not outputs.exists():
         raise ConfigError("aws.terraform_outputs", f"{outputs} does not exist",
                           "save 'terraform output -json' there, or name the terraform/ directory")
-    endpoint = None
-    if section.raw.get("endpoint_url") is not None:
-        endpoint = section.text("endpoint_url",
-                                pattern=re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+/?$"))
+    endpoint = section.text("endpoint_url", default=None,
+                            pattern=re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+/?$"))
     section.no_unknown({"terraform_outputs", "endpoint_url"})
     return AwsSettings(outputs, endpoint)
 

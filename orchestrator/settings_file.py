@@ -43,18 +43,22 @@ class Section:
             raise ConfigError(self._field(key), "must be a list")
         return [Section(v, f"{self._field(key)}[{i}]", self.base) for i, v in enumerate(value)]
 
-    def text(self, key: str, default: Any = None, pattern: re.Pattern | None = None) -> str:
-        value = self._get(key, REQUIRED if default is None else default, "text")
+    def text(self, key: str, default: Any = REQUIRED, pattern: re.Pattern | None = None
+             ) -> str | None:
+        """Required (non-empty) unless a default is given; default=None: optional."""
+        value = self._get(key, default, "text")
+        if value is None:
+            return None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             value = str(value)  # version: 2.0 is meant as text
-        if not isinstance(value, str) or (default is None and not value.strip()):
+        if not isinstance(value, str) or (default is REQUIRED and not value.strip()):
             raise ConfigError(self._field(key), "must be non-empty text")
         if pattern is not None and not pattern.match(value):
             raise ConfigError(self._field(key), f"{value!r} does not match {pattern.pattern}")
         return value
 
     def choice(self, key: str, options: tuple[str, ...], default: Any = REQUIRED) -> str:
-        value = self.text(key) if default is REQUIRED else self.text(key, default=default)
+        value = self.text(key, default=default)
         if value not in options:
             raise ConfigError(self._field(key),
                               f"{value!r} is not one of {', '.join(options)}")

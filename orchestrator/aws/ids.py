@@ -19,7 +19,6 @@ ID_PATTERNS = {
     "sg": re.compile(rf"^sg-{_HEX}{{8}}({_HEX}{{9}})?$"),
     "subnet": re.compile(rf"^subnet-{_HEX}{{8}}({_HEX}{{9}})?$"),
     "vpc": re.compile(rf"^vpc-{_HEX}{{8}}({_HEX}{{9}})?$"),
-    "i": re.compile(rf"^i-{_HEX}{{8}}({_HEX}{{9}})?$"),
 }
 _ELB_ARN = (r"^arn:aws(-cn|-us-gov)?:elasticloadbalancing:"
             r"(?P<region>[a-z]{2}(-[a-z]+)+-\d):(?P<account>\d{12}):")
