@@ -26,8 +26,10 @@ from orchestrator.window import Window
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 SCOPES = ("preflight", "verify", "bake")
 HOOK_MOMENTS = ("before_cutover", "after_cutover", "on_failure", "on_rollback")
-PROVIDERS = ("lab",)
+PROVIDERS = ("lab", "static")
 LB_KINDS = ("haproxy",)
+PROVIDER_FIELDS = {"lab": {"lab", "state_root", "inventory_dir"},
+                   "static": {"inventory", "ssh_key", "known_hosts"}}
 LEASE_BACKENDS = ("sqlite", "dynamodb")
 
 
@@ -87,6 +89,13 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class StaticFleet:
+    inventory: Path  # the operator's YAML inventory: blue_app, blue_db, green_app, ...
+    ssh_key: Path
+    known_hosts: Path  # every host's key pinned here; greenswap never learns keys
+
+
+@dataclass(frozen=True)
 class AwsSettings:
     terraform_outputs: Path  # a saved `terraform output -json`, or the module's directory
     endpoint_url: str | None  # a private endpoint; None for AWS's own
@@ -113,6 +122,7 @@ class Config:
     hooks: dict[str, tuple[Path, ...]]
     state_dir: Path
     lease_backend: str = "sqlite"
+    static: StaticFleet | None = None
     aws: AwsSettings | None = None
     window: Window | None = None  # None: rollouts may start at any time
     notify: Notify | None = None
@@ -150,10 +160,11 @@ def parse(raw: Any, path: Path) -> Config:
     app = doc.section("app")
     retire = doc.section("retire", required=False)
     lease = doc.section("lease", required=False)
+    kind = provider.choice("kind", PROVIDERS)
     cfg = Config(
         environment=environment,
         path=path,
-        provider=provider.choice("kind", PROVIDERS),
+        provider=kind,
         lab=provider.text("lab", default="gs", pattern=re.compile(r"^[a-z][a-z0-9]{0,5}$")),
         lab_paths={k: provider.path(k, default=None) for k in ("state_root", "inventory_dir")
                    if provider.raw.get(k)},
@@ -190,6 +201,7 @@ def parse(raw: Any, path: Path) -> Config:
         hooks=_hooks(doc.section("hooks", required=False)),
         state_dir=doc.path("state_dir", default=Path("/var/lib/greenswap")),
         lease_backend=lease.choice("backend", LEASE_BACKENDS, default="sqlite"),
+        static=_static(provider) if kind == "static" else None,
         aws=_aws(doc.section("aws", required=False)),
     )
     doc.no_unknown({"environment", "provider", "database", "lb", "cutover", "app",
@@ -201,7 +213,7 @@ def parse(raw: Any, path: Path) -> Config:
     if cfg.lease_backend == "dynamodb" and cfg.aws is None:
         raise ConfigError("lease.backend", "dynamodb needs the aws section (aws.terraform_outputs "
                           "names the lease table)")
-    provider.no_unknown({"kind", "lab", "green_hosts", "state_root", "inventory_dir"})
+    provider.no_unknown({"kind", "green_hosts"} | PROVIDER_FIELDS[kind])
     database.no_unknown({f.name for f in fields(Database)})
     lb.no_unknown({"kind", "host"})
     cutover.no_unknown({f.name for f in fields(Cutover)})
@@ -221,6 +233,15 @@ def _green_hosts(provider: Section) -> dict[str, int]:
         raise ConfigError("provider.green_hosts.db", "must be 1: green has one database host")
     hosts.no_unknown(set(counts))
     return counts
+
+
+def _static(provider: Section) -> StaticFleet:
+    fleet = StaticFleet(*(provider.file(k) for k in ("inventory", "ssh_key", "known_hosts")))
+    mode = fleet.ssh_key.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError("provider.ssh_key", f"{fleet.ssh_key} is readable by others "
+                          f"(mode {mode:o})", f"chmod 600 {fleet.ssh_key}")
+    return fleet
 
 
 def _notify(section: Section) -> Notify | None:

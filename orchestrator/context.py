@@ -103,6 +103,18 @@ class Context:
             self.webhook.send(message, {"rollout": self.rollout_id, "phase": phase,
                                         "app": self.facts.get("app_version")}, kind)
 
+    def check(self, scope: str, color: str) -> list[str]:
+        """The config's checks of `scope` against `color`, directly, recorded for the
+        report; returns the failures, one line each ("check name: what failed")."""
+        names = [c.name for c in self.cfg.checks_for(scope)]
+        failures = self.fleet.check(scope, color)
+        if names:  # the scopes are named after the phases that run them
+            failed = {f.split(":")[0] for f in failures}
+            self.record(scope, "checks", f"{len(names) - len(failed)}/{len(names)} {scope}"
+                        f" checks passed on {color}", color=color, checks=names,
+                        failures=failures)
+        return failures
+
     def hooks(self, moment: str, **facts) -> list[str]:
         """The config's hooks for `moment`, with this rollout's facts (and `facts`),
         never its secrets. Raises HookFailed on the first that fails."""

@@ -31,6 +31,12 @@ def open_provider(cfg: Config) -> Provider:
             raise LabError(f"provider.lab: lab {cfg.lab} is not up",
                            f"run 'greenswap lab up --name {cfg.lab}' (or 'make demo')")
         return LabProvider(lab)
+    if cfg.provider == "static":
+        from orchestrator.providers.static import StaticProvider
+
+        fleet = cfg.static
+        return StaticProvider(fleet.inventory, fleet.ssh_key, fleet.known_hosts,
+                              cfg.state_dir / cfg.environment)
     raise InputError(f"provider.kind: {cfg.provider!r} is not supported here")
 
 

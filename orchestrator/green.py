@@ -29,7 +29,7 @@ def preflight(ctx: Context) -> None:
     if "blue" not in ctx.facts:
         live = ctx.lb.live_color()
         ctx.remember(blue=live, green=OTHER[live])
-    failures = ctx.fleet.check("preflight", ctx.blue)
+    failures = ctx.check("preflight", ctx.blue)
     if failures:
         raise PreflightFailed(f"blue ({ctx.blue}) is not healthy: {failures[0]}")
     _check_blue_database(ctx)
@@ -81,14 +81,26 @@ def provision(ctx: Context) -> None:
 @phase("patch")
 def patch(ctx: Context) -> None:
     """OS updates on every green host"""
-    ctx.fleet.playbook("patch", ctx.green)
+    result = ctx.fleet.playbook("patch", ctx.green)
+    # What each host got, for the journal and the report: "name old -> new".
+    upgrades = {host: list(facts.get("greenswap_upgrades") or [])
+                for host, facts in sorted(result.facts.items())}
+    ctx.remember(patched=upgrades)
+    for host, changes in upgrades.items():
+        ctx.record("patch", "host", f"{host}: {len(changes)} package(s) updated",
+                   host=host, upgrades=changes)
 
 
 @phase("deploy")
 def deploy(ctx: Context) -> None:
     """the database server, the new app version, and green's servers in the LB"""
     fleet, green = ctx.fleet, ctx.green
-    fleet.playbook("db", f"{green}_db", allowed_cidr=_allowed_cidr(ctx))
+    if ctx.lb.live_color() == green:  # never: but this is about to drop a cluster
+        raise PreflightFailed(f"green ({green}) is live at the LB; its database is not rebuilt",
+                              "see 'greenswap status'; the journal and the LB disagree")
+    # A green database is built from nothing, also on a reused (static) host: rows
+    # left from an earlier life would corrupt the snapshot.
+    fleet.playbook("db", f"{green}_db", allowed_cidr=_allowed_cidr(ctx), recreate=True)
     fleet.playbook("app", f"{green}_app", app_version=ctx.cfg.app_version,
                    db_group=f"{green}_db", app_port=ctx.cfg.app_port,
                    restart_throttle=0)  # green serves nobody yet

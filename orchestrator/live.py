@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 from orchestrator import window
 from orchestrator.context import Context, NotYet, phase
 from orchestrator.cutover import CUTOVER, ROLLBACK, CutoverAborted, Swap, SwapResult, swap
+from orchestrator.db.lag import LagSample
 from orchestrator.errors import GreenswapError, ReplayError
 from orchestrator.green import refresh_lb
 from orchestrator.watchdog import Watchdog
 
 SYNC_PROGRESS_S = 5.0
+SAMPLE_S = 1.0  # lag and LB answers recorded for the report while waiting on sync
 
 
 class VerifyFailed(GreenswapError):
@@ -37,12 +39,15 @@ def _wait_synced(ctx: Context) -> None:
     threshold; a replayer that stopped is an error with its last words."""
     data = ctx.sync
     deadline = time.monotonic() + ctx.cfg.database.sync_timeout_s
-    last_said = 0.0
+    last_said = last_sample = 0.0
     while True:
         if not data.running("forward"):
             raise ReplayError(f"the forward replayer stopped: {data.failure('forward')}",
                               "fix the cause, then 'greenswap resume'")
         lag = data.lag("forward") if data.position("forward") is not None else None
+        if time.monotonic() - last_sample >= SAMPLE_S:
+            last_sample = time.monotonic()
+            _sample(ctx, "sync", "forward", lag)
         if lag is not None and lag.bytes <= ctx.cfg.cutover.lag_threshold_bytes:
             ctx.remember(sync_lag_bytes=lag.bytes)
             return
@@ -55,6 +60,25 @@ def _wait_synced(ctx: Context) -> None:
         time.sleep(0.2)
 
 
+def _sample(ctx: Context, phase_name: str, direction: str, lag: LagSample | None) -> None:
+    """One point of the report's charts: the stream's lag and what the LB answered."""
+    data: dict = {"direction": direction}
+    if lag is not None:
+        data.update(lag_bytes=lag.bytes, lag_s=round(lag.seconds, 3))
+    for color in (ctx.blue, ctx.green):
+        data[color] = list(ctx.lb.responses(color))
+    ctx.record(phase_name, "sample", f"{direction} lag {data.get('lag_bytes', '-')} bytes",
+               **data)
+
+
+def _lag_or_none(ctx: Context, direction: str) -> LagSample | None:
+    """For the report only: a database that does not answer now is bake's business."""
+    try:
+        return ctx.sync.lag(direction)
+    except GreenswapError:
+        return None
+
+
 @phase("verify")
 def verify(ctx: Context) -> None:
     """checksums of green against f(blue), and green's health checked directly"""
@@ -65,7 +89,7 @@ def verify(ctx: Context) -> None:
         ctx.record("verify", "mismatch", f"{len(mismatches)} mismatching keys: {keys}",
                    keys=[[m.table, list(m.key)] for m in mismatches[:1000]])
         raise VerifyFailed(f"{len(mismatches)} key(s) differ between green and f(blue): {keys}")
-    failures = ctx.fleet.check("verify", ctx.green)
+    failures = ctx.check("verify", ctx.green)
     if failures:
         raise VerifyFailed(f"green is not healthy: {failures[0]}",
                            "fix green (it takes no traffic yet), then 'greenswap resume'")
@@ -108,10 +132,11 @@ def bake(ctx: Context) -> None:
         if not ctx.sync.running("reverse"):  # blue must stay fed for a rollback
             ctx.record("bake", "restart", "reverse replayer was not running; restarted")
             ctx.sync.start("reverse")
-        problems = ctx.fleet.check("bake", ctx.green)
+        problems = ctx.check("bake", ctx.green)
         now = ctx.lb.responses(ctx.green)
-        answers, errors = now[0] - last[0], now[1] - last[1]
+        answers, errors = now.total - last.total, now.errors - last.errors
         last = now
+        _sample(ctx, "bake", "reverse", _lag_or_none(ctx, "reverse"))
         if answers and errors / answers > cfg.max_error_rate:
             problems.append(f"LB error rate {errors}/{answers} over {cfg.max_error_rate:.2%}")
         failed_rounds = failed_rounds + 1 if problems else 0

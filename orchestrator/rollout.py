@@ -44,7 +44,7 @@ def run_phases(ctx: Context) -> None:
 
 
 def rollout(cfg: Config, say: Say, keep_failed: bool = False,
-            override_window: str | None = None) -> Context:
+            override_window: str | None = None, reason: str = "by hand") -> Context:
     window.check(cfg.window, override_window, datetime.now(UTC), "rollout refused")
     journal = open_journal(cfg)
     lease = journal.acquire(cfg.environment, None)
@@ -55,8 +55,9 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False,
             raise InputError(f"rollout {current.id} of {cfg.environment} is {current.state}",
                              "finish it with 'greenswap resume', or end it with "
                              "'greenswap abort' / 'greenswap rollback'")
-        rollout_id = journal.start(cfg.environment, {"app_version": cfg.app_version,
-                                                     "config": str(cfg.path)})
+        rollout_id = journal.start(cfg.environment, {
+            "app_version": cfg.app_version, "config": str(cfg.path),
+            "started_by": holder_identity(), "reason": reason})
         lease.attach(rollout_id)
         _note_override(journal, rollout_id, override_window)
         ctx = _context(cfg, journal, rollout_id, say, keep_failed)

@@ -73,6 +73,7 @@ def units(cfg: Config, config_path: Path, greenswap: str | None = None) -> dict[
     exe = greenswap or shutil.which("greenswap") or f"{sys.executable} -m orchestrator.cli"
     name = f"greenswap-{cfg.environment}"
     calendar = on_calendar(cfg.window.cron, cfg.window.timezone.key)
+    reason = f'"patch window ({name}.timer)"'  # journaled: who started it, and why
     service = f"""\
 # Written by 'greenswap schedule install'; remove with 'greenswap schedule remove'.
 [Unit]
@@ -82,7 +83,7 @@ Wants=network-online.target
 
 [Service]
 Type=oneshot
-ExecStart={exe} rollout --config {config_path.resolve()} --yes
+ExecStart={exe} rollout --config {config_path.resolve()} --yes --reason {reason}
 # Secrets (database and webhook) come from this file, never from the command line.
 EnvironmentFile=-/etc/greenswap/{cfg.environment}.env
 # A rollout is never cut short by systemd: the window's cutoff bounds the cutover.

@@ -67,8 +67,10 @@ def plan(config_path: Path, as_json: bool) -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 @keep_option
 @override_option
+@click.option("--reason", default="by hand", show_default=True,
+              help="Why this rollout runs; in the journal and the report.")
 def rollout_cmd(config_path: Path, yes: bool, keep_failed: bool,
-                override_window: str | None) -> None:
+                override_window: str | None, reason: str) -> None:
     """Build green, sync, verify, cut over, bake and retire blue."""
     cfg = load(config_path)
     _check_reason(override_window)
@@ -76,7 +78,7 @@ def rollout_cmd(config_path: Path, yes: bool, keep_failed: bool,
         for n, line in enumerate(runbook.plan_steps(cfg), 1):
             out.print(f"{n:2}. {line}", soft_wrap=True)
         click.confirm(f"Roll out app {cfg.app_version} to {cfg.environment}?", abort=True)
-    ctx = runbook.rollout(cfg, say, keep_failed, override_window)
+    ctx = runbook.rollout(cfg, say, keep_failed, override_window, reason)
     _summary(ctx.journal, ctx.rollout_id)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from orchestrator.errors import InputError
 
@@ -14,6 +14,13 @@ def backend_for(color: str) -> str:
         return BACKENDS[color]
     except KeyError:
         raise InputError(f"color: unknown colour {color!r}; expected blue or green") from None
+
+
+class Answers(NamedTuple):
+    """A backend's answers since the LB started, and its recent latency."""
+    total: int
+    errors: int  # 5xx
+    avg_ms: int  # average response time of recent requests
 
 
 class LoadBalancer(Protocol):
@@ -38,8 +45,8 @@ class LoadBalancer(Protocol):
         """Requests the colour's backend is serving right now (held ones are not)."""
         ...
 
-    def responses(self, color: str) -> tuple[int, int]:
-        """(answers, 5xx answers) the colour's backend has given since the LB started."""
+    def responses(self, color: str) -> Answers:
+        """What the colour's backend has answered, as the LB itself counts it."""
         ...
 
 
@@ -49,7 +56,7 @@ class FakeLoadBalancer:
         self.held = False
         self.events: list[str] = []
         self.busy: dict[str, int] = {"blue": 0, "green": 0}
-        self.answers: dict[str, tuple[int, int]] = {"blue": (0, 0), "green": (0, 0)}
+        self.answers: dict[str, Answers] = {"blue": Answers(0, 0, 0), "green": Answers(0, 0, 0)}
 
     def live_color(self) -> str:
         return self.live
@@ -72,5 +79,5 @@ class FakeLoadBalancer:
     def inflight(self, color: str) -> int:
         return self.busy[color]
 
-    def responses(self, color: str) -> tuple[int, int]:
+    def responses(self, color: str) -> Answers:
         return self.answers[color]

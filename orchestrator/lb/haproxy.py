@@ -11,7 +11,7 @@ from __future__ import annotations
 import shlex
 
 from orchestrator.errors import LoadBalancerError
-from orchestrator.lb.base import BACKENDS, backend_for
+from orchestrator.lb.base import BACKENDS, Answers, backend_for
 from orchestrator.remote.base import CommandResult, Shell
 
 SOCKET = "/run/haproxy/admin.sock"
@@ -77,11 +77,12 @@ class HAProxyLB:
         row = self.backend_stats(color)
         return int(row.get("scur") or 0) + int(row.get("qcur") or 0)
 
-    def responses(self, color: str) -> tuple[int, int]:
+    def responses(self, color: str) -> Answers:
         row = self.backend_stats(color)
         codes = [int(row.get(f"hrsp_{c}") or 0) for c in ("1xx", "2xx", "3xx", "4xx", "5xx",
                                                           "other")]
-        return sum(codes), codes[4]
+        # rtime: HAProxy's average response time over the backend's last 1024 requests.
+        return Answers(sum(codes), codes[4], int(row.get("rtime") or 0))
 
     def flip(self, color: str, release: bool = False) -> None:
         changes = [(BACKEND_MAP, "active", backend_for(color), True)]
