@@ -16,7 +16,7 @@ import sys
 import click
 
 from orchestrator import __version__
-from orchestrator.cli import lab, replay, rollout, schedule, transform, window
+from orchestrator.cli import lab, replay, report, rollout, schedule, transform, window
 from orchestrator.cli.output import err
 from orchestrator.errors import EXIT_INPUT, GreenswapError
 
@@ -32,6 +32,7 @@ cli.add_command(replay.replay)
 cli.add_command(transform.transform)
 cli.add_command(window.window)
 cli.add_command(schedule.schedule)
+cli.add_command(report.report)
 for command in rollout.COMMANDS:
     cli.add_command(command)
 

@@ -81,3 +81,36 @@ def test_bad_yaml_is_one_line_with_the_line_number(tmp_path):
     path.write_text("environment: x\n  bad: [\n")
     with pytest.raises(ConfigError, match="not valid YAML at line"):
         config.load(path)
+
+
+def static_provider(tmp_path: Path, key_mode: int = 0o600) -> dict:
+    for name in ("hosts.yml", "known_hosts", "id_ed25519"):
+        (tmp_path / name).write_text("x\n")
+    (tmp_path / "id_ed25519").chmod(key_mode)
+    return {"kind": "static", "inventory": str(tmp_path / "hosts.yml"),
+            "ssh_key": str(tmp_path / "id_ed25519"),
+            "known_hosts": str(tmp_path / "known_hosts"), "green_hosts": {"app": 2, "db": 1}}
+
+
+def test_a_static_fleet_names_its_inventory_key_and_pins(tmp_path):
+    cfg = load_with(tmp_path, lambda d: d.update(provider=static_provider(tmp_path)))
+    assert cfg.provider == "static" and cfg.static.inventory == tmp_path / "hosts.yml"
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda p: p.pop("known_hosts"), "provider.known_hosts"),
+    (lambda p: p.update(inventory="/nonexistent/hosts.yml"), "provider.inventory"),
+    (lambda p: p.update(lab="gs"), "provider.lab"),  # a lab setting on a static fleet
+])
+def test_a_static_fleet_mistake_names_its_field(tmp_path, change, field):
+    fleet = static_provider(tmp_path)
+    change(fleet)
+    with pytest.raises(ConfigError) as err:
+        load_with(tmp_path, lambda d: d.update(provider=fleet))
+    assert err.value.field == field
+
+
+def test_a_key_others_can_read_is_refused(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_with(tmp_path, lambda d: d.update(provider=static_provider(tmp_path, 0o644)))
+    assert err.value.field == "provider.ssh_key" and "chmod 600" in err.value.hint

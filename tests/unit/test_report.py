@@ -1,0 +1,44 @@
+"""The report's data and page, from a journal's events."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from orchestrator.report import check_results, lb_series, phase_spans, render
+from orchestrator.rollout import PHASES
+from tests.report_data import HOSTILE, T0, sample_rollout
+
+
+def test_phases_run_from_their_start_to_their_end():
+    _rollout, events = sample_rollout()
+    spans = phase_spans(events, T0)
+    assert [s.name for s in spans] == list(PHASES)
+    assert spans[0].start == 0 and spans[0].end == 8 and spans[0].state == "done"
+    assert spans[-1].state == "wait"
+
+
+def test_lb_rates_come_from_counter_differences():
+    rollout, events = sample_rollout()
+    series = lb_series(events, T0, rollout.facts)
+    blue = [row for row in series if row[1] == "blue (old)"]
+    assert blue[0][2] == 50.0  # 100 requests more every 2 s
+    assert any(row[1] == "green (new)" and row[2] > 0 for row in series)
+
+
+def test_check_results_count_runs_and_failures_per_check():
+    _rollout, events = sample_rollout()
+    rows = {r["name"]: r for r in check_results(events)}
+    assert rows["app health"]["failed"] == 0 and rows["rows"]["failed"] == 1
+
+
+def test_the_page_carries_its_data_and_escapes_journaled_text():
+    rollout, events = sample_rollout()
+    page = render(rollout, events)
+    assert HOSTILE not in page  # neither in the tables nor in the script's JSON
+    data = json.loads(re.search(r'id="report-data">(.*?)</script>', page, re.S).group(1)
+                      .replace("<\\/", "</"))
+    assert len(data["phases"]) == len(PHASES) and len(data["lag"]) == 30
+    assert data["marks"] == [[70.0, "cutover"]]
+    assert "greenswap-lab-base 1.0 -&gt; 1.1" in page and "ops@bastion pid 42" in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained
