@@ -236,7 +236,9 @@ def plan_steps(cfg: Config) -> list[str]:
     migrations = ", ".join(p.name for p in cfg.database.migrations) or "none"
     return [
         "preflight: check config, secrets, blue's health checks, replica identity, WAL headroom",
-        f"provision: create green hosts ({counts}) with the {cfg.provider} provider",
+        f"provision: green hosts ({counts}) " + ("from the inventory's released pool"
+                                                 if cfg.provider == "static" else
+                                                 f"created by the {cfg.provider} provider"),
         f"patch: {cfg.playbooks['patch']} on green (OS updates)",
         f"deploy: {cfg.playbooks['db']} on green's database, {cfg.playbooks['app']} with app"
         f" {cfg.app_version}, {cfg.playbooks['lb']} to add green to the LB",
