@@ -11,25 +11,26 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, fields, replace
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from cronsim import CronSim, CronSimError
 
 from orchestrator.errors import ConfigError
 from orchestrator.settings_file import REQUIRED, Section
 from orchestrator.window import Window
+from orchestrator.window_settings import window_settings
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 SCOPES = ("preflight", "verify", "bake")
 HOOK_MOMENTS = ("before_cutover", "after_cutover", "on_failure", "on_rollback")
-PROVIDERS = ("lab", "static")
-LB_KINDS = ("haproxy",)
+PROVIDERS = ("lab", "static", "aws")
+LB_KINDS = ("haproxy", "aws-alb")
+DATABASE_MODES = ("swap", "shared")
 PROVIDER_FIELDS = {"lab": {"lab", "state_root", "inventory_dir"},
-                   "static": {"inventory", "ssh_key", "known_hosts"}}
+                   "static": {"inventory", "ssh_key", "known_hosts"},
+                   "aws": {"ssh_key", "image_id"}}
 LEASE_BACKENDS = ("sqlite", "dynamodb")
 
 
@@ -51,6 +52,10 @@ class Cutover:
     max_pause_ms: int = 1000  # hold to flip, or the swap aborts; the LB holds 1 s longer
     deadline_ms: int = 30000  # the whole cutover, waiting for low lag included
     inflight_timeout_ms: int = 2000
+    # Shared database only: percent of requests on green at each step, and how long
+    # green is watched (its bake checks) before the next step.
+    canary_steps: tuple[int, ...] = (100,)
+    canary_interval_s: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -70,10 +75,19 @@ class Database:
     admin_password_env: str = "GREENSWAP_DB_ADMIN_PASSWORD"
     app_password_env: str = "GREENSWAP_DB_PASSWORD"
     migrations: tuple[Path, ...] = ()
-    transform: Path = Path("transform.py")
+    transform: Path | None = Path("transform.py")  # None with a shared database
     stream: str = "greenswap"
     max_slot_wal_mb: int = 1024
     sync_timeout_s: float = 1800.0
+    # swap: each colour has its own database, green's synced from blue's (the
+    # default). shared: both colours use the one database at `host`: no schema
+    # change, no sync, and a canary is possible.
+    mode: str = "swap"
+    host: str | None = None
+
+    @property
+    def shared(self) -> bool:
+        return self.mode == "shared"
 
     @property
     def secret_variables(self) -> tuple[str, str]:
@@ -99,6 +113,8 @@ class StaticFleet:
 class AwsSettings:
     terraform_outputs: Path  # a saved `terraform output -json`, or the module's directory
     endpoint_url: str | None  # a private endpoint; None for AWS's own
+    ssh_key: Path | None = None  # provider.ssh_key, for kind aws
+    image_id: str | None = None  # green's image; None: the launch template's
 
 
 @dataclass(frozen=True)
@@ -114,7 +130,7 @@ class Config:
     playbooks: dict[str, str]
     database: Database
     lb_kind: str
-    lb_host: str
+    lb_host: str | None  # haproxy: the LB host, as the provider names it
     checks: tuple[Check, ...]
     cutover: Cutover
     bake: Bake
@@ -161,6 +177,23 @@ def parse(raw: Any, path: Path) -> Config:
     retire = doc.section("retire", required=False)
     lease = doc.section("lease", required=False)
     kind = provider.choice("kind", PROVIDERS)
+    db = Database(
+        port=database.integer("port", default=5432, low=1, high=65535),
+        dbname=database.text("dbname", default="app"),
+        admin_user=database.text("admin_user", default="greenswap"),
+        app_user=database.text("app_user", default="app"),
+        admin_password_env=database.text("admin_password_env",
+                                         default="GREENSWAP_DB_ADMIN_PASSWORD"),
+        app_password_env=database.text("app_password_env", default="GREENSWAP_DB_PASSWORD"),
+        migrations=tuple(database.files("migrations")),
+        transform=_transform(database),
+        stream=database.text("stream", default="greenswap",
+                             pattern=re.compile(r"^[a-z_][a-z0-9_]{0,49}$")),
+        max_slot_wal_mb=database.integer("max_slot_wal_mb", default=1024, low=1),
+        sync_timeout_s=database.number("sync_timeout_s", default=1800.0, low=1),
+        mode=database.choice("mode", DATABASE_MODES, default="swap"),
+        host=database.text("host", default=None),
+    )
     cfg = Config(
         environment=environment,
         path=path,
@@ -168,33 +201,22 @@ def parse(raw: Any, path: Path) -> Config:
         lab=provider.text("lab", default="gs", pattern=re.compile(r"^[a-z][a-z0-9]{0,5}$")),
         lab_paths={k: provider.path(k, default=None) for k in ("state_root", "inventory_dir")
                    if provider.raw.get(k)},
-        green_hosts=_green_hosts(provider),
+        green_hosts=_green_hosts(provider, db.shared),
         app_version=app.text("version"),
         app_port=app.integer("port", default=8000, low=1, high=65535),
         playbooks=_playbooks(doc.section("playbooks", required=False)),
-        database=Database(
-            port=database.integer("port", default=5432, low=1, high=65535),
-            dbname=database.text("dbname", default="app"),
-            admin_user=database.text("admin_user", default="greenswap"),
-            app_user=database.text("app_user", default="app"),
-            admin_password_env=database.text("admin_password_env",
-                                             default="GREENSWAP_DB_ADMIN_PASSWORD"),
-            app_password_env=database.text("app_password_env", default="GREENSWAP_DB_PASSWORD"),
-            migrations=tuple(database.files("migrations")),
-            transform=database.file("transform"),
-            stream=database.text("stream", default="greenswap",
-                                 pattern=re.compile(r"^[a-z_][a-z0-9_]{0,49}$")),
-            max_slot_wal_mb=database.integer("max_slot_wal_mb", default=1024, low=1),
-            sync_timeout_s=database.number("sync_timeout_s", default=1800.0, low=1),
-        ),
+        database=db,
         lb_kind=lb.choice("kind", LB_KINDS),
-        lb_host=lb.text("host"),
+        lb_host=lb.text("host", default=None),
         checks=tuple(_check(c) for c in doc.items("checks")),
         cutover=Cutover(
             lag_threshold_bytes=cutover.integer("lag_threshold_bytes", default=1 << 20, low=0),
             max_pause_ms=cutover.integer("max_pause_ms", default=1000, low=50, high=60_000),
             deadline_ms=cutover.integer("deadline_ms", default=30000, low=100, high=3_600_000),
             inflight_timeout_ms=cutover.integer("inflight_timeout_ms", default=2000, low=0),
+            canary_steps=_canary_steps(cutover),
+            canary_interval_s=cutover.number("canary_interval_s", default=30.0, low=0,
+                                             high=3600),
         ),
         bake=_bake(doc.section("bake", required=False)),
         keep_blue_s=retire.number("keep_blue_s", default=3600, low=0),
@@ -202,18 +224,20 @@ def parse(raw: Any, path: Path) -> Config:
         state_dir=doc.path("state_dir", default=Path("/var/lib/greenswap")),
         lease_backend=lease.choice("backend", LEASE_BACKENDS, default="sqlite"),
         static=_static(provider) if kind == "static" else None,
-        aws=_aws(doc.section("aws", required=False)),
+        aws=_aws(doc.section("aws", required=False), provider if kind == "aws" else None),
     )
     doc.no_unknown({"environment", "provider", "database", "lb", "cutover", "app",
                     "playbooks", "checks", "bake", "retire", "hooks", "state_dir", "lease",
                     "aws", "window", "notify"})
     lease.no_unknown({"backend"})
-    cfg = replace(cfg, window=_window(doc.section("window", required=False), cfg),
+    cfg = replace(cfg, window=window_settings(doc.section("window", required=False),
+                                          worst_case(cfg)),
                   notify=_notify(doc.section("notify", required=False)))
     if cfg.lease_backend == "dynamodb" and cfg.aws is None:
         raise ConfigError("lease.backend", "dynamodb needs the aws section (aws.terraform_outputs "
                           "names the lease table)")
     provider.no_unknown({"kind", "green_hosts"} | PROVIDER_FIELDS[kind])
+    _check_combination(cfg)
     database.no_unknown({f.name for f in fields(Database)})
     lb.no_unknown({"kind", "host"})
     cutover.no_unknown({f.name for f in fields(Cutover)})
@@ -225,10 +249,13 @@ def parse(raw: Any, path: Path) -> Config:
     return cfg
 
 
-def _green_hosts(provider: Section) -> dict[str, int]:
+def _green_hosts(provider: Section, shared_db: bool) -> dict[str, int]:
     hosts = provider.section("green_hosts", required=False)
-    counts = {role: hosts.integer(role, default=d, low=1, high=64)
-              for role, d in (("app", 2), ("db", 1))}
+    counts = {"app": hosts.integer("app", default=2, low=1, high=64)}
+    if shared_db:  # the colours share database.host: green has none of its own
+        hosts.no_unknown({"app"})
+        return counts
+    counts["db"] = hosts.integer("db", default=1, low=1, high=64)
     if counts["db"] != 1:
         raise ConfigError("provider.green_hosts.db", "must be 1: green has one database host")
     hosts.no_unknown(set(counts))
@@ -237,11 +264,61 @@ def _green_hosts(provider: Section) -> dict[str, int]:
 
 def _static(provider: Section) -> StaticFleet:
     fleet = StaticFleet(*(provider.file(k) for k in ("inventory", "ssh_key", "known_hosts")))
-    mode = fleet.ssh_key.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ConfigError("provider.ssh_key", f"{fleet.ssh_key} is readable by others "
-                          f"(mode {mode:o})", f"chmod 600 {fleet.ssh_key}")
+    _check_private(fleet.ssh_key)
     return fleet
+
+
+def _transform(database: Section) -> Path | None:
+    if database.raw.get("mode") != "shared":
+        return database.file("transform")
+    if "transform" in database.raw:  # said, but it would never run: refuse
+        raise ConfigError("database.transform", "is not used with database.mode shared: "
+                          "a shared database is not synced, so nothing is transformed")
+    return None
+
+
+def _check_private(key: Path) -> None:
+    mode = key.stat().st_mode & 0o777
+    if mode & 0o077:
+        raise ConfigError("provider.ssh_key", f"{key} is readable by others (mode {mode:o})",
+                          f"chmod 600 {key}")
+
+
+def _canary_steps(cutover: Section) -> tuple[int, ...]:
+    steps = tuple(cutover.raw.get("canary_steps") or (100,))
+    if (not all(isinstance(p, int) and not isinstance(p, bool) for p in steps)
+            or list(steps) != sorted(set(steps)) or steps[0] <= 0 or steps[-1] != 100):
+        raise ConfigError("cutover.canary_steps", f"{list(steps)} must be whole percents "
+                          "rising strictly to 100, for example [10, 50, 100]")
+    return steps
+
+
+def worst_case(cfg: Config) -> timedelta:
+    """Of a cutover and its bake: a window must be longer."""
+    return timedelta(milliseconds=cfg.cutover.deadline_ms, seconds=cfg.bake.duration_s)
+
+
+def _check_combination(cfg: Config) -> None:
+    """Settings that are each valid but do not work together."""
+    db = cfg.database
+    if db.shared and not db.host:
+        raise ConfigError("database.host", "is required with database.mode shared",
+                          "the address of the database both colours use")
+    if not db.shared and db.host:
+        raise ConfigError("database.host", "is only for database.mode shared; with swap "
+                          "each colour's database host comes from the provider")
+    if cfg.lb_kind == "aws-alb" and not db.shared:
+        raise ConfigError("lb.kind", "aws-alb needs database.mode shared: an ALB cannot hold "
+                          "requests, which a database swap's pause needs",
+                          "use HAProxy in front for a schema change, or share the database")
+    if cfg.cutover.canary_steps != (100,) and cfg.lb_kind != "aws-alb":
+        raise ConfigError("cutover.canary_steps", f"needs lb.kind aws-alb (a weighted "
+                          f"listener); {cfg.lb_kind} flips all at once")
+    if cfg.lb_kind == "haproxy" and not cfg.lb_host:
+        raise ConfigError("lb.host", "is required for lb.kind haproxy")
+    if cfg.provider == "aws" and cfg.lb_kind != "aws-alb":
+        raise ConfigError("lb.kind", "must be aws-alb with provider.kind aws: green's hosts "
+                          "join their target group through their Auto Scaling group")
 
 
 def _notify(section: Section) -> Notify | None:
@@ -256,49 +333,11 @@ def _notify(section: Section) -> Notify | None:
     return notify
 
 
-def _window(section: Section, cfg: Config) -> Window | None:
+def _aws(section: Section, provider: Section | None) -> AwsSettings | None:
     if not section.raw:
-        return None
-    cron = section.text("cron")
-    try:
-        CronSim(cron, datetime.now())
-    except CronSimError as exc:
-        raise ConfigError("window.cron", f"{cron!r} is not a cron expression: {exc}") from None
-    zone = section.text("timezone", default="UTC")
-    try:
-        tz = ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("window.timezone", f"{zone!r} is not a known time zone",
-                          "use an IANA name such as Europe/Berlin") from None
-    duration = timedelta(minutes=section.number("duration_m", low=1, high=7 * 24 * 60))
-    worst = timedelta(milliseconds=cfg.cutover.deadline_ms, seconds=cfg.bake.duration_s)
-    if duration <= worst:
-        raise ConfigError("window.duration_m", f"{duration} is not longer than the worst-case "
-                          f"cutover and bake ({worst}: cutover.deadline_ms + bake.duration_s)",
-                          "make the window longer, or the deadline or bake shorter")
-    dates = section.raw.get("freeze") or []
-    if not isinstance(dates, list):
-        raise ConfigError("window.freeze", "must be a list of dates or date ranges")
-    # YAML reads an unquoted 2026-12-24 as a date already.
-    freeze = tuple(_freeze(i, str(text)) for i, text in enumerate(dates))
-    section.no_unknown({"cron", "timezone", "duration_m", "freeze"})
-    return Window(cron, duration, tz, freeze, worst)
-
-
-def _freeze(index: int, text: str) -> tuple[date, date]:
-    first, _, last = text.partition("..")
-    try:
-        span = (date.fromisoformat(first.strip()), date.fromisoformat((last or first).strip()))
-    except ValueError:
-        raise ConfigError(f"window.freeze[{index}]", f"{text!r} is not YYYY-MM-DD or "
-                          "YYYY-MM-DD..YYYY-MM-DD") from None
-    if span[1] < span[0]:
-        raise ConfigError(f"window.freeze[{index}]", f"{text!r} ends before it starts")
-    return span
-
-
-def _aws(section: Section) -> AwsSettings | None:
-    if not section.raw:
+        if provider is not None:
+            raise ConfigError("aws", "is required with provider.kind aws",
+                              "aws.terraform_outputs names what Terraform made")
         return None
     outputs = section.path("terraform_outputs", default=REQUIRED)
     if not outputs.exists():
@@ -307,7 +346,12 @@ def _aws(section: Section) -> AwsSettings | None:
     endpoint = section.text("endpoint_url", default=None,
                             pattern=re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+/?$"))
     section.no_unknown({"terraform_outputs", "endpoint_url"})
-    return AwsSettings(outputs, endpoint)
+    if provider is None:
+        return AwsSettings(outputs, endpoint)
+    key = provider.file("ssh_key")
+    _check_private(key)
+    image = provider.text("image_id", default=None, pattern=re.compile(r"^ami-[0-9a-f]{8,17}$"))
+    return AwsSettings(outputs, endpoint, key, image)
 
 
 def _playbooks(section: Section) -> dict[str, str]:

@@ -90,7 +90,7 @@ class Context:
         if "sync" in self.__dict__:  # built only if a phase needed it
             self.sync.close()
         if "lb" in self.__dict__:
-            self.lb.shell.close()
+            self.lb.close()
         if self.__dict__.get("webhook") is not None:
             self.webhook.close()
 

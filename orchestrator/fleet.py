@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from orchestrator.checks import run_checks
 from orchestrator.config import Config
 from orchestrator.errors import InputError, LabError
+from orchestrator.lb.base import LoadBalancer
 from orchestrator.lb.haproxy import HAProxyLB
 from orchestrator.providers.base import Host, Provider
 from orchestrator.remote.ansible import PlaybookResult, run_playbook
@@ -37,6 +38,15 @@ def open_provider(cfg: Config) -> Provider:
         fleet = cfg.static
         return StaticProvider(fleet.inventory, fleet.ssh_key, fleet.known_hosts,
                               cfg.state_dir / cfg.environment)
+    if cfg.provider == "aws":
+        from orchestrator.aws.clients import Clients
+        from orchestrator.aws.outputs import read_for
+        from orchestrator.providers.aws import AwsProvider
+
+        base = read_for(cfg.aws.terraform_outputs, cfg.environment)
+        return AwsProvider(Clients(base.region, cfg.aws.endpoint_url), base,
+                           cfg.state_dir / cfg.environment, cfg.aws.ssh_key,
+                           image_id=cfg.aws.image_id)
     raise InputError(f"provider.kind: {cfg.provider!r} is not supported here")
 
 
@@ -59,11 +69,17 @@ class Fleet:
             raise InputError(f"{color} has {len(found)} database hosts; a colour has exactly one")
         return found[0]
 
-    def dsn(self, color: str) -> str:
-        """The admin DSN of a colour's database; the password travels in PGPASSWORD."""
+    def db_address(self, color: str) -> str:
         db = self.cfg.database
-        self.provider.check_route(self.db_host(color).address)
-        return (f"host={self.db_host(color).address} port={db.port} dbname={db.dbname}"
+        address = db.host if db.shared else self.db_host(color).address
+        self.provider.check_route(address)
+        return address
+
+    def dsn(self, color: str) -> str:
+        """The admin DSN of a colour's database (with database.mode shared, the one
+        both use); the password travels in PGPASSWORD."""
+        db = self.cfg.database
+        return (f"host={self.db_address(color)} port={db.port} dbname={db.dbname}"
                 f" user={db.admin_user}")
 
     def app_urls(self, color: str) -> list[str]:
@@ -83,7 +99,14 @@ class Fleet:
         self.provider.check_route(host.address)
         return SSHShell(host.name, host.address, key, known_hosts)
 
-    def lb(self) -> HAProxyLB:
+    def lb(self) -> LoadBalancer:
+        if self.cfg.lb_kind == "aws-alb":
+            from orchestrator.aws.clients import Clients
+            from orchestrator.aws.outputs import read_for
+            from orchestrator.lb.aws_alb import AlbLoadBalancer
+
+            base = read_for(self.cfg.aws.terraform_outputs, self.cfg.environment)
+            return AlbLoadBalancer(Clients(base.region, self.cfg.aws.endpoint_url), base)
         # One shell kept open on the LB host: a swap's hold, drain, flip and release
         # then cost a round trip each, not a new SSH session each.
         return HAProxyLB(ShellSession(self.shell(self.host(self.cfg.lb_host))))

@@ -32,7 +32,8 @@ def preflight(ctx: Context) -> None:
     failures = ctx.check("preflight", ctx.blue)
     if failures:
         raise PreflightFailed(f"blue ({ctx.blue}) is not healthy: {failures[0]}")
-    _check_blue_database(ctx)
+    if not ctx.cfg.database.shared:  # a shared database is neither synced nor changed
+        _check_blue_database(ctx)
 
 
 def _check_blue_database(ctx: Context) -> None:
@@ -95,20 +96,31 @@ def patch(ctx: Context) -> None:
 def deploy(ctx: Context) -> None:
     """the database server, the new app version, and green's servers in the LB"""
     fleet, green = ctx.fleet, ctx.green
-    if ctx.lb.live_color() == green:  # never: but this is about to drop a cluster
-        raise PreflightFailed(f"green ({green}) is live at the LB; its database is not rebuilt",
-                              "see 'greenswap status'; the journal and the LB disagree")
-    # A green database is built from nothing, also on a reused (static) host: rows
-    # left from an earlier life would corrupt the snapshot.
-    fleet.playbook("db", f"{green}_db", allowed_cidr=_allowed_cidr(ctx), recreate=True)
+    if ctx.cfg.database.shared:
+        database = {"db_host": ctx.cfg.database.host}
+    else:
+        _rebuild_green_database(ctx)
+        database = {"db_group": f"{green}_db"}
     fleet.playbook("app", f"{green}_app", app_version=ctx.cfg.app_version,
-                   db_group=f"{green}_db", app_port=ctx.cfg.app_port,
-                   restart_throttle=0)  # green serves nobody yet
+                   app_port=ctx.cfg.app_port, restart_throttle=0,  # green serves nobody yet
+                   **database)
     refresh_lb(ctx)  # green's servers into be_<green>; the live map entry is untouched
 
 
+def _rebuild_green_database(ctx: Context) -> None:
+    if ctx.lb.live_color() == ctx.green:  # never: but this is about to drop a cluster
+        raise PreflightFailed(f"green ({ctx.green}) is live at the LB; its database is not "
+                              "rebuilt", "see 'greenswap status'; the journal and the LB disagree")
+    # A green database is built from nothing, also on a reused (static) host: rows
+    # left from an earlier life would corrupt the snapshot.
+    ctx.fleet.playbook("db", f"{ctx.green}_db", allowed_cidr=_allowed_cidr(ctx), recreate=True)
+
+
 def refresh_lb(ctx: Context) -> None:
-    """Render the LB's config from the hosts there are now (seamless reload)."""
+    """Render the LB's config from the hosts there are now (seamless reload). An ALB
+    needs nothing: its target groups follow the colours' Auto Scaling groups."""
+    if ctx.cfg.lb_kind != "haproxy":
+        return
     # The hold's bound is longer than the swap may pause, plus the watchdog's grace:
     # if greenswap dies mid-swap, held requests go only after blue is unfenced.
     ctx.fleet.playbook("lb", "lb", app_port=ctx.cfg.app_port,
@@ -132,6 +144,9 @@ CREATE TABLE IF NOT EXISTS greenswap.migrations (
 @phase("schema")
 def schema(ctx: Context) -> None:
     """green's migrations, each once, as the app's role"""
+    if ctx.cfg.database.shared:
+        ctx.record("schema", "skip", "shared database: its schema is not changed by a rollout")
+        return
     conn = connect(ctx.fleet.dsn(ctx.green), "migrations")
     try:
         with conn.cursor() as cur:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from orchestrator.config import Config
-from orchestrator.errors import ConfigError
 from orchestrator.journal import Journal, LeaseStore
 
 
@@ -16,10 +15,7 @@ def lease_store(cfg: Config) -> LeaseStore | None:
     from orchestrator.aws.lease import DynamoLeases
 
     assert cfg.aws is not None  # config.parse demands it for this backend
-    base = outputs.read(cfg.aws.terraform_outputs)
-    if base.environment != cfg.environment:
-        raise ConfigError("aws.terraform_outputs", f"is for environment {base.environment!r}, "
-                          f"not {cfg.environment!r}", "point it at this environment's outputs")
+    base = outputs.read_for(cfg.aws.terraform_outputs, cfg.environment)
     clients = Clients(base.region, cfg.aws.endpoint_url, config=LEASE_CALL_CONFIG)
     return DynamoLeases(clients.dynamodb, base.lease_table)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from orchestrator import window
+from orchestrator import switch, window
 from orchestrator.context import Context, NotYet, phase
 from orchestrator.cutover import CUTOVER, ROLLBACK, CutoverAborted, Swap, SwapResult, swap
 from orchestrator.db.lag import LagSample
@@ -30,6 +30,9 @@ class BakeFailed(GreenswapError):
 @phase("sync")
 def sync(ctx: Context) -> None:
     """snapshot blue through the transform, then stream its change log"""
+    if ctx.cfg.database.shared:
+        ctx.record("sync", "skip", "shared database: nothing to sync")
+        return
     ctx.sync.start("forward")
     _wait_synced(ctx)
 
@@ -82,6 +85,18 @@ def _lag_or_none(ctx: Context, direction: str) -> LagSample | None:
 @phase("verify")
 def verify(ctx: Context) -> None:
     """checksums of green against f(blue), and green's health checked directly"""
+    if not ctx.cfg.database.shared:
+        _verify_data(ctx)
+    failures = ctx.check("verify", ctx.green)
+    if failures:
+        raise VerifyFailed(f"green is not healthy: {failures[0]}",
+                           "fix green (it takes no traffic yet), then 'greenswap resume'")
+    # And in the LB's own eyes: its health checks decide whom it sends requests to.
+    apps = len(ctx.fleet.hosts(ctx.green, "app"))
+    ctx.lb.wait_healthy(ctx.green, apps, ctx.cfg.cutover.deadline_ms / 1000)
+
+
+def _verify_data(ctx: Context) -> None:
     keys, mismatches = ctx.sync.verify("forward")
     ctx.remember(verified_keys=keys)
     if mismatches:
@@ -89,27 +104,25 @@ def verify(ctx: Context) -> None:
         ctx.record("verify", "mismatch", f"{len(mismatches)} mismatching keys: {keys}",
                    keys=[[m.table, list(m.key)] for m in mismatches[:1000]])
         raise VerifyFailed(f"{len(mismatches)} key(s) differ between green and f(blue): {keys}")
-    failures = ctx.check("verify", ctx.green)
-    if failures:
-        raise VerifyFailed(f"green is not healthy: {failures[0]}",
-                           "fix green (it takes no traffic yet), then 'greenswap resume'")
 
 
 @phase("cutover")
 def cutover(ctx: Context) -> None:
     """hold, fence blue, catch up, flip to green, release; blue then fed in reverse"""
-    if ctx.lb.live_color() == ctx.green:
+    shared = ctx.cfg.database.shared  # then the LB alone moves traffic (switch.py)
+    if not shared and ctx.lb.live_color() == ctx.green:
         _finish_flipped(ctx, CUTOVER)  # a crash after the flip: only the tail is left
         return
     try:
         window.check(ctx.cfg.window, ctx.facts.get("window_override"), datetime.now(UTC),
                      "held back", cutover=True)
-        _restore_unflipped(ctx)
+        if not shared:
+            _restore_unflipped(ctx)
         ctx.hooks("before_cutover")
     except GreenswapError as exc:
         # Nothing has moved: green is synced and kept, 'resume' tries again.
         raise CutoverAborted(f"cutover not started: {exc.message}", exc.hint) from exc
-    result = _swap(ctx, CUTOVER)
+    result = switch.move(ctx, ctx.green) if shared else _swap(ctx, CUTOVER)
     ctx.remember(cutover_at=time.time(), cutover_pause_ms=result.pause_ms,
                  cutover_steps=result.steps)
     ctx.say(f"cutover: paused {result.pause_ms:.0f} ms; green ({ctx.green}) is live")
@@ -129,14 +142,16 @@ def bake(ctx: Context) -> None:
         time.sleep(cfg.interval_s)
         if ctx.lease is not None:
             ctx.lease.check()
-        if not ctx.sync.running("reverse"):  # blue must stay fed for a rollback
+        if not ctx.cfg.database.shared and not ctx.sync.running("reverse"):
+            # Blue must stay fed for a rollback.
             ctx.record("bake", "restart", "reverse replayer was not running; restarted")
             ctx.sync.start("reverse")
         problems = ctx.check("bake", ctx.green)
         now = ctx.lb.responses(ctx.green)
         answers, errors = now.total - last.total, now.errors - last.errors
         last = now
-        _sample(ctx, "bake", "reverse", _lag_or_none(ctx, "reverse"))
+        _sample(ctx, "bake", "reverse", None if ctx.cfg.database.shared
+                else _lag_or_none(ctx, "reverse"))
         if answers and errors / answers > cfg.max_error_rate:
             problems.append(f"LB error rate {errors}/{answers} over {cfg.max_error_rate:.2%}")
         failed_rounds = failed_rounds + 1 if problems else 0
@@ -166,7 +181,10 @@ class RollbackFailed(GreenswapError):
 def rollback(ctx: Context, reason: str) -> SwapResult | None:
     """hold, fence green, reverse catch-up, flip back to blue, release"""
     ctx.record("rollback", "start", f"rollback: {reason}")
-    if ctx.lb.live_color() == ctx.blue:
+    if ctx.cfg.database.shared:
+        ctx.lb.flip(ctx.blue, release=True)  # nothing to catch up: every write is there
+        result = None
+    elif ctx.lb.live_color() == ctx.blue:
         _finish_flipped(ctx, ROLLBACK)
         result = None
     else:
@@ -187,7 +205,8 @@ def retire(ctx: Context) -> None:
         raise RetireNotDue(due)
     blue_hosts = [h.name for role in ("app", "db") for h in ctx.fleet.hosts(ctx.blue, role)]
     if blue_hosts:  # a rerun after the hosts are gone only finishes the LB
-        ctx.sync.drop("reverse")
+        if not ctx.cfg.database.shared:
+            ctx.sync.drop("reverse")
         ctx.fleet.provider.destroy_hosts(blue_hosts)
         ctx.remember(retired_hosts=blue_hosts)
     refresh_lb(ctx)  # be_<blue> now has no servers

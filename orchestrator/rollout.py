@@ -24,6 +24,7 @@ from orchestrator.errors import GreenswapError, InputError
 from orchestrator.fleet import Fleet, open_provider
 from orchestrator.journal import Journal, holder_identity
 from orchestrator.lease_backends import open_journal
+from orchestrator.switch import CanaryFailed
 
 PHASES = ("preflight", "provision", "patch", "deploy", "schema", "sync", "verify",
           "cutover", "bake", "retire")
@@ -122,6 +123,8 @@ def _note_override(journal: Journal, rollout_id: int, reason: str | None) -> dic
 def _keep_blue_fed(ctx: Context) -> None:
     """Between cutover and retire, the reverse replayer must run (it may have died
     with the machine): a rollback catches up from it."""
+    if ctx.cfg.database.shared:
+        return  # one database: nothing to feed
     if ctx.done("cutover") and not ctx.done("retire") and ctx.lb.live_color() == ctx.green:
         ctx.sync.start("reverse")
 
@@ -145,7 +148,7 @@ def _failed(ctx: Context, failed: PhaseFailed) -> None:
         # that 'resume' can try the cutover again.
         ctx.journal.set_state(ctx.rollout_id, "failed-cutover")
         return
-    if isinstance(failed.cause, live.BakeFailed):
+    if isinstance(failed.cause, live.BakeFailed | CanaryFailed):
         _clean_up_green(ctx)
         _end(ctx, "rolled-back")
         return
@@ -228,27 +231,3 @@ def _context(cfg: Config, journal: Journal, rollout_id: int, say: Say,
     facts = journal.rollout(rollout_id).facts
     return Context(cfg, journal, rollout_id, fleet, say=say, keep_failed=keep_failed,
                    facts=facts)
-
-
-def plan_steps(cfg: Config) -> list[str]:
-    """What a rollout would do, in order, as lines for `greenswap plan`."""
-    counts = ", ".join(f"{n} {role}" for role, n in cfg.green_hosts.items())
-    migrations = ", ".join(p.name for p in cfg.database.migrations) or "none"
-    return [
-        "preflight: check config, secrets, blue's health checks, replica identity, WAL headroom",
-        f"provision: green hosts ({counts}) " + ("from the inventory's released pool"
-                                                 if cfg.provider == "static" else
-                                                 f"created by the {cfg.provider} provider"),
-        f"patch: {cfg.playbooks['patch']} on green (OS updates)",
-        f"deploy: {cfg.playbooks['db']} on green's database, {cfg.playbooks['app']} with app"
-        f" {cfg.app_version}, {cfg.playbooks['lb']} to add green to the LB",
-        f"schema: migrations on green ({migrations})",
-        f"sync: snapshot blue through {cfg.database.transform.name}, then stream changes",
-        "verify: checksums of green against f(blue); verify-scope checks on green directly",
-        f"cutover: wait for lag under {cfg.cutover.lag_threshold_bytes} bytes, hold (at most"
-        f" {cfg.cutover.max_pause_ms} ms), fence blue, catch up, sequences, flip, release;"
-        f" deadline {cfg.cutover.deadline_ms} ms; then reverse replay",
-        f"bake: {cfg.bake.duration_s:.0f}s of checks and LB error rate; rollback on"
-        f" {cfg.bake.failures} failed rounds",
-        f"retire: after {cfg.keep_blue_s:.0f}s, stop reverse replay and destroy blue's hosts",
-    ]

@@ -52,6 +52,15 @@ def read(source: Path) -> Base:
     return parse(raw)
 
 
+def read_for(source: Path, environment: str) -> Base:
+    """The outputs of `environment`'s Terraform; another environment's are refused."""
+    base = read(source)
+    if base.environment != environment:
+        raise ConfigError("aws.terraform_outputs", f"is for environment {base.environment!r}, "
+                          f"not {environment!r}", "point it at this environment's outputs")
+    return base
+
+
 def _run_terraform(module: Path) -> dict:
     if shutil.which("terraform") is None:
         raise ConfigError("aws.terraform_outputs", "terraform is not on PATH",

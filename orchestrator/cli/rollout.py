@@ -20,6 +20,7 @@ from orchestrator.config import Config, load
 from orchestrator.errors import InputError
 from orchestrator.journal import Journal, Rollout
 from orchestrator.lease_backends import open_journal
+from orchestrator.plan import plan_steps
 from orchestrator.rollout import PHASES
 
 EXIT_CHANGES = 2
@@ -45,7 +46,7 @@ def plan(config_path: Path, as_json: bool) -> None:
     journal = Journal.existing(cfg.state_dir)
     latest = journal.latest(cfg.environment) if journal else None
     unfinished = latest is not None and latest.state in runbook.RESUMABLE
-    steps = runbook.plan_steps(cfg)
+    steps = plan_steps(cfg)
     if (latest is not None and latest.state == "succeeded"
             and latest.facts.get("app_version") == cfg.app_version):
         steps = []  # the last rollout already brought this version
@@ -75,7 +76,7 @@ def rollout_cmd(config_path: Path, yes: bool, keep_failed: bool,
     cfg = load(config_path)
     _check_reason(override_window)
     if not yes:
-        for n, line in enumerate(runbook.plan_steps(cfg), 1):
+        for n, line in enumerate(plan_steps(cfg), 1):
             out.print(f"{n:2}. {line}", soft_wrap=True)
         click.confirm(f"Roll out app {cfg.app_version} to {cfg.environment}?", abort=True)
     ctx = runbook.rollout(cfg, say, keep_failed, override_window, reason)

@@ -15,21 +15,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orchestrator.aws.outputs import COLORS, Base
 from orchestrator.errors import InputError, LoadBalancerError
+from orchestrator.lb.base import Answers
 
 HEALTH_POLL_S = 2.0
 
 
 class AlbLoadBalancer:
-    def __init__(self, elbv2, base: Base) -> None:
-        self.elbv2 = elbv2
+    def __init__(self, aws, base: Base) -> None:
+        self.elbv2, self.cloudwatch = aws.elbv2, aws.cloudwatch
         self.listener = base.listener_arn
         self.groups = dict(base.target_groups)  # colour -> target group ARN
         self._color_of = {arn: color for color, arn in self.groups.items()}
+        # CloudWatch's dimensions: "app/<name>/<id>" of the ALB, from the listener's ARN.
+        self._alb_dimension = "/".join(self.listener.split(":")[-1].split("/")[1:4])
+        self._since = datetime.now(UTC) - timedelta(minutes=1)
 
     # -- reading --------------------------------------------------------------------
 
@@ -79,6 +84,29 @@ class AlbLoadBalancer:
                     f"targets, after {deadline_s:.0f}s",
                     "check the app on those hosts and the target group's health check path")
             time.sleep(HEALTH_POLL_S)
+
+    def responses(self, color: str) -> Answers:
+        """What the colour's targets answered since this driver was made, from the
+        ALB's CloudWatch metrics (which lag by a minute or so: bake sees errors late)."""
+        dims = [{"Name": "LoadBalancer", "Value": self._alb_dimension},
+                {"Name": "TargetGroup", "Value": self._group(color).split(":")[-1]}]
+        total = self._metric("RequestCount", dims, "Sum")
+        errors = self._metric("HTTPCode_Target_5XX_Count", dims, "Sum")
+        seconds = self._metric("TargetResponseTime", dims, "Average")
+        return Answers(int(total), int(errors), int(seconds * 1000))
+
+    def _metric(self, name: str, dims: list[dict], statistic: str) -> float:
+        out = self._call("get_metric_statistics", service=self.cloudwatch,
+                         Namespace="AWS/ApplicationELB", MetricName=name, Dimensions=dims,
+                         StartTime=self._since, EndTime=datetime.now(UTC), Period=60,
+                         Statistics=[statistic])
+        values = [p[statistic] for p in out.get("Datapoints", [])]
+        if statistic == "Average":
+            return sum(values) / len(values) if values else 0.0
+        return sum(values)
+
+    def close(self) -> None:
+        """Nothing is held open: every call is its own HTTPS request."""
 
     # -- switching ------------------------------------------------------------------
 
@@ -135,9 +163,9 @@ class AlbLoadBalancer:
                 "greenswap only switches a listener whose one default action forwards")
         return actions[0]
 
-    def _call(self, method: str, **kwargs):
+    def _call(self, method: str, service=None, **kwargs):
         try:
-            return getattr(self.elbv2, method)(**kwargs)
+            return getattr(service or self.elbv2, method)(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise LoadBalancerError(f"ALB {method} failed: {exc}",
                                     "check credentials and the listener; nothing else was "

@@ -49,6 +49,14 @@ class LoadBalancer(Protocol):
         """What the colour's backend has answered, as the LB itself counts it."""
         ...
 
+    def wait_healthy(self, color: str, count: int, deadline_s: float) -> dict[str, str]:
+        """Wait until `count` of the colour's servers pass the LB's own health checks."""
+        ...
+
+    def close(self) -> None:
+        """Let go of any connection to the LB."""
+        ...
+
 
 class FakeLoadBalancer:
     def __init__(self, live: str = "blue") -> None:
@@ -81,3 +89,9 @@ class FakeLoadBalancer:
 
     def responses(self, color: str) -> Answers:
         return self.answers[color]
+
+    def wait_healthy(self, color: str, count: int, deadline_s: float) -> dict[str, str]:
+        return {f"{color}-{n}": "UP" for n in range(count)}
+
+    def close(self) -> None:
+        self.events.append("close")

@@ -9,6 +9,7 @@ where a reload or restart reads it back. The hold flag is deliberately not.
 from __future__ import annotations
 
 import shlex
+import time
 
 from orchestrator.errors import LoadBalancerError
 from orchestrator.lb.base import BACKENDS, Answers, backend_for
@@ -72,10 +73,32 @@ class HAProxyLB:
                 return row
         raise LoadBalancerError(f"HAProxy on {self.shell.name} has no backend {backend}")
 
+    def wait_healthy(self, color: str, count: int, deadline_s: float) -> dict[str, str]:
+        """Wait until `count` servers of the colour's backend pass HAProxy's own health
+        checks; server -> status. Fails at the deadline."""
+        end = time.monotonic() + deadline_s
+        while True:
+            backend = backend_for(color)
+            lines = self.command(f"show stat {backend} 4 -1").splitlines()
+            names = lines[0][2:].split(",") if lines and lines[0].startswith("# ") else []
+            rows = [dict(zip(names, ln.split(","), strict=False)) for ln in lines[1:] if ln]
+            status = {r["svname"]: r.get("status", "") for r in rows
+                      if r.get("pxname") == backend and r.get("svname") != "BACKEND"}
+            if sum(s.startswith("UP") for s in status.values()) >= count:
+                return status
+            if time.monotonic() > end:
+                raise LoadBalancerError(
+                    f"{backend} has {status or 'no servers'}, not {count} healthy, after "
+                    f"{deadline_s:.0f}s", "check the app on those hosts (its /health)")
+            time.sleep(0.5)
+
     def inflight(self, color: str) -> int:
         # Being served, and queued for a server: both would meet a fenced database.
         row = self.backend_stats(color)
         return int(row.get("scur") or 0) + int(row.get("qcur") or 0)
+
+    def close(self) -> None:
+        self.shell.close()
 
     def responses(self, color: str) -> Answers:
         row = self.backend_stats(color)

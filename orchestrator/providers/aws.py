@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from orchestrator.aws import ids
 from orchestrator.aws.outputs import COLORS, Base
 from orchestrator.errors import CloudError, InputError
+from orchestrator.fsutil import write_atomic
 from orchestrator.lab import inventory
 from orchestrator.providers.base import Host, check_count
 
@@ -35,11 +36,12 @@ DEFAULT_DEADLINE_S = 900.0
 
 class AwsProvider:
     def __init__(self, clients, base: Base, state_dir: Path, key_path: Path,
-                 known_hosts: Path, image_id: str | None = None,
+                 image_id: str | None = None,
                  deadline_s: float = DEFAULT_DEADLINE_S, poll_s: float = POLL_S,
                  say: Callable[[str], None] = lambda _m: None) -> None:
         self.aws, self.base = clients, base
-        self.state_dir, self.key_path, self.known_hosts = state_dir, key_path, known_hosts
+        self.state_dir, self.key_path = state_dir, key_path
+        self.known_hosts = state_dir / "aws-known_hosts"
         self.image_id = ids.check_id("aws.image_id", image_id, "ami") if image_id else None
         self.deadline_s, self.poll_s, self.say = deadline_s, poll_s, say
 
@@ -120,12 +122,38 @@ class AwsProvider:
         return sorted(found, key=lambda h: h.name)
 
     def inventory(self) -> Path:
+        hosts = self.hosts()
+        self.pin_host_keys(hosts)
         path = self.state_dir / "aws-inventory.yml"
-        inventory.write(path, inventory.render(self.hosts(), self.key_path, self.known_hosts, ""))
+        inventory.write(path, inventory.render(hosts, self.key_path, self.known_hosts, ""))
         return path
 
     def ssh_identity(self) -> tuple[Path, Path]:
+        self.pin_host_keys(self.hosts())
         return self.key_path, self.known_hosts
+
+    def pin_host_keys(self, hosts: list[Host]) -> None:
+        """known_hosts for exactly these instances, each key read from the instance's
+        console output (cloud-init prints its host keys there at first boot), which
+        AWS's authenticated API delivers: never learned from the network on first use.
+        Addresses no longer ours are dropped, so a reused address is not trusted."""
+        pinned = dict(line.split(" ", 1) for line in _lines(self.known_hosts))
+        fresh = {}
+        for host in hosts:
+            fresh[host.address] = pinned.get(host.address) or self._console_host_key(host)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_atomic(self.known_hosts, "".join(f"{a} {k}\n" for a, k in sorted(fresh.items())),
+                     0o600)
+
+    def _console_host_key(self, host: Host) -> str:
+        found: list[str] = []
+
+        def printed() -> bool:
+            out = self._call("ec2", "get_console_output", InstanceId=host.name)
+            found[:] = host_keys_in(out.get("Output") or "")
+            return bool(found)
+        self._wait(f"ssh-ed25519 host key in the console output of {host.name}", printed)
+        return found[0]
 
     def check_route(self, address: str) -> None:
         vpc = self._call("ec2", "describe_vpcs", VpcIds=[self.base.vpc_id])["Vpcs"][0]
@@ -235,3 +263,23 @@ class AwsProvider:
             return getattr(getattr(self.aws, service), method)(**kwargs)
         except (ClientError, BotoCoreError) as exc:
             raise CloudError(f"{service} {method} failed: {exc}") from exc
+
+
+def host_keys_in(console: str) -> list[str]:
+    """The "ssh-ed25519 AAAA..." keys cloud-init printed between its markers."""
+    inside, keys = False, []
+    for line in console.splitlines():
+        if "-----BEGIN SSH HOST KEY KEYS-----" in line:
+            inside = True
+        elif "-----END SSH HOST KEY KEYS-----" in line:
+            inside = False
+        elif inside and line.startswith("ssh-ed25519 "):
+            keys.append(" ".join(line.split()[:2]))
+    return keys
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return [ln for ln in path.read_text().splitlines() if ln.strip()]
+    except FileNotFoundError:
+        return []

@@ -20,7 +20,7 @@ def listener_groups(aws, base) -> dict[str, int]:
 
 
 def test_flip_moves_the_listener_and_reads_it_back(aws, greenswap_aws, base):
-    alb = AlbLoadBalancer(greenswap_aws.elbv2, base)
+    alb = AlbLoadBalancer(greenswap_aws, base)
     assert alb.live_color() == "blue"
     alb.flip("green")
     assert listener_groups(aws, base) == {"green": 100, "blue": 0}
@@ -30,7 +30,7 @@ def test_flip_moves_the_listener_and_reads_it_back(aws, greenswap_aws, base):
 
 
 def test_canary_steps_and_a_failed_check_sends_everything_back(aws, greenswap_aws, base):
-    alb = AlbLoadBalancer(greenswap_aws.elbv2, base)
+    alb = AlbLoadBalancer(greenswap_aws, base)
     seen = []
 
     def check(percent):
@@ -48,7 +48,7 @@ def test_canary_steps_and_a_failed_check_sends_everything_back(aws, greenswap_aw
 
 
 def test_a_split_listener_has_no_single_live_colour(aws, greenswap_aws, base):
-    alb = AlbLoadBalancer(greenswap_aws.elbv2, base)
+    alb = AlbLoadBalancer(greenswap_aws, base)
     alb.shift("green", 10)
     assert alb.weights() == {"blue": 90, "green": 10}
     with pytest.raises(LoadBalancerError, match="canary is in progress"):
@@ -61,11 +61,11 @@ def test_a_listener_pointing_elsewhere_is_reported_not_trusted(aws, greenswap_aw
     aws.elbv2.modify_listener(ListenerArn=base.listener_arn, DefaultActions=[
         {"Type": "forward", "TargetGroupArn": stray["TargetGroupArn"]}])
     with pytest.raises(LoadBalancerError, match="neither colour's target group"):
-        AlbLoadBalancer(greenswap_aws.elbv2, base).live_color()
+        AlbLoadBalancer(greenswap_aws, base).live_color()
 
 
 def test_bad_canary_steps_and_bad_arns_are_refused_before_any_call(aws, greenswap_aws, base):
-    alb = AlbLoadBalancer(greenswap_aws.elbv2, base)
+    alb = AlbLoadBalancer(greenswap_aws, base)
     for steps in ([], [50, 10, 100], [10, 50], [0, 100]):
         with pytest.raises(InputError, match="cutover.canary_steps"):
             canary(alb, "green", steps, lambda _p: None)

@@ -9,19 +9,29 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from orchestrator.errors import InputError
+from orchestrator.errors import CloudError, InputError
 from orchestrator.lb.aws_alb import AlbLoadBalancer
-from orchestrator.providers.aws import AwsProvider
+from orchestrator.providers.aws import AwsProvider, host_keys_in
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+CONSOLE = f"""[   12.3] cloud-init[812]: Cloud-init v. 23.4 running 'modules:final'
+ec2: #############################################################
+-----BEGIN SSH HOST KEY KEYS-----
+ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTY= root@ip-10-40-0-12
+{KEY} root@ip-10-40-0-12
+-----END SSH HOST KEY KEYS-----
+ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeOutsideTheMarkers root@elsewhere
+"""
 
 
 @pytest.fixture
 def provider(greenswap_aws, base, tmp_path):
-    return AwsProvider(greenswap_aws, base, tmp_path, tmp_path / "key", tmp_path / "known_hosts",
-                       deadline_s=30, poll_s=0.2)
+    return AwsProvider(greenswap_aws, base, tmp_path, tmp_path / "key", deadline_s=30,
+                       poll_s=0.2)
 
 
 def test_green_is_an_asg_of_its_own_from_a_copy_of_terraforms_template(aws, greenswap_aws, base,
-                                                                        provider):
+                                                                        provider, tmp_path):
     before = aws.ec2.describe_launch_template_versions(
         LaunchTemplateId=base.launch_template_id)["LaunchTemplateVersions"]
     hosts = provider.create_hosts("app", 3, "green")
@@ -36,9 +46,11 @@ def test_green_is_an_asg_of_its_own_from_a_copy_of_terraforms_template(aws, gree
     assert aws.ec2.describe_launch_template_versions(
         LaunchTemplateId=base.launch_template_id)["LaunchTemplateVersions"] == before
 
-    health = AlbLoadBalancer(greenswap_aws.elbv2, base).wait_healthy("green", 3, deadline_s=30)
+    health = AlbLoadBalancer(greenswap_aws, base).wait_healthy("green", 3, deadline_s=30)
     assert sorted(health) == sorted(h.name for h in hosts)
 
+    # moto's console output has no host keys: pinned here as a harvest would have.
+    (tmp_path / "aws-known_hosts").write_text("".join(f"{h.address} {KEY}\n" for h in hosts))
     doc = yaml.safe_load(provider.inventory().read_text())
     green = doc["all"]["children"]["green_app"]["hosts"]
     assert sorted(green) == sorted(h.name for h in hosts)
@@ -87,3 +99,18 @@ def test_a_rerun_rebuilds_the_colour_instead_of_tripping_on_the_old_group(aws, p
     assert len(again) == 2 and not {h.name for h in again} & {h.name for h in first}
     groups = aws.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
     assert [g["AutoScalingGroupName"] for g in groups] == ["gs-shop-green-app"]
+
+
+def test_host_keys_are_read_between_cloud_inits_markers_only():
+    assert host_keys_in(CONSOLE) == [KEY]
+    assert host_keys_in("Linux version 6.1 ... login:") == []
+
+
+def test_an_instance_whose_console_shows_no_host_key_is_never_trusted(greenswap_aws, base,
+                                                                       tmp_path):
+    impatient = AwsProvider(greenswap_aws, base, tmp_path, tmp_path / "key", deadline_s=1,
+                            poll_s=0.2)
+    impatient.create_hosts("app", 1, "green")
+    with pytest.raises(CloudError, match="host key in the console output"):
+        impatient.inventory()  # moto's console output is a fixed text without keys
+    assert not (tmp_path / "aws-known_hosts").exists()
