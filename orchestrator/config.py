@@ -30,7 +30,7 @@ LB_KINDS = ("haproxy", "aws-alb")
 DATABASE_MODES = ("swap", "shared")
 PROVIDER_FIELDS = {"lab": {"lab", "state_root", "inventory_dir"},
                    "static": {"inventory", "ssh_key", "known_hosts"},
-                   "aws": {"ssh_key", "image_id"}}
+                   "aws": {"ssh_key", "image_id", "bake_from"}}
 LEASE_BACKENDS = ("sqlite", "dynamodb")
 
 
@@ -115,6 +115,7 @@ class AwsSettings:
     endpoint_url: str | None  # a private endpoint; None for AWS's own
     ssh_key: Path | None = None  # provider.ssh_key, for kind aws
     image_id: str | None = None  # green's image; None: the launch template's
+    bake_from: str | None = None  # or: bake green's image from this one, patched
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,8 @@ def worst_case(cfg: Config) -> timedelta:
 
 def _check_combination(cfg: Config) -> None:
     """Settings that are each valid but do not work together."""
+    if cfg.lb_kind == "haproxy" and not cfg.lb_host:
+        raise ConfigError("lb.host", "is required for lb.kind haproxy")
     db = cfg.database
     if db.shared and not db.host:
         raise ConfigError("database.host", "is required with database.mode shared",
@@ -307,6 +310,9 @@ def _check_combination(cfg: Config) -> None:
     if not db.shared and db.host:
         raise ConfigError("database.host", "is only for database.mode shared; with swap "
                           "each colour's database host comes from the provider")
+    if cfg.lb_kind == "aws-alb" and cfg.aws is None:
+        raise ConfigError("aws", "is required with lb.kind aws-alb",
+                          "aws.terraform_outputs names the listener and target groups")
     if cfg.lb_kind == "aws-alb" and not db.shared:
         raise ConfigError("lb.kind", "aws-alb needs database.mode shared: an ALB cannot hold "
                           "requests, which a database swap's pause needs",
@@ -314,8 +320,6 @@ def _check_combination(cfg: Config) -> None:
     if cfg.cutover.canary_steps != (100,) and cfg.lb_kind != "aws-alb":
         raise ConfigError("cutover.canary_steps", f"needs lb.kind aws-alb (a weighted "
                           f"listener); {cfg.lb_kind} flips all at once")
-    if cfg.lb_kind == "haproxy" and not cfg.lb_host:
-        raise ConfigError("lb.host", "is required for lb.kind haproxy")
     if cfg.provider == "aws" and cfg.lb_kind != "aws-alb":
         raise ConfigError("lb.kind", "must be aws-alb with provider.kind aws: green's hosts "
                           "join their target group through their Auto Scaling group")
@@ -350,8 +354,13 @@ def _aws(section: Section, provider: Section | None) -> AwsSettings | None:
         return AwsSettings(outputs, endpoint)
     key = provider.file("ssh_key")
     _check_private(key)
-    image = provider.text("image_id", default=None, pattern=re.compile(r"^ami-[0-9a-f]{8,17}$"))
-    return AwsSettings(outputs, endpoint, key, image)
+    ami = re.compile(r"^ami-[0-9a-f]{8,17}$")
+    image = provider.text("image_id", default=None, pattern=ami)
+    bake_from = provider.text("bake_from", default=None, pattern=ami)
+    if image and bake_from:
+        raise ConfigError("provider.bake_from", "and provider.image_id exclude each other",
+                          "give the image to use, or the one to bake it from")
+    return AwsSettings(outputs, endpoint, key, image, bake_from)
 
 
 def _playbooks(section: Section) -> dict[str, str]:

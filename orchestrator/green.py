@@ -70,6 +70,9 @@ def _check_blue_database(ctx: Context) -> None:
 @phase("provision")
 def provision(ctx: Context) -> None:
     """green's app hosts and database host"""
+    aws = ctx.cfg.aws
+    if ctx.cfg.provider == "aws" and aws.bake_from:
+        _bake_image(ctx, aws.bake_from)
     for role, count in ctx.cfg.green_hosts.items():
         have = ctx.fleet.hosts(ctx.green, role)
         if len(have) < count:
@@ -77,6 +80,19 @@ def provision(ctx: Context) -> None:
             ctx.fleet.provider.create_hosts(role, count - len(have), ctx.green)
     ctx.remember(green_hosts=sorted(h.name for r in ctx.cfg.green_hosts
                                     for h in ctx.fleet.hosts(ctx.green, r)))
+
+
+def _bake_image(ctx: Context, base_image: str) -> None:
+    """Green's image, once per rollout: the base image with the patch playbook applied,
+    so that every green instance (and any the group replaces later) starts patched."""
+    if "image_id" not in ctx.facts:
+        def patch(hosts) -> None:
+            ctx.fleet.playbook("patch", hosts[0].name, limit=hosts[0].name)
+
+        name = f"{ctx.cfg.environment}-{ctx.rollout_id}-{ctx.green}"
+        ctx.remember(image_id=ctx.fleet.provider.bake_image(base_image, patch, name))
+        ctx.record("provision", "image", f"baked {ctx.facts['image_id']} from {base_image}")
+    ctx.fleet.provider.image_id = ctx.facts["image_id"]
 
 
 @phase("patch")

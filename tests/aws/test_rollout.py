@@ -7,7 +7,8 @@ What is real and what is emulated, plainly:
   Ansible over SSH, the app, its health checks and the shared PostgreSQL, on lab
   hosts;
 - emulated: moto runs no instance. Each moto instance is stood in for by one lab
-  host of its colour (`LabBacked` below maps them by order), and the host keys are
+  host of its colour (`LabBacked` below maps them by order; the instance that bakes
+  green's image by a spare lab host, so its patch run is real), and the host keys are
   the lab's pins instead of ones read from the instance's console output (moto's
   console output is a fixed text). No request crosses the ALB: the listener's
   state is read back from moto after every canary step, by a check command that
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -70,7 +72,9 @@ class LabBacked(AwsProvider):
         for rec in self.lab.records():
             if rec.role == "app":
                 stand_ins.setdefault(rec.color, []).append(rec)
-        backed = []
+        spare = stand_ins["green"][-1]  # never a colour's: see stand_ins()
+        backed = [Host(h.name, h.role, "bake", spare.address)
+                  for h in super().hosts() if h.color == "bake"]
         for color in ("blue", "green"):
             mine = [h for h in super().hosts() if h.color == color]
             assert len(mine) <= len(stand_ins.get(color, [])), "more instances than lab hosts"
@@ -94,7 +98,7 @@ def stand_ins(tmp_path_factory):
     lab = Lab(settings)
     try:
         lab.up()
-        lab.create_hosts("app", 2, "green")
+        lab.create_hosts("app", 3, "green")  # the third stands in for the image baker
         env = LabEnvironment(lab)
         env.deploy("blue", "2.0")
         yield env
@@ -103,7 +107,8 @@ def stand_ins(tmp_path_factory):
     assert leftovers(settings) == []
 
 
-def write_config(env: LabEnvironment, tmp_path: Path, moto_url: str, base_doc: dict) -> Path:
+def write_config(env: LabEnvironment, tmp_path: Path, moto_url: str, base_doc: dict,
+                 base_image: str) -> Path:
     outputs = tmp_path / "terraform.json"
     outputs.write_text(json.dumps(base_doc))
     values = {k: v["value"] for k, v in base_doc.items()}
@@ -116,7 +121,7 @@ def write_config(env: LabEnvironment, tmp_path: Path, moto_url: str, base_doc: d
     doc = {
         "environment": "shop", "state_dir": str(tmp_path / "state"),
         "provider": {"kind": "aws", "ssh_key": str(env.lab.key_path),
-                     "green_hosts": {"app": 2}},
+                     "green_hosts": {"app": 2}, "bake_from": base_image},
         "app": {"version": "2.0", "port": 8000},
         "database": {"mode": "shared", "host": db},
         "lb": {"kind": "aws-alb"},
@@ -151,7 +156,8 @@ def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, moto_
     for key, value in env.secrets().items():
         monkeypatch.setenv(key, value)
     base_doc = make_base(aws)
-    cfg = config.load(write_config(env, tmp_path, moto_url, base_doc))
+    base_image = aws.ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+    cfg = config.load(write_config(env, tmp_path, moto_url, base_doc, base_image))
 
     def provider(_cfg) -> LabBacked:
         from orchestrator.aws.clients import Clients
@@ -165,6 +171,12 @@ def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, moto_
     provider(cfg).create_hosts("app", 2, "blue")  # blue as a previous rollout left it
     assert groups(aws) == ["gs-shop-blue-app"]
 
+    # 0. The plan says what will happen, and that there is work to do.
+    planned = subprocess.run([str(Path(sys.executable).with_name("greenswap")), "plan", "-c",
+                              str(cfg.path)], capture_output=True, text=True, timeout=60)
+    assert planned.returncode == 2, planned.stderr
+    assert "canary 10% -> 50% -> 100%" in planned.stdout.replace("\n", " ")
+
     # 1. Canary 10 -> 50 -> 100 %, bake, retire.
     first = rollout.rollout(cfg, print)
     journal = Journal(cfg.state_dir)
@@ -177,6 +189,13 @@ def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, moto_
     assert [w["green"] for w in canary] == [10, 50, 100]
     assert first.lb.weights() == {"blue": 0, "green": 100}
     assert groups(aws) == ["gs-shop-green-app"]  # blue retired: its group deleted
+    # Green launched from the image baked for it: the base image, patched by Ansible.
+    baked = first.facts["image_id"]
+    template = aws.ec2.describe_launch_template_versions(LaunchTemplateName="gs-shop-green-app")
+    assert template["LaunchTemplateVersions"][0]["LaunchTemplateData"]["ImageId"] == baked
+    assert aws.ec2.describe_images(ImageIds=[baked])["Images"][0]["State"] == "available"
+    patched = [e for e in journal.events(first.rollout_id) if e.kind == "image"]
+    assert patched and base_image in patched[0].message
 
     # 2. The next rollout builds "blue" and fails its checks at 50 %: back to 100 % old.
     (tmp_path / "sick-at-50").touch()

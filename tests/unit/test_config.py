@@ -114,3 +114,39 @@ def test_a_key_others_can_read_is_refused(tmp_path):
     with pytest.raises(ConfigError) as err:
         load_with(tmp_path, lambda d: d.update(provider=static_provider(tmp_path, 0o644)))
     assert err.value.field == "provider.ssh_key" and "chmod 600" in err.value.hint
+
+
+def shared_alb(doc: dict, tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text("{}")
+    doc["database"] = {"mode": "shared", "host": "10.40.0.5"}
+    doc["lb"] = {"kind": "aws-alb"}
+    doc["provider"]["green_hosts"] = {"app": 2}
+    doc["aws"] = {"terraform_outputs": str(outputs)}
+    doc["cutover"]["canary_steps"] = [10, 50, 100]
+
+
+def test_a_shared_database_behind_an_alb_may_canary(tmp_path):
+    cfg = load_with(tmp_path, lambda d: shared_alb(d, tmp_path))
+    assert cfg.database.shared and cfg.database.transform is None
+    assert cfg.cutover.canary_steps == (10, 50, 100) and cfg.green_hosts == {"app": 2}
+
+
+@pytest.mark.parametrize("change, field", [
+    (lambda d: d["database"].update(mode="swap", host=None), "database.transform"),
+    (lambda d: d["database"].update(transform="transform.py"), "database.transform"),
+    (lambda d: d["database"].pop("host"), "database.host"),
+    (lambda d: d["provider"]["green_hosts"].update(db=1), "provider.green_hosts.db"),
+    (lambda d: d["cutover"].update(canary_steps=[50, 10, 100]), "cutover.canary_steps"),
+    (lambda d: d["cutover"].update(canary_steps=[10, 50]), "cutover.canary_steps"),
+    (lambda d: d.pop("aws"), "aws"),
+    (lambda d: d["lb"].update(kind="haproxy"), "lb.host"),
+    (lambda d: d["lb"].update(kind="haproxy", host="lb-1"), "cutover.canary_steps"),
+])
+def test_settings_that_do_not_work_together_are_refused(tmp_path, change, field):
+    def broken(doc):
+        shared_alb(doc, tmp_path)
+        change(doc)
+    with pytest.raises(ConfigError) as err:
+        load_with(tmp_path, broken)
+    assert err.value.field == field, err.value.one_line()
