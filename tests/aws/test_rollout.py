@@ -150,8 +150,8 @@ def groups(aws) -> list[str]:
                   aws.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"])
 
 
-def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, moto_url, tmp_path,
-                                                           monkeypatch):
+def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, documented_calls,
+                                                           moto_url, tmp_path, monkeypatch):
     env = stand_ins
     for key, value in env.secrets().items():
         monkeypatch.setenv(key, value)
@@ -210,3 +210,5 @@ def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, moto_
     assert first.lb.weights() == {"blue": 0, "green": 100}  # all back on the old colour
     assert groups(aws) == ["gs-shop-green-app"]  # the failed colour's group is gone
     assert env.get_json(f"http://{first.fleet.hosts('green', 'app')[0].address}:8000/health")
+    assert {"autoscaling:CreateAutoScalingGroup", "elasticloadbalancing:ModifyListener",
+            "dynamodb:PutItem", "ec2:CreateImage"} <= documented_calls  # all were recorded
