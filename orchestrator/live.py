@@ -68,8 +68,11 @@ def _sample(ctx: Context, phase_name: str, direction: str, lag: LagSample | None
     data: dict = {"direction": direction}
     if lag is not None:
         data.update(lag_bytes=lag.bytes, lag_s=round(lag.seconds, 3))
-    for color in (ctx.blue, ctx.green):
-        data[color] = list(ctx.lb.responses(color))
+    try:
+        for color in (ctx.blue, ctx.green):
+            data[color] = list(ctx.lb.responses(color))
+    except GreenswapError:
+        pass  # a point without the LB's counters: the LB's health is the swap's business
     ctx.record(phase_name, "sample", f"{direction} lag {data.get('lag_bytes', '-')} bytes",
                **data)
 
@@ -125,7 +128,8 @@ def cutover(ctx: Context) -> None:
     result = switch.move(ctx, ctx.green) if shared else _swap(ctx, CUTOVER)
     ctx.remember(cutover_at=time.time(), cutover_pause_ms=result.pause_ms,
                  cutover_steps=result.steps)
-    ctx.say(f"cutover: paused {result.pause_ms:.0f} ms; green ({ctx.green}) is live")
+    ctx.say(f"cutover: green ({ctx.green}) is live" + ("" if shared else
+                                                        f"; paused {result.pause_ms:.0f} ms"))
     _hooks_after(ctx, "after_cutover")
 
 

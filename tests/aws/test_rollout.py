@@ -34,7 +34,7 @@ from orchestrator.lab.lab import Lab
 from orchestrator.providers.aws import AwsProvider
 from orchestrator.providers.base import Host
 from tests.aws.conftest import REGION, make_base
-from tests.integration.conftest import leftovers, make_settings
+from tests.conftest import leftovers, make_settings
 
 pytestmark = pytest.mark.lab
 

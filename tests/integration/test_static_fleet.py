@@ -10,6 +10,7 @@ system update on every green host.
 
 from __future__ import annotations
 
+import json
 import shlex
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab
 from orchestrator.loadgen import Load
 from tests.browser import rendered_dom
-from tests.integration.conftest import leftovers, make_settings
+from tests.conftest import leftovers, make_settings
 from tests.receiver import Receiver
 
 pytestmark = pytest.mark.lab
@@ -160,3 +161,17 @@ def test_two_rollouts_swap_the_pools_and_a_timer_run_patches_the_old_blue(
     patched = dom.split('<table id="patched">')[1].split("</table>")[0]
     assert patched.count(UPDATE.replace(">", "&gt;")) == len(old_blue)
     assert 'id="timeline"' in dom and 'data-rendered="10"' in dom
+
+    # The secrets planted in the environment are nowhere: journal, run artifacts,
+    # inventories, the report, the webhook's messages, the CLI's output, --json.
+    status = subprocess.run(
+        [str(Path(sys.executable).parent / "greenswap"), "status", "--json", "-c", str(path)],
+        capture_output=True, text=True, timeout=60)
+    assert status.returncode == 0 and '"state": "succeeded"' in status.stdout
+    said = (done.stdout + done.stderr + made.stdout + made.stderr + status.stdout
+            + json.dumps(hook.got)).encode()
+    artifacts = [p for p in (root / "state").rglob("*") if p.is_file()] + [page]
+    assert len(artifacts) > 20  # the journal, Ansible's runs, inventories, the report
+    for secret in (env.db_password(), env.admin_password()):
+        leaks = [str(p) for p in artifacts if secret.encode() in p.read_bytes()]
+        assert leaks == [] and secret.encode() not in said

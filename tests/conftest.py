@@ -1,4 +1,6 @@
-"""Integration fixtures: a lab of real namespace hosts, brought up once per session.
+"""Fixtures shared by the suites: a lab of real namespace hosts, brought up once per
+session (the integration and fault tests share it), and PostgreSQL clusters on
+loopback.
 
 The test lab has its own name, subnet and state directory, so it never touches a
 lab an operator may be running. Its golden image comes from the shared cache
@@ -97,3 +99,10 @@ def _clusters():
     finally:
         blue.destroy()
         green.destroy()
+
+
+@pytest.fixture
+def secrets(blue, monkeypatch):
+    for name, value in blue.secrets().items():
+        monkeypatch.setenv(name, value)
+    return blue

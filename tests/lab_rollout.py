@@ -1,0 +1,56 @@
+"""Helpers for whole rollouts in the test lab: a config for it, and a bounded client
+that writes and reads through the LB while something happens."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from orchestrator import config
+from orchestrator.loadgen import Load
+
+SAMPLE_APP = Path(__file__).resolve().parents[1] / "examples" / "sample-app"
+
+
+def write_config(tmp_path: Path, lab, **overrides) -> config.Config:
+    doc = yaml.safe_load((SAMPLE_APP / "rollout.yml").read_text())
+    doc["environment"] = "it"
+    doc["state_dir"] = str(tmp_path / "state")
+    doc["provider"].update(lab=lab.settings.name, state_root=str(lab.settings.state_root),
+                           inventory_dir=str(lab.settings.inventory_path.parent))
+    doc["database"].update(migrations=[str(SAMPLE_APP / "schema_v2.sql")],
+                           transform=str(SAMPLE_APP / "transform.py"))
+    for key, value in overrides.items():
+        doc[key] = {**doc.get(key, {}), **value} if isinstance(value, dict) else value
+    path = tmp_path / "rollout.yml"
+    path.write_text(yaml.safe_dump(doc))
+    return config.load(path)
+
+
+def lb_url(env) -> str:
+    return "http://" + next(r.address for r in env.lab.records() if r.name == "lb-1")
+
+
+def under_load(env, action, rate: float = 60.0):
+    """Run `action` while the client writes and reads through the LB. Returns what it
+    returned (or raised), the client's result, and the client (for lost())."""
+    load = Load(lb_url(env), rate=rate, workers=4, max_requests=50_000, max_seconds=900,
+                guard=lambda _u: env.check_route()).start()
+    try:
+        outcome = action()
+    except Exception as exc:  # noqa: BLE001 - the caller asserts on it
+        outcome = exc
+    finally:
+        result = load.stop()
+    return outcome, result, load
+
+
+def assert_clean(result, load) -> None:
+    assert result.requests > 100, "the load really ran"
+    assert (result.failures, result.stale_reads) == (0, 0), result.errors
+    assert load.lost() == []
+
+
+def live_version(env) -> str:
+    return env.get_json(lb_url(env) + "/health")["version"]
