@@ -70,6 +70,7 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
     held_at = time.monotonic()
     try:
         step("lag check", lambda: _wait_lag(sync, plan.stream, settings))
+        step("wait for long transactions", lambda: wait_for_long_writers(sync, plan.old, settings))
         if plan.next_stream:
             step("prepare reverse stream", lambda: sync.prepare(plan.next_stream))
         follower = step("take stream in-process", lambda: sync.follow(plan.stream))
@@ -190,6 +191,19 @@ def _wait_lag(sync: SyncDriver, stream: str, settings: Cutover) -> None:
             raise CutoverAborted(f"lag of the {stream} stream stayed at {lag} bytes, over"
                                  f" cutover.lag_threshold_bytes, for cutover.deadline_ms",
                                  "wait for sync to catch up, then run 'greenswap resume'")
+        time.sleep(0.1)
+
+
+def wait_for_long_writers(sync: SyncDriver, color: str, settings: Cutover) -> None:
+    """A transaction that has been writing on the old side for longer than the pause
+    may last would be ended by the fence, its work rolled back. Wait for it to end,
+    within cutover.deadline_ms, or do not start the swap: nothing has moved yet."""
+    until = time.monotonic() + settings.deadline_ms / 1000
+    while long := sync.long_writers(color, settings.max_pause_ms / 1000):
+        if time.monotonic() > until:
+            raise CutoverAborted(
+                f"a transaction on {color}'s database kept writing past cutover.deadline_ms:"
+                f" {long[0]}", "let it finish (or end it), then run 'greenswap resume'")
         time.sleep(0.1)
 
 

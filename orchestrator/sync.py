@@ -57,6 +57,7 @@ class SyncDriver(Protocol):
     def drop(self, direction: str) -> None: ...
     def anchor(self, direction: str) -> None: ...
     def fence(self, color: str) -> int: ...
+    def long_writers(self, color: str, older_than_s: float) -> list[str]: ...
     def flushed_lsn(self, color: str) -> int: ...
     def unfence(self, color: str) -> None: ...
     def sequences(self, direction: str) -> dict[str, int]: ...
@@ -224,6 +225,9 @@ class Sync:
     def fence(self, color: str) -> int:
         return self._admin(color).fence()
 
+    def long_writers(self, color: str, older_than_s: float) -> list[str]:
+        return self._admin(color).long_writers(older_than_s)
+
     def flushed_lsn(self, color: str) -> int:
         with self._admin(color).conn.cursor() as cur:
             cur.execute("SELECT pg_current_wal_flush_lsn()::text")
@@ -323,6 +327,7 @@ class FakeSync:
         self.events: list[str] = [] if events is None else events  # may be the LB's
         self.lag, self.applied_after = lag, applied_after
         self.fenced: set[str] = set()
+        self.long_writes: dict[str, int] = {}  # colour -> polls until its long txn ends
         self.streams: set[str] = {"forward"}
         self.background: set[str] = {"forward"}
 
@@ -367,6 +372,13 @@ class FakeSync:
         self.events.append(f"fence {color}")
         self.fenced.add(color)
         return 42
+
+    def long_writers(self, color: str, older_than_s: float) -> list[str]:
+        left = self.long_writes.get(color, 0)
+        if left:
+            self.long_writes[color] = left - 1 if left > 0 else left  # < 0: never ends
+            return [f"pid 7 (batch, open {older_than_s:.0f}s)"]
+        return []
 
     def unfence(self, color: str) -> None:
         self.events.append(f"unfence {color}")

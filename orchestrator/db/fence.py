@@ -40,6 +40,20 @@ SELECT coalesce(array_agg(pid), '{}') FROM others WHERE pg_terminate_backend(pid
 STILL_THERE = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)"
 
 
+# Transactions of other sessions that have written (hold an xid) for longer than a
+# bound: the fence would end them, rolling back work their clients were not told
+# of yet. The cutover waits for them first (cutover.py).
+LONG_WRITERS = """
+SELECT pid, usename, coalesce(application_name, ''),
+       round(extract(epoch FROM now() - xact_start))::int
+FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND usename <> current_user  -- the sessions the fence would end
+  AND backend_xid IS NOT NULL AND xact_start < now() - make_interval(secs => %s)
+ORDER BY xact_start
+"""
+
+
 class Fence:
     """One database's fence, over one connection kept open: a swap's pause is made
     of round trips, and a new connection (TCP and SCRAM) costs several."""
@@ -68,6 +82,13 @@ class Fence:
             (message_lsn,) = cur.fetchone()
             cur.execute("COMMIT")
             return lsn_int(message_lsn)
+
+    def long_writers(self, older_than_s: float) -> list[str]:
+        """Sessions whose writing transaction is older than the bound, one line each."""
+        with self.conn.cursor() as cur:
+            cur.execute(LONG_WRITERS, (older_than_s,))
+            return [f"pid {pid} ({user}{' ' + app if app else ''}, open {age}s)"
+                    for pid, user, app, age in cur.fetchall()]
 
     def unfence(self) -> None:
         if self.is_fenced():

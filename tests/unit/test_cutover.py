@@ -113,3 +113,19 @@ def test_roles_reach_the_lb_by_their_labels():
     lb, sync = FakeLoadBalancer(live="green"), FakeSync()
     swap(CUTOVER, lb, sync, FAST, labels={"blue": "green", "green": "blue"})
     assert lb.live == "blue" and "flip blue" in lb.events
+
+
+def test_a_long_writing_transaction_is_waited_for_before_the_hold():
+    lb, sync = FakeLoadBalancer(), FakeSync()
+    sync.long_writes = {"blue": 3}  # ends after three looks
+    result = swap(CUTOVER, lb, sync, FAST)
+    assert lb.live == "green" and result.steps["wait for long transactions"] >= 200
+
+
+def test_a_transaction_that_outlasts_the_deadline_aborts_before_anything_moves():
+    lb, sync = FakeLoadBalancer(), FakeSync()
+    sync.long_writes = {"blue": -1}  # never ends
+    with pytest.raises(CutoverAborted, match="kept writing past cutover.deadline_ms: pid 7"):
+        swap(CUTOVER, lb, sync, FAST)
+    assert "hold" not in lb.events and "fence blue" not in sync.events
+    assert (lb.live, lb.held, sync.fenced) == ("blue", False, set())
