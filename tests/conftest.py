@@ -20,7 +20,7 @@ from orchestrator.lab.lab import Lab
 from orchestrator.lab.settings import LabSettings
 from tests.pg import Cluster
 
-SAMPLE_APP = Path(__file__).resolve().parents[2] / "examples" / "sample-app"
+SAMPLE_APP = Path(__file__).resolve().parents[1] / "examples" / "sample-app"
 
 TEST_SUBNET = "198.18.100.0/24"
 

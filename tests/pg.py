@@ -60,6 +60,12 @@ class Cluster:
                       str(self.dir / "log"), "-w", "-t", "30", "start"])
         return self
 
+    def start_again(self) -> Cluster:
+        """Start the existing cluster (after a stop or a crash): crash recovery runs."""
+        _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
+                      str(self.dir / "log"), "-w", "-t", "60", "start"])
+        return self
+
     def stop(self, mode: str = "fast") -> None:
         if (self.data / "postmaster.pid").exists():
             _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w",
