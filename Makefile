@@ -4,7 +4,7 @@
 VENV        ?= .venv
 PYTHON      ?= python3
 APT_PACKAGES = debootstrap dpkg-dev apt-utils iproute2 util-linux openssh-client procps python3-venv \
-               postgresql-15 postgresql-client-15 chromium
+               postgresql-15 postgresql-client-15 chromium nftables
 PYTEST_ARGS ?=
 
 .PHONY: bootstrap apt venv test test-unit demo lint lab-down clean

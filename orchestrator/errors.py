@@ -100,6 +100,15 @@ class TransformError(GreenswapError):
     default_hint = "fix the transform module; see docs/transform.md for the contract"
 
 
+class RowRejected(TransformError):
+    """The transform raised on one row: replay stops there, and the row is kept (the
+    replayer writes it to its dead-letter file) for the operator to look at."""
+
+    def __init__(self, message: str, table: str, key: tuple, row: object) -> None:
+        super().__init__(message)
+        self.table, self.key, self.row = table, key, row
+
+
 class ReplayError(GreenswapError):
     default_hint = "the replayer stopped; fix the cause and run it again: it resumes from green"
 

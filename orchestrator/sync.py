@@ -132,7 +132,8 @@ class Sync:
                  "--source", source, "--target", target,
                  "--transform", str(self.transform_path), "--direction", direction,
                  "--stream", self.stream(direction),
-                 "--max-slot-wal-mb", str(self.max_slot_wal_mb), "--json"],
+                 "--max-slot-wal-mb", str(self.max_slot_wal_mb), "--json",
+                 "--dead-letter", str(self.log_dir / f"{direction}.dead-letter.jsonl")],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True,  # it must outlive this CLI, and its Ctrl-C
             )

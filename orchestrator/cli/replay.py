@@ -6,6 +6,8 @@ at any moment and started again, here or on another machine.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
 import threading
 import time
@@ -21,6 +23,7 @@ from orchestrator.db.snapshot import SnapshotResult
 from orchestrator.db.stream import StreamStats
 from orchestrator.db.transform import load
 from orchestrator.db.verify import verify
+from orchestrator.errors import RowRejected, TransformError
 
 # DSNs may come from the environment; keep passwords out of them (use PGPASSWORD or
 # a ~/.pgpass), since a command line is visible to every user of the machine.
@@ -53,31 +56,56 @@ def replay() -> None:
               type=click.IntRange(1, 10**7),
               help="Drop the slot and stop if it retains more WAL than this on the source.")
 @click.option("--json", "as_json", is_flag=True, help="Progress as JSON lines.")
+@click.option("--dead-letter", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Where a row the transform raised on is written (JSON line, 0600)"
+                   " [default: greenswap-STREAM-dead-letter.jsonl here].")
 def run(source, target, transform_path, direction, stream, until_lsn, max_slot_wal_mb,
-        as_json) -> None:
+        as_json, dead_letter) -> None:
     """Snapshot (forward) or anchor (reverse) if needed, then stream until stopped."""
     stop = threading.Event()
     the_replay = Replay(source, target, load(transform_path), stream, direction)
     try:
-        estimates = {t: the_replay.source.estimated_rows(t) for t in the_replay.source.infos}
-        started = the_replay.start(SnapshotProgress(estimates))
-        if isinstance(started, SnapshotResult):
-            copied = ", ".join(f"{n:,} rows into {t}" for t, n in started.rows.items())
-            say(f"snapshot done in {started.seconds:.1f}s: {copied}")
-        if started is not None:
-            say(f"stream {stream} starts at {getattr(started, 'lsn', started)}")
-        # From here a stop is graceful: the batch in hand is applied, then it exits.
-        # (Before, Ctrl-C aborts the snapshot, which rolls back and drops its slot.)
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: stop.set())
-        report = _reporter(as_json)
-        stats = the_replay.stream_changes(
-            stop, until_lsn, on_batch=report,
-            max_slot_wal=max_slot_wal_mb << 20)
-        say(f"stream {stream} stopped at {lsn_text(stats.applied_lsn)} after "
-            f"{stats.transactions} transactions")
+        _replay(the_replay, stream, stop, until_lsn, max_slot_wal_mb, as_json)
+    except RowRejected as rejected:
+        path = dead_letter or Path(f"greenswap-{stream}-dead-letter.jsonl")
+        _write_dead_letter(path, rejected, direction)
+        raise TransformError(f"{rejected.message}; replay stopped before it, the row is in"
+                             f" {path}", "fix the transform for that row, then run the "
+                             "replayer again: it resumes at that transaction") from None
     finally:
         the_replay.close()
+
+
+def _write_dead_letter(path: Path, rejected: RowRejected, direction: str) -> None:
+    """Appended, one JSON line per rejected row; 0600, since rows are the app's data."""
+    line = json.dumps({"at": time.time(), "direction": direction, "table": rejected.table,
+                       "key": list(rejected.key), "error": rejected.message,
+                       "row": rejected.row}, default=str) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as out:
+        out.write(line)
+
+
+def _replay(the_replay: Replay, stream: str, stop: threading.Event, until_lsn,
+            max_slot_wal_mb: int, as_json: bool) -> None:
+    """Snapshot or anchor if needed, then stream until stopped or `until_lsn`."""
+    estimates = {t: the_replay.source.estimated_rows(t) for t in the_replay.source.infos}
+    started = the_replay.start(SnapshotProgress(estimates))
+    if isinstance(started, SnapshotResult):
+        copied = ", ".join(f"{n:,} rows into {t}" for t, n in started.rows.items())
+        say(f"snapshot done in {started.seconds:.1f}s: {copied}")
+    if started is not None:
+        say(f"stream {stream} starts at {getattr(started, 'lsn', started)}")
+    # From here a stop is graceful: the batch in hand is applied, then it exits.
+    # (Before, Ctrl-C aborts the snapshot, which rolls back and drops its slot.)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    report = _reporter(as_json)
+    stats = the_replay.stream_changes(
+        stop, until_lsn, on_batch=report,
+        max_slot_wal=max_slot_wal_mb << 20)
+    say(f"stream {stream} stopped at {lsn_text(stats.applied_lsn)} after "
+        f"{stats.transactions} transactions")
 
 
 class SnapshotProgress:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from orchestrator.db.transform import Row, TableTransform, Transform
-from orchestrator.errors import ReplayError, TransformError
+from orchestrator.errors import ReplayError, RowRejected, TransformError
 
 Entity = tuple[str, tuple]  # (blue table, blue key)
 # Reads current rows: (table, keys) -> {key: row}
@@ -146,7 +146,8 @@ class Reverse:
             current = {g: read(g, [tt.target_key(g, k) for k in keys]) for g in tt.targets}
             for key in keys:
                 rows = {g: current[g].get(tt.target_key(g, key)) for g in tt.targets}
-                blue = None if all(r is None for r in rows.values()) else inverse_row(tt, rows)
+                blue = (None if all(r is None for r in rows.values())
+                        else inverse_row(tt, rows, key))
                 if blue is None:
                     writes[table].delete(key)
                 else:
@@ -160,17 +161,15 @@ def forward_rows(tt: TableTransform, row: Row) -> dict[str, Row | None]:
     except TransformError:
         raise
     except Exception as exc:
-        raise TransformError(
-            f"transform for {tt.source} raised {exc.__class__.__name__}: {exc} "
-            f"on key {tt.source_key(row)}"
-        ) from exc
+        key = tt.source_key(row)
+        raise RowRejected(f"transform f for {tt.source} raised {exc.__class__.__name__}:"
+                          f" {exc} on key {key}", tt.source, key, row) from exc
 
 
-def inverse_row(tt: TableTransform, rows: dict[str, Row | None]) -> Row | None:
+def inverse_row(tt: TableTransform, rows: dict[str, Row | None], key: tuple) -> Row | None:
     assert tt.backward is not None
     try:
         return tt.backward(rows)
     except Exception as exc:
-        raise TransformError(
-            f"inverse transform for {tt.source} raised {exc.__class__.__name__}: {exc}"
-        ) from exc
+        raise RowRejected(f"inverse g for {tt.source} raised {exc.__class__.__name__}:"
+                          f" {exc} on key {key}", tt.source, key, rows) from exc

@@ -140,7 +140,7 @@ def _sides(blue, green, tt: TableTransform, keys: list[tuple], direction: str):
     for key in keys:
         rows = {g: green_rows[g].get(key) for g in tt.targets}
         if any(r is not None for r in rows.values()):
-            back = inverse_row(tt, rows)
+            back = inverse_row(tt, rows, key)
             if back is not None:
                 expected[(tt.source, key)] = back
     actual = {(tt.source, k): r for k, r in blue_rows.items()}
