@@ -286,7 +286,8 @@ def _check_private(key: Path) -> None:
 
 
 def _canary_steps(cutover: Section) -> tuple[int, ...]:
-    steps = tuple(cutover.raw.get("canary_steps") or (100,))
+    raw = cutover.raw.get("canary_steps") or [100]
+    steps = tuple(raw) if isinstance(raw, list) else (raw,)
     if (not all(isinstance(p, int) and not isinstance(p, bool) for p in steps)
             or list(steps) != sorted(set(steps)) or steps[0] <= 0 or steps[-1] != 100):
         raise ConfigError("cutover.canary_steps", f"{list(steps)} must be whole percents "
@@ -295,8 +296,11 @@ def _canary_steps(cutover: Section) -> tuple[int, ...]:
 
 
 def worst_case(cfg: Config) -> timedelta:
-    """Of a cutover and its bake: a window must be longer."""
-    return timedelta(milliseconds=cfg.cutover.deadline_ms, seconds=cfg.bake.duration_s)
+    """Of a cutover (with its canary's watched steps) and its bake: a window must be
+    longer."""
+    canary_s = (len(cfg.cutover.canary_steps) - 1) * cfg.cutover.canary_interval_s
+    return timedelta(milliseconds=cfg.cutover.deadline_ms,
+                     seconds=cfg.bake.duration_s + canary_s)
 
 
 def _check_combination(cfg: Config) -> None:
@@ -320,9 +324,20 @@ def _check_combination(cfg: Config) -> None:
     if cfg.cutover.canary_steps != (100,) and cfg.lb_kind != "aws-alb":
         raise ConfigError("cutover.canary_steps", f"needs lb.kind aws-alb (a weighted "
                           f"listener); {cfg.lb_kind} flips all at once")
-    if cfg.provider == "aws" and cfg.lb_kind != "aws-alb":
-        raise ConfigError("lb.kind", "must be aws-alb with provider.kind aws: green's hosts "
-                          "join their target group through their Auto Scaling group")
+    if (cfg.provider == "aws") != (cfg.lb_kind == "aws-alb"):
+        raise ConfigError("lb.kind", "aws-alb goes with provider.kind aws, and only with it: "
+                          "green's hosts join their target group through their Auto Scaling "
+                          "group")
+    if db.shared and cfg.provider != "aws":
+        raise ConfigError("database.mode", f"shared is supported with provider.kind aws only,"
+                          f" not {cfg.provider}", "use database.mode swap")
+    if db.shared and db.migrations:
+        raise ConfigError("database.migrations", "are not run with database.mode shared: a "
+                          "rollout does not change a shared database's schema")
+    watched = cfg.bake.interval_s * cfg.bake.failures
+    if cfg.cutover.canary_steps != (100,) and cfg.cutover.canary_interval_s < watched:
+        raise ConfigError("cutover.canary_interval_s", f"must be at least bake.interval_s x "
+                          f"bake.failures ({watched:g}s), or a canary step could never fail")
 
 
 def _notify(section: Section) -> Notify | None:

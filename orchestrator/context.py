@@ -24,6 +24,9 @@ from orchestrator.notify import Webhook, secret_values
 from orchestrator.sync import Sync
 
 Say = Callable[[str], None]
+# The runbook's phases, in order (rollout.py runs them).
+PHASES = ("preflight", "provision", "patch", "deploy", "schema", "sync", "verify",
+          "cutover", "bake", "retire")
 
 
 def _worth_telling(phase: str | None, kind: str) -> bool:

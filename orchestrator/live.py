@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
+import psycopg2
+
 from orchestrator import switch, window
 from orchestrator.context import Context, NotYet, phase
 from orchestrator.cutover import CUTOVER, ROLLBACK, CutoverAborted, Swap, SwapResult, swap
@@ -81,7 +83,7 @@ def _lag_or_none(ctx: Context, direction: str) -> LagSample | None:
     """For the report only: a database that does not answer now is bake's business."""
     try:
         return ctx.sync.lag(direction)
-    except GreenswapError:
+    except (GreenswapError, psycopg2.Error):
         return None
 
 
@@ -116,6 +118,8 @@ def cutover(ctx: Context) -> None:
     if not shared and ctx.lb.live_color() == ctx.green:
         _finish_flipped(ctx, CUTOVER)  # a crash after the flip: only the tail is left
         return
+    if shared:
+        switch.restore(ctx)  # a canary a crash cut short starts again from blue
     try:
         window.check(ctx.cfg.window, ctx.facts.get("window_override"), datetime.now(UTC),
                      "held back", cutover=True)
@@ -125,12 +129,20 @@ def cutover(ctx: Context) -> None:
     except GreenswapError as exc:
         # Nothing has moved: green is synced and kept, 'resume' tries again.
         raise CutoverAborted(f"cutover not started: {exc.message}", exc.hint) from exc
-    result = switch.move(ctx, ctx.green) if shared else _swap(ctx, CUTOVER)
-    ctx.remember(cutover_at=time.time(), cutover_pause_ms=result.pause_ms,
-                 cutover_steps=result.steps)
+    result = _canary(ctx) if shared else _swap(ctx, CUTOVER)
+    ctx.remember(cutover_at=time.time(), cutover_steps=result.steps,
+                 cutover_pause_ms=None if shared else result.pause_ms)
     ctx.say(f"cutover: green ({ctx.green}) is live" + ("" if shared else
                                                         f"; paused {result.pause_ms:.0f} ms"))
     _hooks_after(ctx, "after_cutover")
+
+
+def _canary(ctx: Context) -> SwapResult:
+    try:
+        return switch.move(ctx, ctx.green)
+    except switch.CanaryFailed as failed:
+        rollback(ctx, reason=failed.message)  # all back on blue already: record, hooks
+        raise
 
 
 @phase("bake")

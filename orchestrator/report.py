@@ -15,8 +15,8 @@ from pathlib import Path
 
 import jinja2
 
+from orchestrator.context import PHASES
 from orchestrator.journal import Event, Rollout
-from orchestrator.rollout import PHASES
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 
@@ -50,8 +50,9 @@ def report_data(rollout: Rollout, events: list[Event]) -> dict:
         "cutover_steps": facts.get("cutover_steps") or {},
         "checks": check_results(events),
         "patched": facts.get("patched") or {},
-        "problems": [e for e in events if e.kind in ("fail", "mismatch", "check")][:50],
-        "events": events[-200:],
+        # The last ones: what led to the end matters most.
+        "problems": [e for e in events if e.kind in ("fail", "mismatch", "check")][-50:],
+        "events": [e for e in events if e.kind != "sample"][-300:],
         "when": _when,
         "charts": {
             "t0": t0,

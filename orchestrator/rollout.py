@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from orchestrator import green, live, window
+from orchestrator import green, live, switch, window
 from orchestrator.config import Config
 from orchestrator.context import Context, PhaseFailed, Say
 from orchestrator.cutover import CutoverAborted
@@ -24,10 +24,7 @@ from orchestrator.errors import GreenswapError, InputError
 from orchestrator.fleet import Fleet, open_provider
 from orchestrator.journal import Journal, holder_identity
 from orchestrator.lease_backends import open_journal
-from orchestrator.switch import CanaryFailed
 
-PHASES = ("preflight", "provision", "patch", "deploy", "schema", "sync", "verify",
-          "cutover", "bake", "retire")
 RESUMABLE = ("running", "failed-cutover", "baked")
 
 
@@ -101,12 +98,19 @@ def rollback(cfg: Config, say: Say) -> Context:
 def abort(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
     """End a rollout that has not cut over: green is destroyed, blue untouched."""
     with _active(cfg, say, keep_failed, "abort") as ctx:
-        if ctx.done("cutover") or "green" in ctx.facts and ctx.lb.live_color() == ctx.green:
+        if ctx.done("cutover") or "green" in ctx.facts and _green_took_traffic(ctx):
             raise InputError(f"rollout {ctx.rollout_id} already cut over to green",
                              "use 'greenswap rollback' to go back to blue")
         _clean_up_green(ctx)
         _end(ctx, "aborted")
         return ctx
+
+
+def _green_took_traffic(ctx: Context) -> bool:
+    if ctx.cfg.database.shared:
+        switch.restore(ctx)  # a canary cut short: every request back on blue first
+        return False
+    return ctx.lb.live_color() == ctx.green
 
 
 def _note_override(journal: Journal, rollout_id: int, reason: str | None) -> dict | None:
@@ -148,7 +152,7 @@ def _failed(ctx: Context, failed: PhaseFailed) -> None:
         # that 'resume' can try the cutover again.
         ctx.journal.set_state(ctx.rollout_id, "failed-cutover")
         return
-    if isinstance(failed.cause, live.BakeFailed | CanaryFailed):
+    if isinstance(failed.cause, live.BakeFailed | switch.CanaryFailed):
         _clean_up_green(ctx)
         _end(ctx, "rolled-back")
         return

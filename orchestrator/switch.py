@@ -41,12 +41,23 @@ def move(ctx: Context, new: str) -> SwapResult:
     return SwapResult(steps=steps, pause_ms=0.0)
 
 
+def restore(ctx: Context) -> None:
+    """Every request on blue, as before any cutover: undoes a canary step a crash
+    left behind (the listener split), and is a no-op otherwise."""
+    if ctx.lb.weights()[ctx.blue] != 100:
+        ctx.lb.flip(ctx.blue, release=True)
+        ctx.record("cutover", "restore", f"an interrupted canary: all requests back on "
+                   f"{ctx.blue}")
+
+
 def _watch(ctx: Context, color: str, percent: int) -> None:
     """canary_interval_s of green's bake checks, a round every bake.interval_s."""
     bake = ctx.cfg.bake
     until = time.monotonic() + ctx.cfg.cutover.canary_interval_s
     failed_rounds = 0
     while time.monotonic() < until:
+        if ctx.lease is not None:
+            ctx.lease.check()
         problems = ctx.check("bake", color)
         failed_rounds = failed_rounds + 1 if problems else 0
         if failed_rounds >= bake.failures:

@@ -6,6 +6,7 @@ directory. Every value is checked for shape (ids.py) before anything acts on it.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -52,8 +53,11 @@ def read(source: Path) -> Base:
     return parse(raw)
 
 
+@functools.lru_cache(maxsize=8)
 def read_for(source: Path, environment: str) -> Base:
-    """The outputs of `environment`'s Terraform; another environment's are refused."""
+    """The outputs of `environment`'s Terraform; another environment's are refused.
+    Read once per process: the provider, the LB and the lease all need them, and a
+    module directory means a `terraform output` run."""
     base = read(source)
     if base.environment != environment:
         raise ConfigError("aws.terraform_outputs", f"is for environment {base.environment!r}, "

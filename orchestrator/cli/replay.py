@@ -82,6 +82,7 @@ def _write_dead_letter(path: Path, rejected: RowRejected, direction: str) -> Non
                        "key": list(rejected.key), "error": rejected.message,
                        "row": rejected.row}, default=str) + "\n"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.fchmod(fd, 0o600)  # also when the file was there before
     with os.fdopen(fd, "a") as out:
         out.write(line)
 

@@ -17,11 +17,11 @@ from rich.table import Table
 from orchestrator import rollout as runbook
 from orchestrator.cli.output import emit_json, out, say
 from orchestrator.config import Config, load
+from orchestrator.context import PHASES
 from orchestrator.errors import InputError
 from orchestrator.journal import Journal, Rollout
 from orchestrator.lease_backends import open_journal
 from orchestrator.plan import plan_steps
-from orchestrator.rollout import PHASES
 
 EXIT_CHANGES = 2
 WATCH_EVERY_S = 2.0
@@ -157,7 +157,7 @@ def history(config_path: Path, as_json: bool, limit: int) -> None:
     for r in rows:
         table.add_row(str(r.id), _when(r.started_at), r.state, r.phase or "-",
                       str(r.facts.get("app_version", "-")),
-                      str(r.facts.get("cutover_pause_ms", "-")))
+                      str(r.facts.get("cutover_pause_ms") or "-"))
     out.print(table)
 
 

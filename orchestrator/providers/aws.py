@@ -53,8 +53,10 @@ class AwsProvider:
                              "database and the ALB are given by config and Terraform")
         check_count(count)
         group = self._name(color)
-        if self._describe_group(group) is not None:
-            self.destroy_color(color)  # left by an interrupted run: build it afresh
+        left = self._describe_group(group)
+        if left is not None:  # by an interrupted run: built afresh, as big as both
+            count += len(left.get("Instances", []))
+            self.destroy_color(color)
         template = self._launch_template(color, self.image_id)
         # MinSize 0: single hosts can then be taken out (destroy_hosts) without AWS
         # refusing to go under the minimum; the desired count keeps the group full.

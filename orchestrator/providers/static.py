@@ -133,6 +133,9 @@ def _collect(node: dict, groups: dict[str, dict[str, dict]]) -> None:
     """Groups -> {host: vars}, through nested children (a group's hosts include its
     children's, as Ansible reads it)."""
     for group, body in node.items():
+        if body is None:  # "green_db:" with nothing under it: a group with no hosts
+            groups.setdefault(group, {})
+            continue
         if not isinstance(body, dict):
             continue
         hosts = dict(body.get("hosts") or {})
@@ -161,8 +164,9 @@ def _check_pinned(hosts: list[Host], known_hosts: Path) -> None:
         raise ConfigError("provider.known_hosts", f"{known_hosts} cannot be read: "
                           f"{exc.strerror}") from None
     for host in hosts:
-        if pinned.lookup(host.address) is None:
-            raise ConfigError("provider.known_hosts", f"no pinned host key for {host.name} "
+        # ed25519: the one key type greenswap's SSH and Ansible accept (inventory.py).
+        if "ssh-ed25519" not in (pinned.lookup(host.address) or {}):
+            raise ConfigError("provider.known_hosts", f"no pinned ssh-ed25519 key for {host.name} "
                               f"({host.address}) in {known_hosts}",
                               f"add it after checking it out of band: ssh-keyscan -t ed25519 "
                               f"{host.address}, compared with the host's own key")

@@ -79,12 +79,18 @@ def test_a_green_host_cut_off_during_patch_stops_the_rollout_and_green_goes(secr
     cfg = write_config(tmp_path, env.lab)
     done = threading.Event()
 
-    def cut_when_green_exists() -> None:
-        wait_for(lambda: any(r.name == "green-app-1" for r in env.lab.records()), 300)
+    journal = Journal(cfg.state_dir)
+
+    def provisioned() -> bool:
+        latest = journal.latest(cfg.environment)
+        return latest is not None and "provision" in journal.done_phases(latest.id)
+
+    def cut_once_provisioned() -> None:
+        wait_for(provisioned, 300)  # patch starts now
         with cut_off(env, "green-app-1"):
             done.wait(300)
 
-    cutter = threading.Thread(target=cut_when_green_exists, daemon=True)
+    cutter = threading.Thread(target=cut_once_provisioned, daemon=True)
     cutter.start()
     try:
         outcome, result, load = under_load(env, lambda: rollout.rollout(cfg, print), rate=30)
@@ -94,7 +100,7 @@ def test_a_green_host_cut_off_during_patch_stops_the_rollout_and_green_goes(secr
 
     assert isinstance(outcome, rollout.PhaseFailed), outcome
     assert outcome.phase in ("patch", "deploy") and "green-app-1" in outcome.message
-    assert Journal(cfg.state_dir).latest(cfg.environment).state == "failed"
+    assert journal.latest(cfg.environment).state == "failed"
     assert [r.name for r in env.lab.records() if r.color == "green"] == []
     assert_clean(result, load)  # blue served every request throughout
     assert env.get_json(lb_url(env) + "/health")["version"] == "1.0"

@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from orchestrator import config, rollout, schedule
+from orchestrator.context import PHASES
 from orchestrator.journal import Journal
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab
@@ -146,7 +147,7 @@ def test_two_rollouts_swap_the_pools_and_a_timer_run_patches_the_old_blue(
     texts = [m["text"].split(": ", 1)[1] for m in hook.got]
     assert texts[0] == "preflight started" and texts[-1] == "succeeded"
     phases_done = [t.split()[0] for t in texts if " done in " in t]
-    assert phases_done == list(rollout.PHASES)
+    assert phases_done == list(PHASES)
     assert all(env.secrets()["GREENSWAP_DB_PASSWORD"] not in str(m) for m in hook.got)
     hook.close()
 

@@ -121,7 +121,10 @@ def shared_alb(doc: dict, tmp_path: Path) -> None:
     outputs.write_text("{}")
     doc["database"] = {"mode": "shared", "host": "10.40.0.5"}
     doc["lb"] = {"kind": "aws-alb"}
-    doc["provider"]["green_hosts"] = {"app": 2}
+    key = tmp_path / "id_ed25519"
+    key.write_text("x\n")
+    key.chmod(0o600)
+    doc["provider"] = {"kind": "aws", "ssh_key": str(key), "green_hosts": {"app": 2}}
     doc["aws"] = {"terraform_outputs": str(outputs)}
     doc["cutover"]["canary_steps"] = [10, 50, 100]
 
@@ -142,6 +145,12 @@ def test_a_shared_database_behind_an_alb_may_canary(tmp_path):
     (lambda d: d.pop("aws"), "aws"),
     (lambda d: d["lb"].update(kind="haproxy"), "lb.host"),
     (lambda d: d["lb"].update(kind="haproxy", host="lb-1"), "cutover.canary_steps"),
+    (lambda d: d["cutover"].update(canary_steps=[100]) or d["lb"].update(
+        kind="haproxy", host="lb-1"), "lb.kind"),
+    (lambda d: d["cutover"].update(canary_steps=50), "cutover.canary_steps"),
+    (lambda d: d["cutover"].update(canary_interval_s=1), "cutover.canary_interval_s"),
+    (lambda d: d["database"].update(migrations=["schema_v2.sql"]), "database.migrations"),
+    (lambda d: d.update(provider={"kind": "lab", "green_hosts": {"app": 2}}), "lb.kind"),
 ])
 def test_settings_that_do_not_work_together_are_refused(tmp_path, change, field):
     def broken(doc):

@@ -72,7 +72,8 @@ def test_an_ini_inventory_is_refused_with_the_conversion_command(tmp_path):
 def test_a_host_without_a_pinned_key_is_refused(tmp_path):
     with pytest.raises(ConfigError) as err:
         provider(tmp_path, pinned=["198.18.50.11"])
-    assert err.value.field == "provider.known_hosts" and "no pinned host key" in err.value.message
+    assert err.value.field == "provider.known_hosts"
+    assert "no pinned ssh-ed25519 key" in err.value.message
 
 
 def test_only_the_inventorys_addresses_are_reachable(tmp_path):
