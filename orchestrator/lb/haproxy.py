@@ -60,42 +60,47 @@ class HAProxyLB:
             raise LoadBalancerError(f"HAProxy on {self.shell.name} routes to unknown {backend!r}")
         return colors[backend]
 
-    def backend_stats(self, color: str) -> dict[str, str]:
-        """The backend's row of `show stat`, by field name."""
+    def stat_rows(self, color: str) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """The colour's backend row of `show stat` and its servers' rows, by field name."""
         backend = backend_for(color)
-        lines = self.command(f"show stat {backend} 2 -1").splitlines()
+        lines = self.command(f"show stat {backend} 6 -1").splitlines()  # 2 | 4
         if not lines or not lines[0].startswith("# "):
             raise LoadBalancerError(f"HAProxy on {self.shell.name}: no stats for {backend}")
         names = lines[0][2:].split(",")
-        for line in lines[1:]:
-            row = dict(zip(names, line.split(","), strict=False))
-            if row.get("pxname") == backend and row.get("svname") == "BACKEND":
-                return row
-        raise LoadBalancerError(f"HAProxy on {self.shell.name} has no backend {backend}")
+        rows = [dict(zip(names, ln.split(","), strict=False)) for ln in lines[1:] if ln]
+        rows = [r for r in rows if r.get("pxname") == backend]
+        totals = [r for r in rows if r.get("svname") == "BACKEND"]
+        if not totals:
+            raise LoadBalancerError(f"HAProxy on {self.shell.name} has no backend {backend}")
+        return totals[0], [r for r in rows if r.get("svname") not in ("BACKEND", "FRONTEND")]
+
+    def backend_stats(self, color: str) -> dict[str, str]:
+        return self.stat_rows(color)[0]
 
     def wait_healthy(self, color: str, count: int, deadline_s: float) -> dict[str, str]:
         """Wait until `count` servers of the colour's backend pass HAProxy's own health
         checks; server -> status. Fails at the deadline."""
         end = time.monotonic() + deadline_s
         while True:
-            backend = backend_for(color)
-            lines = self.command(f"show stat {backend} 4 -1").splitlines()
-            names = lines[0][2:].split(",") if lines and lines[0].startswith("# ") else []
-            rows = [dict(zip(names, ln.split(","), strict=False)) for ln in lines[1:] if ln]
-            status = {r["svname"]: r.get("status", "") for r in rows
-                      if r.get("pxname") == backend and r.get("svname") != "BACKEND"}
-            if sum(s.startswith("UP") for s in status.values()) >= count:
+            status = {r["svname"]: r.get("status", "") for r in self.stat_rows(color)[1]}
+            if sum(_serving(s) for s in status.values()) >= count:
                 return status
             if time.monotonic() > end:
                 raise LoadBalancerError(
-                    f"{backend} has {status or 'no servers'}, not {count} healthy, after "
-                    f"{deadline_s:.0f}s", "check the app on those hosts (its /health)")
+                    f"{backend_for(color)} has {status or 'no servers'}, not {count} healthy,"
+                    f" after {deadline_s:.0f}s", "check the app on those hosts (its /health)")
             time.sleep(0.5)
 
     def inflight(self, color: str) -> int:
-        # Being served, and queued for a server: both would meet a fenced database.
-        row = self.backend_stats(color)
-        return int(row.get("scur") or 0) + int(row.get("qcur") or 0)
+        """Requests being served or queued on the colour's servers that HAProxy's checks
+        say are up. A server the checks took down (a host cut off, say) would hold a
+        swap's drain until it gave up, and it is the reason for a rollback: its requests
+        are not waited for. Data stays safe without the wait: the fence ends whatever
+        session such a request still has, so nothing it did commits unseen."""
+        backend, servers = self.stat_rows(color)
+        live = sum(int(r.get("scur") or 0) + int(r.get("qcur") or 0)
+                   for r in servers if _serving(r.get("status", "")))
+        return live + int(backend.get("qcur") or 0)  # waiting for any server
 
     def close(self) -> None:
         self.shell.close()
@@ -154,3 +159,8 @@ class HAProxyLB:
                     f"HAProxy on {self.shell.name} did not keep {key}={value} (it has {kept})",
                     f"check {map_file} on the LB host; the file on disk may not match memory",
                 )
+
+
+def _serving(status: str) -> bool:
+    """HAProxy's server status: UP, UP 1/2 (going down), or no check at all."""
+    return status.startswith("UP") or status == "no check"

@@ -44,3 +44,22 @@ def test_unknown_colour_is_bad_input_and_sends_nothing():
     with pytest.raises(InputError):
         lb.flip("purple")
     assert shell.calls == []
+
+
+STATS = """# pxname,svname,qcur,qmax,scur,smax,status,hrsp_2xx,hrsp_5xx,rtime
+be_green,green-app-1,0,0,3,5,DOWN,10,0,4
+be_green,green-app-2,0,0,2,5,UP,12,1,6
+be_green,green-app-3,1,1,1,5,UP 1/2,3,0,5
+be_green,BACKEND,1,1,6,9,UP,25,1,5
+"""
+
+
+def test_in_flight_counts_servers_the_checks_keep_and_the_backend_queue():
+    lb, shell = lb_answering(STATS)
+    # 2 + (1 + 1) on the servers still up, 1 waiting in the backend's queue; the 3 on
+    # the server the checks took down are not waited for.
+    assert lb.inflight("green") == 5
+    assert "show stat be_green 6 -1" in shell.calls[0][0]
+    assert lb.responses("green") == (26, 1, 5)  # every answer, 5xx among them
+    assert lb.wait_healthy("green", 2, deadline_s=0) == {
+        "green-app-1": "DOWN", "green-app-2": "UP", "green-app-3": "UP 1/2"}
