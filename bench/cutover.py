@@ -81,6 +81,7 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
         load = Load(f"http://{lb_addr}", rate=rate / 2, workers=16, max_requests=10**6,
                     max_seconds=3600, guard=lambda _u: env.check_route()).start()
         cutovers, rollbacks = [], []
+        steps: dict[str, list[dict[str, float]]] = {"cutover": [], "rollback": []}
         try:
             try:
                 ctx = rollout.rollout(cfg, lambda _m: None)
@@ -91,10 +92,14 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
             cutovers.append(ctx.facts["cutover_pause_ms"])
             with rollout._active(cfg, lambda _m: None, False, "bench") as ctx:
                 for n in range(rounds):
-                    rollbacks.append(live._swap(ctx, ROLLBACK).pause_ms)
+                    back = live._swap(ctx, ROLLBACK)
+                    rollbacks.append(back.pause_ms)
+                    steps["rollback"].append(back.steps)
                     ctx.sync.start("forward")  # a fresh snapshot into green
                     live._wait_synced(ctx)
-                    cutovers.append(live._swap(ctx, CUTOVER).pause_ms)
+                    over = live._swap(ctx, CUTOVER)
+                    cutovers.append(over.pause_ms)
+                    steps["cutover"].append(over.steps)
                     print(f"round {n + 1}: rollback {rollbacks[-1]:.0f} ms,"
                           f" cutover {cutovers[-1]:.0f} ms", flush=True)
                 ctx.sync.drop("reverse")  # its replayer would outlive the lab
@@ -114,8 +119,19 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
             print(f"(a) {name} pause over {len(pauses)}: p50 {p50:.0f} ms"
                   f" ({p50 / base:.1f}x the bare hold+release of {base:.0f} ms),"
                   f" max {max(pauses):.0f} ms (goal p50 <= 300, max <= 1000)")
+            print_steps(name, steps[name])
     finally:
         env.lab.down()
+
+
+def print_steps(name: str, runs: list[dict[str, float]]) -> None:
+    """p50 of each step of the swaps, in the swap's order: where a pause goes."""
+    if not runs:
+        return
+    order = list(dict.fromkeys(step for run in runs for step in run))
+    parts = [f"{step} {statistics.median(run.get(step, 0.0) for run in runs):.0f}"
+             for step in order]
+    print(f"    {name} steps, p50 ms: " + ", ".join(parts))
 
 
 def scale_bench(root: Path) -> None:

@@ -15,8 +15,7 @@ from orchestrator.lab import state as lab_state
 from orchestrator.lab.lab import Lab
 from orchestrator.providers.lab import LabProvider
 from orchestrator.remote.ssh import SSHShell
-
-from .conftest import leftovers, make_settings
+from tests.conftest import leftovers, make_settings
 
 pytestmark = pytest.mark.lab
 
