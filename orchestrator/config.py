@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from orchestrator.errors import ConfigError
+from orchestrator.secrets import remember
 from orchestrator.settings_file import REQUIRED, Section
 from orchestrator.window import Window
 from orchestrator.window_settings import window_settings
@@ -152,7 +153,7 @@ class Config:
         if not value:
             raise ConfigError(f"${variable}", "is not set; it holds a secret the rollout needs",
                               f"export {variable} (greenswap never reads secrets from files)")
-        return value
+        return remember(value)
 
 
 def load(path: Path) -> Config:

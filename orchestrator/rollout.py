@@ -231,6 +231,9 @@ def _context(cfg: Config, journal: Journal, rollout_id: int, say: Say,
     # libpq reads the admin password from the environment, for this process and the
     # replayers it starts: never on a command line, in a DSN or in a file.
     os.environ["PGPASSWORD"] = cfg.secret(cfg.database.admin_password_env)
+    for variable in cfg.database.secret_variables:  # known before any playbook runs
+        if os.environ.get(variable):
+            cfg.secret(variable)
     fleet = Fleet(cfg, open_provider(cfg), say)
     facts = journal.rollout(rollout_id).facts
     return Context(cfg, journal, rollout_id, fleet, say=say, keep_failed=keep_failed,

@@ -15,6 +15,20 @@ from collections.abc import Iterable
 from pathlib import Path
 
 REDACTED = "<redacted>"
+# Every secret value this process has read (Config.secret): scrubbed from what it
+# writes even where the writer was not handed the secrets (a playbook run by a
+# provider, say), because ansible-runner records the whole environment.
+_KNOWN: set[str] = set()
+
+
+def remember(value: str) -> str:
+    if value:
+        _KNOWN.add(value)
+    return value
+
+
+def known() -> frozenset[str]:
+    return frozenset(_KNOWN)
 
 
 def environment_without(hide: Iterable[str]) -> dict[str, str]:

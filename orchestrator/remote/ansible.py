@@ -21,7 +21,7 @@ import ansible_runner
 
 from orchestrator.errors import PlaybookError
 from orchestrator.lab.settings import PROJECT_ROOT
-from orchestrator.secrets import scrub_tree
+from orchestrator.secrets import known, scrub_tree
 
 PLAYBOOKS = PROJECT_ROOT / "playbooks"
 FACT_PREFIX = "greenswap_"
@@ -101,7 +101,7 @@ def run_playbook(
         )
     finally:
         # ansible-runner records the whole environment in artifacts/*/command.
-        scrub_tree(pdd, (secrets or {}).values())
+        scrub_tree(pdd, [*(secrets or {}).values(), *known()])
         shutil.rmtree(control_dir, ignore_errors=True)
     return PlaybookResult(playbook, runner.status, runner.rc, failed, facts, pdd / "artifacts")
 

@@ -94,9 +94,11 @@ def test_bad_requests_are_refused_before_any_call(aws, provider):
 
 
 def test_a_rerun_rebuilds_the_colour_instead_of_tripping_on_the_old_group(aws, provider):
-    first = provider.create_hosts("app", 2, "green")
-    again = provider.create_hosts("app", 2, "green")  # as a resumed provision would
-    assert len(again) == 2 and not {h.name for h in again} & {h.name for h in first}
+    # An interrupted provision left a group with 1 instance; the rerun asks for the
+    # 2 more it still needs: the group is built afresh with all 3, not just 2.
+    first = provider.create_hosts("app", 1, "green")
+    again = provider.create_hosts("app", 2, "green")
+    assert len(again) == 3 and not {h.name for h in again} & {h.name for h in first}
     groups = aws.autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]
     assert [g["AutoScalingGroupName"] for g in groups] == ["gs-shop-green-app"]
 
