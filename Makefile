@@ -7,7 +7,7 @@ APT_PACKAGES = debootstrap dpkg-dev apt-utils iproute2 util-linux openssh-client
                postgresql-15 postgresql-client-15 chromium nftables
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap apt venv test test-unit demo lint lab-down clean
+.PHONY: bootstrap apt venv test test-slow test-unit demo lint lab-down clean
 
 bootstrap: apt venv
 
@@ -32,9 +32,13 @@ $(VENV)/.installed: pyproject.toml
 test: bootstrap
 	$(VENV)/bin/ruff check orchestrator tests bench
 	@# pytest exits 5 when it collected nothing: a suite that ran no test has failed.
-	@$(VENV)/bin/pytest $(PYTEST_ARGS); rc=$$?; \
+	@$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
 	exit $$rc
+
+# The slow fault cases (several whole rollouts each): .ci/run runs them after `make test`.
+test-slow: bootstrap
+	$(VENV)/bin/pytest -m slow $(PYTEST_ARGS)
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
