@@ -44,6 +44,8 @@ def run_phases(ctx: Context) -> None:
 def rollout(cfg: Config, say: Say, keep_failed: bool = False,
             override_window: str | None = None, reason: str = "by hand") -> Context:
     window.check(cfg.window, override_window, datetime.now(UTC), "rollout refused")
+    for variable in cfg.database.secret_variables:  # before anything is written
+        cfg.secret(variable)
     journal = open_journal(cfg)
     lease = journal.acquire(cfg.environment, None)
     try:

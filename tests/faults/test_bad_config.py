@@ -84,7 +84,9 @@ BROKEN = [  # (what is wrong, the field the error must name, the change)
 
 @pytest.mark.parametrize("what, field, change", BROKEN, ids=[b[0] for b in BROKEN])
 def test_a_broken_config_is_one_line_naming_the_field_and_changes_nothing(
-        what, field, change, tmp_path, capsys):
+        what, field, change, tmp_path, capsys, monkeypatch):
+    for name in ("GREENSWAP_DB_PASSWORD", "GREENSWAP_DB_ADMIN_PASSWORD"):
+        monkeypatch.setenv(name, "s3cret")  # so that only the config is wrong
     doc = yaml.safe_load((SAMPLE / "rollout.yml").read_text())
     state = tmp_path / "state"
     doc["state_dir"] = str(state)
@@ -105,3 +107,22 @@ def test_a_broken_config_is_one_line_naming_the_field_and_changes_nothing(
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith(f"error: {field}: "), (what, err)
     assert not state.exists() and sorted(os.listdir(tmp_path)) == before
+
+
+def test_a_missing_secret_is_one_line_and_changes_nothing(tmp_path, capsys, monkeypatch):
+    doc = yaml.safe_load((SAMPLE / "rollout.yml").read_text())
+    state = tmp_path / "state"
+    doc["state_dir"] = str(state)
+    doc["database"].update(transform=str(SAMPLE / "transform.py"),
+                           migrations=[str(SAMPLE / "schema_v2.sql")])
+    path = tmp_path / "rollout.yml"
+    path.write_text(yaml.safe_dump(doc))
+    monkeypatch.setenv("GREENSWAP_DB_ADMIN_PASSWORD", "s3cret")
+    monkeypatch.delenv("GREENSWAP_DB_PASSWORD", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["rollout", "--yes", "-c", str(path)])
+    err = capsys.readouterr().err
+    assert exited.value.code == 3 and len(err.strip().splitlines()) == 1
+    assert err.startswith("error: $GREENSWAP_DB_PASSWORD: is not set")
+    assert "s3cret" not in err
+    assert not state.exists()  # no journal, so no half-started rollout to resume or abort

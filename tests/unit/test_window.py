@@ -130,6 +130,7 @@ def test_an_override_needs_a_reason_and_the_reason_is_journaled(tmp_path, capsys
         main(["rollout", "-c", str(path), "--yes", "--override-window", " "])
     assert exited.value.code == 3 and not (tmp_path / "state").exists()
     monkeypatch.setenv("GREENSWAP_DB_ADMIN_PASSWORD", "x")
+    monkeypatch.setenv("GREENSWAP_DB_PASSWORD", "y")
     with pytest.raises(SystemExit):
         main(["rollout", "-c", str(path), "--yes", "--override-window", "CVE-2026-1234 fix"])
     journal = Journal(tmp_path / "state")
