@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from orchestrator import faults
 from orchestrator.config import Config
 from orchestrator.errors import GreenswapError
 from orchestrator.fleet import Fleet
@@ -169,5 +170,6 @@ def phase(name: str) -> Callable[[Callable[[Context], None]], Callable[[Context]
             seconds = round(time.monotonic() - began, 2)
             ctx.record(name, "done", f"{name} done in {seconds}s", seconds=seconds)
             ctx.say(f"[{name}] done in {seconds}s")
+            faults.point(f"phase {name}")  # tests only: a crash at the phase boundary
         return run
     return wrap

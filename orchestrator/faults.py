@@ -1,6 +1,7 @@
-"""Fault points for tests: GREENSWAP_FAULT=after:<step> SIGKILLs this process right
-after the named swap step, as a crash or an operator's kill -9 would. Unset (as in
-any real use) it does nothing. The crash and reliability tests drive it."""
+"""Fault points for tests: GREENSWAP_FAULT=after:<point> SIGKILLs this process right
+after the named point, as a crash or an operator's kill -9 would: a swap step
+("after:fence") or a phase boundary ("after:phase deploy"). Unset (as in any real
+use) it does nothing. The crash and reliability tests drive it."""
 
 from __future__ import annotations
 

@@ -71,3 +71,29 @@ def test_cutover_rollback_and_cutover_again_each_killed_mid_swap_lose_nothing(
     assert live_version(env) == "1.0"
     print(f"requests {result.requests}, failed {result.failures}: {result.errors[:3]}")
     assert result.failures == 0, result.errors[:5]
+
+
+@pytest.mark.parametrize("boundary", ["provision", "patch", "deploy", "schema", "verify"])
+def test_a_crash_at_a_phase_boundary_is_resumed_and_loses_nothing(secrets, tmp_path,
+                                                                   boundary):
+    env = secrets
+    cfg = write_config(tmp_path, env.lab, bake={"duration_s": 1},
+                       retire={"keep_blue_s": 3600})
+    journal = Journal(cfg.state_dir)
+
+    def crash_then_resume() -> str:
+        run(cfg, "rollout", "--yes", fault=f"phase {boundary}")
+        latest = journal.latest(cfg.environment)
+        assert latest.state == "running" and boundary in journal.done_phases(latest.id)
+        assert run(cfg, "resume") == 0  # converges: what is done is skipped
+        state = journal.latest(cfg.environment).state
+        assert live_version(env) == "2.0"  # verify passed: green == f(blue), then cut over
+        assert run(cfg, "rollback", "--yes") == 0  # v1 back for what comes next
+        return state
+
+    state, result, load = under_load(env, crash_then_resume, rate=30)
+    assert state == "baked", state
+    events = journal.events(journal.latest(cfg.environment).id)
+    assert sum(e.kind == "start" and e.phase == boundary for e in events) == 1  # not redone
+    assert (result.failures, result.stale_reads) == (0, 0), result.errors[:5]
+    assert load.lost() == []
