@@ -152,16 +152,14 @@ def bake(ctx: Context) -> None:
     if ctx.facts.get("rollback_pending"):  # a bake rollback that did not finish
         _roll_back_from_bake(ctx, ctx.facts["rollback_pending"])
     until = ctx.facts.get("cutover_at", time.time()) + cfg.duration_s
-    failed_rounds = 0
+    failed_rounds = restarts = 0
     last = ctx.lb.responses(ctx.green)
     while time.time() < until:
         time.sleep(cfg.interval_s)
         if ctx.lease is not None:
             ctx.lease.check()
-        if not ctx.cfg.database.shared and not ctx.sync.running("reverse"):
-            # Blue must stay fed for a rollback.
-            ctx.record("bake", "restart", "reverse replayer was not running; restarted")
-            ctx.sync.start("reverse")
+        if not ctx.cfg.database.shared:
+            restarts = _keep_reverse_running(ctx, restarts)
         problems = ctx.check("bake", ctx.green)
         now = ctx.lb.responses(ctx.green)
         answers, errors = now.total - last.total, now.errors - last.errors
@@ -176,6 +174,22 @@ def bake(ctx: Context) -> None:
             ctx.say(f"bake: {problems[0]} ({failed_rounds}/{cfg.failures})")
         if failed_rounds >= cfg.failures:
             _roll_back_from_bake(ctx, problems[0])
+
+
+def _keep_reverse_running(ctx: Context, restarts: int) -> int:
+    """Blue must stay fed for a rollback: a reverse replayer found stopped is started
+    again, once. Found stopped again right after (a row g raises on, say), a rollback
+    could no longer catch blue up: the bake stops with the replayer's last words,
+    green stays live, and nothing is torn down. Returns the restarts in a row."""
+    if ctx.sync.running("reverse"):
+        return 0
+    why = ctx.sync.failure("reverse")
+    if restarts >= 1:
+        raise ReplayError(f"reverse replay keeps stopping, so blue is no longer fed: {why}",
+                          "green stays live; fix the cause, then 'greenswap resume'")
+    ctx.record("bake", "restart", f"reverse replayer was not running ({why}); restarted")
+    ctx.sync.start("reverse")
+    return restarts + 1
 
 
 def _roll_back_from_bake(ctx: Context, reason: str) -> None:

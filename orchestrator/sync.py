@@ -326,7 +326,7 @@ class FakeSync:
     def __init__(self, lag: int = 0, applied_after: float = 0.0,
                  events: list[str] | None = None) -> None:
         self.events: list[str] = [] if events is None else events  # may be the LB's
-        self.lag, self.applied_after = lag, applied_after
+        self.lag_now, self.applied_after = lag, applied_after
         self.fenced: set[str] = set()
         self.long_writes: dict[str, int] = {}  # colour -> polls until its long txn ends
         self.streams: set[str] = {"forward"}
@@ -347,7 +347,7 @@ class FakeSync:
         return 100 if direction in self.streams else None
 
     def lag_bytes(self, direction: str) -> int:
-        return self.lag
+        return self.lag_now
 
     def prepare(self, direction: str) -> None:
         self.events.append(f"prepare {direction}")
@@ -373,6 +373,9 @@ class FakeSync:
         self.events.append(f"fence {color}")
         self.fenced.add(color)
         return 42
+
+    def failure(self, direction: str) -> str:
+        return f"the {direction} replayer died"
 
     def long_writers(self, color: str, older_than_s: float) -> list[str]:
         left = self.long_writes.get(color, 0)
