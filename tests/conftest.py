@@ -22,7 +22,9 @@ from tests.pg import Cluster
 
 SAMPLE_APP = Path(__file__).resolve().parents[1] / "examples" / "sample-app"
 
-TEST_SUBNET = "198.18.100.0/24"
+# Another name and subnet (inside 198.18.0.0/15) let a second run share the machine.
+TEST_LAB = os.environ.get("GREENSWAP_TEST_LAB", "gst")
+TEST_SUBNET = os.environ.get("GREENSWAP_TEST_SUBNET", "198.18.100.0/24")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -54,7 +56,7 @@ def leftovers(settings: LabSettings) -> list[str]:
 
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory) -> Lab:
-    settings = make_settings(tmp_path_factory.mktemp("lab"), "gst", TEST_SUBNET)
+    settings = make_settings(tmp_path_factory.mktemp("lab"), TEST_LAB, TEST_SUBNET)
     the_lab = Lab(settings)
     try:
         the_lab.up()
