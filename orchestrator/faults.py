@@ -1,16 +1,26 @@
-"""Fault points for tests: GREENSWAP_FAULT=after:<point> SIGKILLs this process right
-after the named point, as a crash or an operator's kill -9 would: a swap step
-("after:fence") or a phase boundary ("after:phase deploy"). Unset (as in any real
-use) it does nothing. The crash and reliability tests drive it."""
+"""Fault points for tests. GREENSWAP_FAULT holds comma-separated faults:
+
+- `after:<point>` SIGKILLs this process right after the named point, as a crash or
+  an operator's kill -9 would: a swap step ("after:fence") or a phase boundary
+  ("after:phase deploy");
+- `slow:<point>=<seconds>` sleeps there first, as a starved process would
+  ("slow:watchdog acts=3").
+
+Unset (as in any real use) it does nothing. The crash and reliability tests drive it."""
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 
 VARIABLE = "GREENSWAP_FAULT"
 
 
 def point(name: str) -> None:
-    if os.environ.get(VARIABLE) == f"after:{name}":
-        os.kill(os.getpid(), signal.SIGKILL)
+    for fault in filter(None, os.environ.get(VARIABLE, "").split(",")):
+        kind, _, where = fault.partition(":")
+        if kind == "slow" and where.rpartition("=")[0] == name:
+            time.sleep(float(where.rpartition("=")[2]))
+        elif kind == "after" and where == name:
+            os.kill(os.getpid(), signal.SIGKILL)

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from orchestrator import green, live, switch, window
+from orchestrator import green, live, switch, watchdog, window
 from orchestrator.config import Config
 from orchestrator.context import Context, PhaseFailed, Say
 from orchestrator.cutover import CutoverAborted
@@ -221,6 +221,9 @@ def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Con
         ctx = _context(cfg, journal, current.id, say, keep_failed)
         ctx.lease = lease
         try:
+            # A swap this rollout's last command left mid-way may still have its
+            # watchdog pending: it must act (or go) before this command swaps.
+            watchdog.settle(ctx.run_dir, lambda m: ctx.record(None, "watchdog", m))
             yield ctx
         finally:
             ctx.close()

@@ -4,16 +4,24 @@ died (SIGKILL, a lost session) and the pause bound has passed: if the old colour
 is still the live one, it unfences it and releases the hold, so blue serves again
 and is never left fenced; if the flip did happen, it releases the hold. While the
 CLI lives, the swap is the CLI's own business, with its own bounds.
+
+A watchdog whose CLI died may act late (its start-up is slow on a busy machine),
+when the operator's next command is already mid-swap: it would unfence what that
+swap just fenced, or release its hold. So every command that resumes a rollout
+first settles any watchdog still pending for it (`settle`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING
 
+from orchestrator import faults
+from orchestrator.fsutil import write_atomic
 from orchestrator.lab import procs
 
 if TYPE_CHECKING:
@@ -22,11 +30,13 @@ if TYPE_CHECKING:
 
 GRACE_S = 0.5  # past the pause bound; the LB lets held requests go 0.5 s after that
 LIFETIME_S = 3600  # a watchdog nobody stopped ends on its own
+SETTLE_S = 30.0  # past its bound, what a pending watchdog may take to act
+PID_FILE = "watchdog.json"
 
 
 class Watchdog:
-    def __init__(self, pid: int, token: str) -> None:
-        self.pid, self.token = pid, token
+    def __init__(self, pid: int, token: str, pid_file) -> None:
+        self.pid, self.token, self.pid_file = pid, token, pid_file
 
     @classmethod
     def start(cls, ctx: Context, plan: Swap) -> Watchdog:
@@ -42,10 +52,35 @@ class Watchdog:
                  "--cli-pid", str(os.getpid())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )
-        return cls(proc.pid, token)
+        pid_file = ctx.run_dir / PID_FILE
+        write_atomic(pid_file, json.dumps({"pid": proc.pid, "token": token, "at": at}),
+                     mode=0o600)
+        return cls(proc.pid, token, pid_file)
 
     def stop(self) -> None:
         procs.stop_pid(self.pid, self.token, deadline_s=5)
+        self.pid_file.unlink(missing_ok=True)
+
+
+def settle(run_dir, record) -> None:
+    """Wait for a watchdog left by a swap whose CLI died, until it has acted and
+    gone; one that has not within SETTLE_S past its bound is stopped. Called
+    before a command touches the LB or a fence. `record(message)` journals it."""
+    pid_file = run_dir / PID_FILE
+    try:
+        left = json.loads(pid_file.read_text())
+    except (OSError, ValueError):
+        return
+    pid, token = left["pid"], left["token"]
+    if procs.is_ours(pid, token):
+        wait_s = max(0.0, left["at"] - time.time()) + SETTLE_S
+        if procs.wait_gone([pid], wait_s):
+            record(f"waited for the watchdog of the interrupted swap (pid {pid}) to act")
+        else:
+            procs.stop_pid(pid, token, deadline_s=5)
+            record(f"the watchdog of the interrupted swap (pid {pid}) had not acted "
+                   f"{SETTLE_S:.0f} s past its bound; stopped")
+    pid_file.unlink(missing_ok=True)
 
 
 def guard(ctx: Context, old: str, new: str, at: float, cli_pid: int) -> str:
@@ -60,6 +95,7 @@ def guard(ctx: Context, old: str, new: str, at: float, cli_pid: int) -> str:
         if time.time() > ends:
             return "the CLI outlived the watchdog's lifetime; nothing done"
         time.sleep(0.05)
+    faults.point("watchdog acts")  # tests: a watchdog that acts late
     try:
         if lb.live_color() == new:
             did = f"the flip to {new} had happened; hold released"
