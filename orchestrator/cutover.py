@@ -108,10 +108,10 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
             raise
         if alongside is not None:
             alongside.thread.join(timeout=30)  # it uses connections the undo needs
-        _abort(plan, lb, sync, follower)
-        if isinstance(exc, CutoverAborted):
+        undo_failures = _abort(plan, lb, sync, follower)
+        if isinstance(exc, CutoverAborted) and not undo_failures:
             raise
-        aborted = CutoverAborted(f"cutover step failed: {_text(exc)}")
+        aborted = _aborted(plan, exc, undo_failures)
         aborted.steps = result.steps  # type: ignore[attr-defined]
         raise aborted from exc
     result.pause_ms = round((time.monotonic() - held_at) * 1000, 2)
@@ -217,10 +217,10 @@ def _drain(lb: LoadBalancer, color: str, settings: Cutover, deadline: float) -> 
         time.sleep(0.005)
 
 
-def _abort(plan: Swap, lb: LoadBalancer, sync: SyncDriver, follower) -> None:
+def _abort(plan: Swap, lb: LoadBalancer, sync: SyncDriver, follower) -> list[str]:
     """Put both sides back as they were: the old colour serving, writable and
-    streamed from; a rollback's blue fenced again. Every undo is tried; if one
-    fails, the swap's error says so, since the operator must then look."""
+    streamed from; a rollback's blue fenced again. Every undo is tried; returns
+    those that failed, one line each, since the operator must then look."""
     undos = [("stop the catch-up", follower.stop if follower else lambda: None),
              (f"unfence {plan.old}", lambda: sync.unfence(plan.old)),
              ("release the hold", lb.release)]
@@ -235,9 +235,19 @@ def _abort(plan: Swap, lb: LoadBalancer, sync: SyncDriver, follower) -> None:
             undo()
         except Exception as exc:  # noqa: BLE001 - the others are still tried
             failed.append(f"{what}: {_text(exc)}")
-    if failed:
-        raise CutoverAborted(f"the swap aborted, but undoing it failed ({'; '.join(failed)})",
-                             f"check by hand that {plan.old} is unfenced and serving")
+    return failed
+
+
+def _aborted(plan: Swap, cause: BaseException, undo_failures: list[str]) -> CutoverAborted:
+    """The abort's one line: why the swap stopped and, if any, what could not be
+    put back (the hold lives in the LB's memory only: restarted, it holds nothing)."""
+    why = cause.message if isinstance(cause, CutoverAborted) else (
+        f"cutover step failed: {_text(cause)}")
+    if not undo_failures:
+        return CutoverAborted(why)
+    return CutoverAborted(f"{why}; undoing it failed too ({'; '.join(undo_failures)})",
+                          f"check by hand that {plan.old} is unfenced and serving, then "
+                          "'greenswap resume'")
 
 
 def _release_anyway(lb: LoadBalancer) -> None:
@@ -247,4 +257,4 @@ def _release_anyway(lb: LoadBalancer) -> None:
 
 
 def _text(exc: BaseException) -> str:
-    return exc.one_line() if isinstance(exc, GreenswapError) else f"{type(exc).__name__}: {exc}"
+    return exc.message if isinstance(exc, GreenswapError) else f"{type(exc).__name__}: {exc}"

@@ -6,6 +6,7 @@ import pytest
 
 from orchestrator.config import Cutover
 from orchestrator.cutover import CUTOVER, ROLLBACK, CutoverAborted, swap
+from orchestrator.errors import LoadBalancerError
 from orchestrator.lb.base import FakeLoadBalancer
 from orchestrator.sync import FakeSync
 
@@ -81,6 +82,39 @@ def test_a_failed_flip_aborts_and_releases():
     with pytest.raises(CutoverAborted, match="LB gone"):
         swap(CUTOVER, lb, sync, FAST)
     assert lb.held is False and sync.fenced == set()
+
+
+def test_an_lb_that_dies_in_the_hold_aborts_with_blue_unfenced_and_says_both_whys():
+    class DiesAfterHold(FakeLoadBalancer):
+        def hold(self) -> None:
+            super().hold()
+            self.dead = True
+
+        def _gone(self):
+            if getattr(self, "dead", False):
+                raise LoadBalancerError("HAProxy on lb-1: connection refused")
+
+        def inflight(self, color: str) -> int:
+            self._gone()
+            return super().inflight(color)
+
+        def release(self) -> None:
+            self._gone()
+            super().release()
+
+        def live_color(self) -> str:
+            self._gone()
+            return super().live_color()
+
+    lb, sync = DiesAfterHold(), FakeSync()
+    with pytest.raises(CutoverAborted) as aborted:
+        swap(CUTOVER, lb, sync, FAST)
+    message = aborted.value.message
+    assert message.startswith("cutover step failed: HAProxy on lb-1: connection refused;")
+    assert "undoing it failed too (release the hold: HAProxy" in message
+    assert "blue is unfenced" in aborted.value.hint
+    assert sync.fenced == set() and sync.running("forward")  # the rest was undone
+    assert {"hold", "drain in-flight"} <= set(aborted.value.steps)  # kept for the journal
 
 
 def test_a_flip_that_errs_after_the_lb_moved_is_a_flip_not_an_abort():
