@@ -9,6 +9,11 @@ back to it at once. greenswap's connections set the option off for themselves.
 
 The fence stops writers that take the server's default; a client that explicitly
 turns read-write back on in its own session is not stopped (no app does that).
+
+greenswap's role is not a superuser (see playbooks/postgres.yml), so it cannot end
+a superuser's session. Those are left alone unless they are in a transaction
+begun before the fence (a DBA's open BEGIN, say): its commit could land after the
+final position, so the fence fails instead, and the swap aborts and unfences.
 """
 
 from __future__ import annotations
@@ -32,8 +37,18 @@ TERMINATE = """
 WITH others AS MATERIALIZED (
     SELECT pid FROM pg_stat_activity
     WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-      AND usename <> current_user)
+      AND usename <> current_user
+      AND usesysid NOT IN (SELECT oid FROM pg_roles WHERE rolsuper))
 SELECT coalesce(array_agg(pid), '{}') FROM others WHERE pg_terminate_backend(pid)
+"""
+# Superusers' sessions that the fence cannot end and that could still commit a
+# write: they have written, or sit in a transaction opened before the fence.
+SUPERUSER_WRITERS = """
+SELECT pid, usename FROM pg_stat_activity
+WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
+  AND usename <> current_user
+  AND usesysid IN (SELECT oid FROM pg_roles WHERE rolsuper)
+  AND (backend_xid IS NOT NULL OR state LIKE 'idle in transaction%')
 """
 # Then wait until they are gone: a session's last commit, if any, is then in the
 # WAL before the final position is written.
@@ -76,6 +91,12 @@ class Fence:
             cur.execute(TERMINATE)
             (ended,) = cur.fetchone()
             _wait_gone(cur, ended)
+            cur.execute(SUPERUSER_WRITERS)
+            if writers := cur.fetchall():
+                pid, user = writers[0]
+                raise ReplayError(f"fence: superuser {user}'s session (pid {pid}) is in a "
+                                  "transaction that greenswap's role cannot end",
+                                  "let it finish (or end it); the swap aborts and unfences")
             cur.execute("BEGIN")
             cur.execute("SET LOCAL synchronous_commit = on")
             cur.execute("SELECT pg_logical_emit_message(true, 'greenswap', 'fence')::text")

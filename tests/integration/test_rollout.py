@@ -12,7 +12,6 @@ import sys
 import threading
 import time
 
-import psycopg2
 import pytest
 
 from orchestrator import rollout
@@ -80,13 +79,12 @@ def make_green_sick_after_cutover(env, cfg) -> None:
     lb = env.lb()
     while lb.live_color() != "green" and time.monotonic() < deadline:
         time.sleep(0.5)
-    green_db = next(r.address for r in env.lab.records() if r.color == "green" and r.role == "db")
-    conn = psycopg2.connect(host=green_db, dbname="app", user="greenswap",
-                            password=env.admin_password(), connect_timeout=5)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("ALTER DATABASE app SET greenswap_test.healthy = 'no'")
-    conn.close()
+    green_db = next(r.name for r in env.lab.records() if r.color == "green" and r.role == "db")
+    # As the server's superuser, on the host: greenswap's own role may not change
+    # a database's settings (tests/faults/test_db_role.py).
+    with env.shell(green_db) as shell:
+        sql = "ALTER DATABASE app SET greenswap_test.healthy = 'no'"
+        assert shell.run(f'runuser -u postgres -- psql -X -q -d app -c "{sql}"').ok
 
 
 def cli(cfg, *args: str, fault: str | None = None) -> subprocess.Popen:
