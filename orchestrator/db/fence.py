@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import time
 
-import psycopg2
-
 from orchestrator.db.connect import connect
 from orchestrator.db.pgoutput import lsn_int
 from orchestrator.errors import ReplayError
@@ -74,7 +72,6 @@ class Fence:
     of round trips, and a new connection (TCP and SCRAM) costs several."""
 
     def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
         self.conn = connect(dsn, "fence")
         self.conn.autocommit = True
 
@@ -87,7 +84,7 @@ class Fence:
         passed it, it has applied every write blue ever acknowledged, and knows so
         without waiting for a server keepalive."""
         with self.conn.cursor() as cur:
-            _set_read_only(cur, self.dsn, True)
+            _set_read_only(cur, True)
             cur.execute(TERMINATE)
             (ended,) = cur.fetchone()
             _wait_gone(cur, ended)
@@ -114,7 +111,7 @@ class Fence:
     def unfence(self) -> None:
         if self.is_fenced():
             with self.conn.cursor() as cur:
-                _set_read_only(cur, self.dsn, False)
+                _set_read_only(cur, False)
 
     def is_fenced(self) -> bool:
         with self.conn.cursor() as cur:
@@ -147,28 +144,26 @@ def _wait_gone(cur, pids: list[int]) -> None:
         time.sleep(0.002)
 
 
-def _set_read_only(cur, dsn: str, on: bool) -> None:
+def _set_read_only(cur, on: bool) -> None:
+    cur.execute("SELECT pg_conf_load_time()")
+    (loaded_before,) = cur.fetchone()
     if on:
         cur.execute("ALTER SYSTEM SET default_transaction_read_only = on")
     else:
         cur.execute("ALTER SYSTEM RESET default_transaction_read_only")
     cur.execute("SELECT pg_reload_conf()")
-    # The reload is asynchronous: go on only once a new session sees the new default.
-    want = "on" if on else "off"
+    # The reload is asynchronous. The postmaster reads the files again before it
+    # signals the sessions, so once this session has read them again too, every
+    # session started from now on has the new default (those already running are
+    # ended by the fence). Asked on this connection: a new one per poll would cost
+    # a TCP and SCRAM handshake each, inside the swap's pause.
     deadline = time.monotonic() + SETTLE_S
-    while _fresh_default(dsn) != want:
+    while True:
+        cur.execute("SELECT pg_conf_load_time() > %s", (loaded_before,))
+        if cur.fetchone()[0]:
+            return
         if time.monotonic() > deadline:
-            raise ReplayError(f"the server did not take default_transaction_read_only={want}"
-                              f" within {SETTLE_S}s", "check the server's log")
+            raise ReplayError("the server did not reload its configuration (default_transaction"
+                              f"_read_only={'on' if on else 'off'}) within {SETTLE_S}s",
+                              "check the server's log")
         time.sleep(0.002)
-
-
-def _fresh_default(dsn: str) -> str:
-    # A plain session, without greenswap's own read-write override.
-    conn = psycopg2.connect(dsn, connect_timeout=5, application_name="greenswap-fence-probe")
-    try:
-        with conn.cursor() as cur:
-            cur.execute("SHOW default_transaction_read_only")
-            return cur.fetchone()[0]
-    finally:
-        conn.close()

@@ -8,6 +8,7 @@ import threading
 import time
 
 import psycopg2
+import psycopg2.errors
 import pytest
 
 from orchestrator.config import Cutover
@@ -82,3 +83,28 @@ def test_greenswaps_own_sessions_are_not_waited_for(blue):
     own.rollback()
     own.close()
     fence.conn.close()
+
+
+def test_the_fence_ends_other_sessions_and_every_new_one_is_read_only(blue):
+    """The fence's read-only default reaches every session started after it, at
+    once (the fence waits for the server's reload), and ends those already there."""
+    idle = psycopg2.connect(blue.dsn().replace("user=postgres", "user=batch"))
+    fence = Fence(blue.dsn())
+    try:
+        fence.fence()
+        with pytest.raises(psycopg2.OperationalError):  # ended by the fence
+            idle.cursor().execute("SELECT 1")
+        late = psycopg2.connect(blue.dsn().replace("user=postgres", "user=batch"))
+        with pytest.raises(psycopg2.errors.ReadOnlySqlTransaction):
+            late.cursor().execute("INSERT INTO ledger VALUES (100)")
+        late.close()
+        fence.unfence()
+        again = psycopg2.connect(blue.dsn().replace("user=postgres", "user=batch"))
+        with again.cursor() as cur:
+            cur.execute("INSERT INTO ledger VALUES (101)")
+        again.commit()
+        again.close()
+    finally:
+        fence.unfence()
+        fence.close()
+        idle.close()
