@@ -36,9 +36,6 @@ class Swap:
     new_was_fenced: bool  # a rollback's blue: fenced again if the swap aborts
 
 
-# Before the hold: catch-up passes until one takes less than CLOSE_S.
-CLOSE_PASSES, CLOSE_S = 3, 0.03
-
 CUTOVER = Swap("blue", "green", "forward", "reverse", False)
 ROLLBACK = Swap("green", "blue", "reverse", None, True)
 
@@ -77,8 +74,11 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
         if plan.next_stream:
             step("prepare reverse stream", lambda: sync.prepare(plan.next_stream))
         follower = step("take stream in-process", lambda: sync.follow(plan.stream))
+        # Caught up to the old side's position of a moment ago, before holding: the
+        # pause then only covers the last few milliseconds of writes, not the lag.
         warm = time.monotonic() + settings.deadline_ms / 1000
-        step("catch up before hold", lambda: _catch_up_close(follower, sync, plan.old, warm))
+        step("catch up before hold",
+             lambda: follower.wait_for(sync.flushed_lsn(plan.old), warm))
         arm()
         held_at = time.monotonic()
         deadline = held_at + settings.max_pause_ms / 1000
@@ -192,18 +192,6 @@ def _wait_lag(sync: SyncDriver, stream: str, settings: Cutover) -> None:
                                  f" cutover.lag_threshold_bytes, for cutover.deadline_ms",
                                  "wait for sync to catch up, then run 'greenswap resume'")
         time.sleep(0.1)
-
-
-def _catch_up_close(follower, sync: SyncDriver, color: str, until: float) -> None:
-    """Caught up to the old side's position of a moment ago, before holding: the
-    pause then covers only the last few milliseconds of writes, not the lag. A pass
-    that took long left that long's writes behind it, and under load the pause's
-    catch-up would apply them all: so another pass, while nothing is held yet."""
-    for _ in range(CLOSE_PASSES):
-        began = time.monotonic()
-        follower.wait_for(sync.flushed_lsn(color), until)
-        if time.monotonic() - began < CLOSE_S:
-            return
 
 
 def wait_for_long_writers(sync: SyncDriver, color: str, settings: Cutover) -> None:
