@@ -162,7 +162,12 @@ class Stream:
                 waited = time.monotonic() - batch.started
                 # Nothing more to read: a waiting cutover wants the batch now; a sync
                 # lets it fill up a little for fewer, larger target transactions.
-                if batch.segments and (fast or waited >= self.batch_seconds):
+                # Not while a batch is still being written, though: what arrives
+                # meanwhile joins this one, and under load one larger batch (one
+                # read of the source for g, one target transaction) catches up
+                # faster than many small ones, each waiting on the last.
+                if batch.segments and self._in_flight is None and (
+                        fast or waited >= self.batch_seconds):
                     batch = self._flush(cur, batch)
                     continue
                 if self._in_flight is not None:
