@@ -134,22 +134,37 @@ def print_steps(name: str, runs: list[dict[str, float]]) -> None:
     print(f"    {name} steps, p50 ms: " + ", ".join(parts))
 
 
+def cpu_seconds() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, from /proc/stat: every
+    lab host runs on this machine's cores, so this is the rollout's whole CPU bill."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / tick, sum(fields[:8]) / tick
+
+
 def scale_bench(root: Path) -> None:
-    times = {}
+    times, cpu = {}, {}
     for hosts, app in ((4, 2), (12, 10)):
         sub = root / f"scale{hosts}"
         env = lab_with_blue(sub, app)
         try:
             cfg = bench_config(env, sub, app, bake=config.Bake(duration_s=0), keep_blue_s=0.0)
-            began = time.monotonic()
+            began, (busy_before, all_before) = time.monotonic(), cpu_seconds()
             ctx = rollout.rollout(cfg, lambda _m: None)
             times[hosts] = time.monotonic() - began
+            busy, total = (after - before for after, before in
+                           zip(cpu_seconds(), (busy_before, all_before), strict=True))
+            cpu[hosts] = busy
             phases = ", ".join(f"{e.phase} {e.data['seconds']:.1f}"
                                for e in ctx.journal.events(ctx.rollout_id) if e.kind == "done")
-            print(f"(b) rollout with {hosts} hosts: {times[hosts]:.1f}s ({phases})", flush=True)
+            print(f"(b) rollout with {hosts} hosts: {times[hosts]:.1f}s ({phases}); CPU busy"
+                  f" {busy:.0f} core-s, {busy / total:.0%} of {os.cpu_count()} cores",
+                  flush=True)
         finally:
             env.lab.down()
-    print(f"(b) 12 hosts / 4 hosts: {times[12] / times[4]:.2f}x (goal <= 1.5x)")
+    print(f"(b) 12 hosts / 4 hosts: {times[12] / times[4]:.2f}x (goal <= 1.5x);"
+          f" CPU work {cpu[12] / cpu[4]:.2f}x")
 
 
 def main() -> None:
