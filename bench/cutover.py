@@ -14,7 +14,7 @@ run (see docs/PERFORMANCE.md for results):
 
 Run as root from the repository root:
 
-    .venv/bin/python bench/cutover.py [--rounds 10] [--rate 300] [--skip-scale]
+    .venv/bin/python bench/cutover.py [--rounds 10] [--rate 300] [--skip-scale] [--skip-pause]
 """
 
 from __future__ import annotations
@@ -47,9 +47,13 @@ def lab_with_blue(root: Path, app_hosts: int) -> LabEnvironment:
     settings = LabSettings.parse("gsb", SUBNET, state_root=root / "labs",
                                  inventory_dir=root / "inv")
     the_lab = Lab(settings)
-    the_lab.up((("app", app_hosts, "blue"), ("db", 1, "blue"), ("lb", 1, None)))
-    env = LabEnvironment(the_lab)
-    env.deploy("blue", "1.0")
+    try:
+        the_lab.up((("app", app_hosts, "blue"), ("db", 1, "blue"), ("lb", 1, None)))
+        env = LabEnvironment(the_lab)
+        env.deploy("blue", "1.0")
+    except BaseException:  # a failed (or interrupted) set-up leaves no host behind
+        the_lab.down()
+        raise
     os.environ.update(env.secrets())
     return env
 
@@ -172,9 +176,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--rate", type=float, default=300.0, help="HTTP requests/s")
     parser.add_argument("--skip-scale", action="store_true")
+    parser.add_argument("--skip-pause", action="store_true")
     a = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gs-bench-") as tmp:
-        pause_bench(Path(tmp), a.rounds, a.rate)
+        if not a.skip_pause:
+            pause_bench(Path(tmp), a.rounds, a.rate)
         if not a.skip_scale:
             scale_bench(Path(tmp))
 
