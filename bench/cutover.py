@@ -118,6 +118,9 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
               f" p50 {result.percentile_ms(0.5):.0f} ms, p99 {result.percentile_ms(0.99):.0f} ms")
         for error in result.errors[:5]:
             print(f"    {error}")
+        if result.failures:  # what HAProxy saw of them (see haproxy.cfg.j2's ring)
+            for line in env.lb().command("show events greenswap-errors").splitlines()[-20:]:
+                print(f"    haproxy: {line}")
         for name, pauses in (("cutover", cutovers), ("rollback", rollbacks)):
             p50 = statistics.median(pauses)
             print(f"(a) {name} pause over {len(pauses)}: p50 {p50:.0f} ms"
