@@ -103,7 +103,8 @@ class TargetDB:
 
     def _replica_role(self, cur) -> None:
         # As native apply workers do: no user triggers, no FK checks on replayed rows
-        # (the engine already writes whole entities). Needs superuser; without it,
+        # (the engine already writes whole entities). Needs superuser or SET on the
+        # parameter (postgres.yml grants it to greenswap's role); without either,
         # writes follow the transform's table order instead.
         try:
             cur.execute("SAVEPOINT role")

@@ -2,8 +2,8 @@
 
 A fence makes the whole cluster read-only for every role and session but
 greenswap's own: `default_transaction_read_only` is set in postgresql.auto.conf
-(so it survives a restart), and every other client session is terminated and
-waited for, so no commit can land after the final position is read. Reads keep
+(so it survives a restart), and every other role's client sessions are terminated
+and waited for, so no commit can land after the final position is read. Reads keep
 working, so the fenced colour's health checks still pass and a rollback can flip
 back to it at once. greenswap's connections set the option off for themselves.
 
@@ -11,9 +11,10 @@ The fence stops writers that take the server's default; a client that explicitly
 turns read-write back on in its own session is not stopped (no app does that).
 
 greenswap's role is not a superuser (see playbooks/postgres.yml), so it cannot end
-a superuser's session. Those are left alone unless they are in a transaction
-begun before the fence (a DBA's open BEGIN, say): its commit could land after the
-final position, so the fence fails instead, and the swap aborts and unfences.
+a superuser's session. Those are left alone, and get the read-only default from
+their next transaction on; but one inside a transaction (a DBA's open BEGIN, a
+job's statement) could still commit after the final position. The fence waits a
+moment for such transactions to end, then fails: the swap aborts and unfences.
 """
 
 from __future__ import annotations
@@ -31,22 +32,22 @@ SETTLE_S = 2.0
 # wait polls every 100 ms, one session after another: seconds for a pool of them).
 # MATERIALIZED: the planner may otherwise call pg_terminate_backend before the
 # other conditions, on our own sessions too.
-TERMINATE = """
+# Other roles' client sessions (greenswap's own, and this one, are never touched).
+OTHERS = ("backend_type = 'client backend' AND pid <> pg_backend_pid()"
+          " AND usename <> current_user")
+SUPERUSERS = "(SELECT oid FROM pg_roles WHERE rolsuper)"
+TERMINATE = f"""
 WITH others AS MATERIALIZED (
     SELECT pid FROM pg_stat_activity
-    WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-      AND usename <> current_user
-      AND usesysid NOT IN (SELECT oid FROM pg_roles WHERE rolsuper))
-SELECT coalesce(array_agg(pid), '{}') FROM others WHERE pg_terminate_backend(pid)
+    WHERE {OTHERS} AND usesysid NOT IN {SUPERUSERS})
+SELECT coalesce(array_agg(pid), '{{}}') FROM others WHERE pg_terminate_backend(pid)
 """
-# Superusers' sessions that the fence cannot end and that could still commit a
-# write: they have written, or sit in a transaction opened before the fence.
-SUPERUSER_WRITERS = """
+# Superusers' sessions inside a transaction that can still commit: begun before
+# the fence, it may write (or already has) whatever the default now says.
+SUPERUSER_TRANSACTIONS = f"""
 SELECT pid, usename FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-  AND usename <> current_user
-  AND usesysid IN (SELECT oid FROM pg_roles WHERE rolsuper)
-  AND (backend_xid IS NOT NULL OR state LIKE 'idle in transaction%')
+WHERE {OTHERS} AND usesysid IN {SUPERUSERS}
+  AND xact_start IS NOT NULL AND state IS DISTINCT FROM 'idle in transaction (aborted)'
 """
 # Then wait until they are gone: a session's last commit, if any, is then in the
 # WAL before the final position is written.
@@ -55,13 +56,12 @@ STILL_THERE = "SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(%s)"
 
 # Transactions of other sessions that have written (hold an xid) for longer than a
 # bound: the fence would end them, rolling back work their clients were not told
-# of yet. The cutover waits for them first (cutover.py).
-LONG_WRITERS = """
+# of yet (or, a superuser's, fail on them). The cutover waits for them first.
+LONG_WRITERS = f"""
 SELECT pid, usename, coalesce(application_name, ''),
        round(extract(epoch FROM now() - xact_start))::int
 FROM pg_stat_activity
-WHERE backend_type = 'client backend' AND pid <> pg_backend_pid()
-  AND usename <> current_user  -- the sessions the fence would end
+WHERE {OTHERS}
   AND backend_xid IS NOT NULL AND xact_start < now() - make_interval(secs => %s)
 ORDER BY xact_start
 """
@@ -88,12 +88,7 @@ class Fence:
             cur.execute(TERMINATE)
             (ended,) = cur.fetchone()
             _wait_gone(cur, ended)
-            cur.execute(SUPERUSER_WRITERS)
-            if writers := cur.fetchall():
-                pid, user = writers[0]
-                raise ReplayError(f"fence: superuser {user}'s session (pid {pid}) is in a "
-                                  "transaction that greenswap's role cannot end",
-                                  "let it finish (or end it); the swap aborts and unfences")
+            _wait_for_superusers(cur)
             cur.execute("BEGIN")
             cur.execute("SET LOCAL synchronous_commit = on")
             cur.execute("SELECT pg_logical_emit_message(true, 'greenswap', 'fence')::text")
@@ -144,22 +139,37 @@ def _wait_gone(cur, pids: list[int]) -> None:
         time.sleep(0.002)
 
 
+def _wait_for_superusers(cur) -> None:
+    deadline = time.monotonic() + TERMINATE_WAIT_MS / 1000
+    while True:
+        cur.execute(SUPERUSER_TRANSACTIONS)
+        if not (open_ := cur.fetchall()):
+            return
+        if time.monotonic() > deadline:
+            pid, user = open_[0]
+            raise ReplayError(f"fence: superuser {user}'s session (pid {pid}) stayed in a "
+                              f"transaction for {TERMINATE_WAIT_MS} ms, and greenswap's role "
+                              "cannot end it", "let it finish (or end it); the swap aborts "
+                              "and unfences")
+        time.sleep(0.005)
+
+
 def _set_read_only(cur, on: bool) -> None:
-    cur.execute("SELECT pg_conf_load_time()")
-    (loaded_before,) = cur.fetchone()
     if on:
         cur.execute("ALTER SYSTEM SET default_transaction_read_only = on")
     else:
         cur.execute("ALTER SYSTEM RESET default_transaction_read_only")
-    cur.execute("SELECT pg_reload_conf()")
+    cur.execute("SELECT clock_timestamp(), pg_reload_conf()")
+    (asked_at, _) = cur.fetchone()
     # The reload is asynchronous. The postmaster reads the files again before it
-    # signals the sessions, so once this session has read them again too, every
-    # session started from now on has the new default (those already running are
-    # ended by the fence). Asked on this connection: a new one per poll would cost
-    # a TCP and SCRAM handshake each, inside the swap's pause.
+    # signals the sessions, so once this session has read them again after the
+    # request, every session started from then on has the new default (other roles'
+    # sessions already running are ended; superusers' take it at their next
+    # transaction). Asked on this connection: a new one per poll would cost a TCP
+    # and SCRAM handshake each, inside the swap's pause.
     deadline = time.monotonic() + SETTLE_S
     while True:
-        cur.execute("SELECT pg_conf_load_time() > %s", (loaded_before,))
+        cur.execute("SELECT pg_conf_load_time() > %s", (asked_at,))
         if cur.fetchone()[0]:
             return
         if time.monotonic() > deadline:

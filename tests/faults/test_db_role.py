@@ -13,21 +13,14 @@ import pytest
 
 from orchestrator.db.fence import Fence
 from orchestrator.errors import ReplayError
+from tests.lab_rollout import admin_dsn, db_record
 
 pytestmark = pytest.mark.lab
 
-# A superuser's session in an open, writing transaction, on the database host itself.
-HELD = ("runuser -u postgres -- psql -X -q -d app -c 'BEGIN' -c 'CREATE TEMP TABLE held (x int)'"
-        " -c 'SELECT pg_sleep(6)' -c 'COMMIT'")
-
-
-def blue_db(env):
-    return next(r for r in env.lab.records() if r.color == "blue" and r.role == "db")
-
-
-def admin_dsn(env) -> str:
-    return (f"host={blue_db(env).address} dbname=app user=greenswap"
-            f" password={env.admin_password()} connect_timeout=5")
+# A superuser's session in a transaction begun before the fence, that has not written
+# yet (no xid) but will, on the database host itself.
+HELD = ("runuser -u postgres -- psql -X -q -d app -c 'BEGIN' -c 'SELECT pg_sleep(6)'"
+        " -c 'CREATE TEMP TABLE held (x int)' -c 'COMMIT'")
 
 
 def admin(env) -> psycopg2.extensions.connection:
@@ -58,11 +51,12 @@ def test_the_role_is_no_superuser_and_cannot_act_as_one(secrets):
 
 def test_a_superusers_open_transaction_stops_the_fence_which_unfences(secrets):
     """The fence cannot end a superuser's session: one in a transaction could commit
-    after the final position, so the fence fails (and the swap aborts) instead."""
+    a write after the final position (even one that has not written yet), so the
+    fence waits a moment, then fails (and the swap aborts) instead."""
     env = secrets
     conn = admin(env)
     said: list = []
-    with env.shell(blue_db(env).name) as shell:
+    with env.shell(db_record(env).name) as shell:
         holder = threading.Thread(target=lambda: said.append(shell.run(HELD, timeout=30)))
         holder.start()
         try:
@@ -70,7 +64,7 @@ def test_a_superusers_open_transaction_stops_the_fence_which_unfences(secrets):
             with conn.cursor() as cur:
                 while time.monotonic() < until:
                     cur.execute("SELECT count(*) FROM pg_stat_activity WHERE usename = 'postgres'"
-                                " AND backend_xid IS NOT NULL")
+                                " AND xact_start IS NOT NULL AND query LIKE '%pg_sleep%'")
                     if cur.fetchone()[0]:
                         break
                     time.sleep(0.05)

@@ -86,8 +86,11 @@ def test_greenswaps_own_sessions_are_not_waited_for(blue):
 
 
 def test_the_fence_ends_other_sessions_and_every_new_one_is_read_only(blue):
-    """The fence's read-only default reaches every session started after it, at
-    once (the fence waits for the server's reload), and ends those already there."""
+    """The fence's read-only default reaches every session started after it, and
+    ends those already there. Here greenswap's stand-in is the cluster's superuser;
+    tests/faults/test_db_role.py runs the fence as the real, non-superuser role. (A
+    reload takes about a millisecond, so this cannot catch a fence that did not
+    wait for it.)"""
     idle = psycopg2.connect(blue.dsn().replace("user=postgres", "user=batch"))
     fence = Fence(blue.dsn())
     try:
