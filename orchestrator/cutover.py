@@ -243,11 +243,13 @@ def _aborted(plan: Swap, cause: BaseException, undo_failures: list[str]) -> Cuto
     put back (the hold lives in the LB's memory only: restarted, it holds nothing)."""
     why = cause.message if isinstance(cause, CutoverAborted) else (
         f"cutover step failed: {_text(cause)}")
-    if not undo_failures:
-        return CutoverAborted(why)
+    if not undo_failures:  # the cause's own advice, if it gave any
+        given = isinstance(cause, GreenswapError) and cause.hint != type(cause).default_hint
+        return CutoverAborted(why, cause.hint if given else None)
+    again = "rollback" if plan.new_was_fenced else "resume"
     return CutoverAborted(f"{why}; undoing it failed too ({'; '.join(undo_failures)})",
                           f"check by hand that {plan.old} is unfenced and serving, then "
-                          "'greenswap resume'")
+                          f"'greenswap {again}'")
 
 
 def _release_anyway(lb: LoadBalancer) -> None:

@@ -85,18 +85,16 @@ def test_a_failed_flip_aborts_and_releases():
 
 
 def test_an_lb_that_dies_in_the_hold_aborts_with_blue_unfenced_and_says_both_whys():
-    class DiesAfterHold(FakeLoadBalancer):
-        def hold(self) -> None:
-            super().hold()
-            self.dead = True
+    class DeadLB(FakeLoadBalancer):
+        dead = False
 
         def _gone(self):
-            if getattr(self, "dead", False):
+            if self.dead:
                 raise LoadBalancerError("HAProxy on lb-1: connection refused")
 
-        def inflight(self, color: str) -> int:
+        def flip(self, color: str, release: bool = False) -> None:
             self._gone()
-            return super().inflight(color)
+            super().flip(color, release)
 
         def release(self) -> None:
             self._gone()
@@ -106,15 +104,23 @@ def test_an_lb_that_dies_in_the_hold_aborts_with_blue_unfenced_and_says_both_why
             self._gone()
             return super().live_color()
 
-    lb, sync = DiesAfterHold(), FakeSync()
+    lb = DeadLB()
+
+    class DiesAtTheFence(FakeSync):  # the LB dies once blue is fenced
+        def fence(self, color: str) -> int:
+            lb.dead = True
+            return super().fence(color)
+
+    sync = DiesAtTheFence()
     with pytest.raises(CutoverAborted) as aborted:
         swap(CUTOVER, lb, sync, FAST)
     message = aborted.value.message
     assert message.startswith("cutover step failed: HAProxy on lb-1: connection refused;")
     assert "undoing it failed too (release the hold: HAProxy" in message
-    assert "blue is unfenced" in aborted.value.hint
-    assert sync.fenced == set() and sync.running("forward")  # the rest was undone
-    assert {"hold", "drain in-flight"} <= set(aborted.value.steps)  # kept for the journal
+    assert "blue is unfenced" in aborted.value.hint and "'greenswap resume'" in aborted.value.hint
+    assert "fence blue" in sync.events  # it was fenced, and is not any more:
+    assert sync.fenced == set() and sync.running("forward")
+    assert {"hold", "fence", "flip and release"} <= set(aborted.value.steps)  # journaled
 
 
 def test_a_flip_that_errs_after_the_lb_moved_is_a_flip_not_an_abort():
