@@ -103,9 +103,19 @@ def abort(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
         if ctx.done("cutover") or "green" in ctx.facts and _green_took_traffic(ctx):
             raise InputError(f"rollout {ctx.rollout_id} already cut over to green",
                              "use 'greenswap rollback' to go back to blue")
+        _put_blue_back(ctx)
         _clean_up_green(ctx)
         _end(ctx, "aborted")
         return ctx
+
+
+def _put_blue_back(ctx: Context) -> None:
+    """A cutover cut short may have left blue fenced and requests held (its watchdog
+    stopped before it acted, say): aborted, blue serves and takes writes again."""
+    if ctx.cfg.database.shared or "green" not in ctx.facts:
+        return  # no swap of databases can have begun
+    ctx.sync.unfence("blue")
+    ctx.lb.release()
 
 
 def _green_took_traffic(ctx: Context) -> bool:

@@ -52,10 +52,14 @@ class Watchdog:
                  "--cli-pid", str(os.getpid())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )
-        pid_file = ctx.run_dir / PID_FILE
-        write_atomic(pid_file, json.dumps({"pid": proc.pid, "token": token, "at": at}),
-                     mode=0o600)
-        return cls(proc.pid, token, pid_file)
+        dog = cls(proc.pid, token, ctx.run_dir / PID_FILE)
+        try:
+            write_atomic(dog.pid_file, json.dumps({"pid": proc.pid, "token": token, "at": at}),
+                         mode=0o600)
+        except BaseException:  # a watchdog nobody could find again must not stay
+            dog.stop()
+            raise
+        return dog
 
     def stop(self) -> None:
         procs.stop_pid(self.pid, self.token, deadline_s=5)
@@ -79,7 +83,7 @@ def settle(run_dir, record) -> None:
         else:
             procs.stop_pid(pid, token, deadline_s=5)
             record(f"the watchdog of the interrupted swap (pid {pid}) had not acted "
-                   f"{SETTLE_S:.0f} s past its bound; stopped")
+                   f"after {wait_s:.0f} s; stopped")
     pid_file.unlink(missing_ok=True)
 
 

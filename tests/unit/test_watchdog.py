@@ -70,3 +70,21 @@ def test_a_slow_fault_point_sleeps_only_at_its_point(monkeypatch, value, slept):
     began = time.monotonic()
     faults.point("watchdog acts")
     assert (time.monotonic() - began >= 0.2) == slept
+
+
+def test_abort_after_a_watchdog_stopped_before_acting_puts_blue_back():
+    """settle() may stop a watchdog before it unfenced blue and released the hold:
+    abort (no cutover happened) then does it, so blue serves and takes writes."""
+    from types import SimpleNamespace
+
+    from orchestrator.lb.base import FakeLoadBalancer
+    from orchestrator.rollout import _put_blue_back
+    from orchestrator.sync import FakeSync
+
+    lb, sync = FakeLoadBalancer(), FakeSync()
+    lb.hold()
+    sync.fenced = {"blue"}
+    ctx = SimpleNamespace(cfg=SimpleNamespace(database=SimpleNamespace(shared=False)),
+                          facts={"blue": "blue", "green": "green"}, sync=sync, lb=lb)
+    _put_blue_back(ctx)
+    assert sync.fenced == set() and lb.held is False
