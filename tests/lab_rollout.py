@@ -52,5 +52,15 @@ def assert_clean(result, load) -> None:
     assert load.lost() == []
 
 
+def db_record(env, color: str = "blue"):
+    return next(r for r in env.lab.records() if r.color == color and r.role == "db")
+
+
+def admin_dsn(env, color: str = "blue") -> str:
+    """greenswap's own role on a colour's database, as the rollout connects."""
+    return (f"host={db_record(env, color).address} dbname=app user=greenswap"
+            f" password={env.admin_password()} connect_timeout=5")
+
+
 def live_version(env) -> str:
     return env.get_json(lb_url(env) + "/health")["version"]

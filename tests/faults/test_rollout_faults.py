@@ -9,7 +9,14 @@ import pytest
 from orchestrator import rollout
 from orchestrator.db import fence
 from orchestrator.journal import Journal
-from tests.lab_rollout import SAMPLE_APP, assert_clean, live_version, under_load, write_config
+from tests.lab_rollout import (
+    SAMPLE_APP,
+    admin_dsn,
+    assert_clean,
+    live_version,
+    under_load,
+    write_config,
+)
 
 pytestmark = pytest.mark.lab
 
@@ -19,8 +26,7 @@ SOCKET = "/run/haproxy/admin.sock"
 def assert_blue_untouched(env) -> None:
     assert live_version(env) == "1.0"
     assert [r.name for r in env.lab.records() if r.color == "green"] == []
-    blue_db = next(r.address for r in env.lab.records() if r.color == "blue" and r.role == "db")
-    dsn = f"host={blue_db} dbname=app user=greenswap password={env.admin_password()}"
+    dsn = admin_dsn(env)
     assert not fence.is_fenced(dsn)
     conn = psycopg2.connect(dsn, connect_timeout=5)
     try:

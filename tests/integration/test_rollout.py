@@ -18,6 +18,7 @@ from orchestrator import rollout
 from orchestrator.db import fence
 from orchestrator.journal import Journal
 from tests.lab_rollout import (
+    admin_dsn,
     assert_clean,
     live_version,
     under_load,
@@ -123,7 +124,7 @@ def test_sigkill_in_sync_and_mid_cutover_then_resume_loses_nothing(secrets, tmp_
         died = time.monotonic()
         served_again = None
         while time.monotonic() - died < 10:
-            if not fence.is_fenced(dsn_of(env, "blue")) and "hold on" not in hold_state(lb):
+            if not fence.is_fenced(admin_dsn(env, "blue")) and "hold on" not in hold_state(lb):
                 served_again = time.monotonic() - died
                 break
             time.sleep(0.05)
@@ -142,11 +143,6 @@ def test_sigkill_in_sync_and_mid_cutover_then_resume_loses_nothing(secrets, tmp_
     assert live_version(env) == "2.0"
     assert [r.name for r in env.lab.records() if r.color == "blue"] == []  # retired
     assert_clean(result, load)
-
-
-def dsn_of(env, color: str) -> str:
-    address = next(r.address for r in env.lab.records() if r.color == color and r.role == "db")
-    return f"host={address} dbname=app user=greenswap password={env.admin_password()}"
 
 
 def hold_state(lb) -> str:
