@@ -157,11 +157,11 @@ def scale_bench(root: Path) -> None:
         env = lab_with_blue(sub, app)
         try:
             cfg = bench_config(env, sub, app, bake=config.Bake(duration_s=0), keep_blue_s=0.0)
-            began, (busy_before, all_before) = time.monotonic(), cpu_seconds()
+            began, (busy_before, total_before) = time.monotonic(), cpu_seconds()
             ctx = rollout.rollout(cfg, lambda _m: None)
             times[hosts] = time.monotonic() - began
-            busy, total = (after - before for after, before in
-                           zip(cpu_seconds(), (busy_before, all_before), strict=True))
+            busy_after, total_after = cpu_seconds()
+            busy, total = busy_after - busy_before, total_after - total_before
             cpu[hosts] = busy
             phases = ", ".join(f"{e.phase} {e.data['seconds']:.1f}"
                                for e in ctx.journal.events(ctx.rollout_id) if e.kind == "done")

@@ -275,11 +275,17 @@ def _swap(ctx: Context, plan: Swap) -> SwapResult:
             ctx.record("cutover", "step", name, ms=ms)
 
 
+def put_blue_back(ctx: Context) -> None:
+    """Blue serving and writable, nothing held: how a swap cut short before its flip
+    must leave the LB and blue's database."""
+    ctx.sync.unfence("blue")
+    ctx.lb.release()
+
+
 def _restore_unflipped(ctx: Context) -> None:
     """Before a (re)try: blue serving and writable, no half-made reverse stream, the
     forward stream running (a crash mid-cutover may have left any of these)."""
-    ctx.sync.unfence("blue")
-    ctx.lb.release()
+    put_blue_back(ctx)
     ctx.sync.drop("reverse")
     ctx.sync.start("forward")
     _wait_synced(ctx)

@@ -114,8 +114,7 @@ def _put_blue_back(ctx: Context) -> None:
     stopped before it acted, say): aborted, blue serves and takes writes again."""
     if ctx.cfg.database.shared or "green" not in ctx.facts:
         return  # no swap of databases can have begun
-    ctx.sync.unfence("blue")
-    ctx.lb.release()
+    live.put_blue_back(ctx)
 
 
 def _green_took_traffic(ctx: Context) -> bool:

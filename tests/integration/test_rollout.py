@@ -20,6 +20,7 @@ from orchestrator.journal import Journal
 from tests.lab_rollout import (
     admin_dsn,
     assert_clean,
+    db_record,
     live_version,
     under_load,
     write_config,
@@ -80,7 +81,7 @@ def make_green_sick_after_cutover(env, cfg) -> None:
     lb = env.lb()
     while lb.live_color() != "green" and time.monotonic() < deadline:
         time.sleep(0.5)
-    green_db = next(r.name for r in env.lab.records() if r.color == "green" and r.role == "db")
+    green_db = db_record(env, "green").name
     # As the server's superuser, on the host: greenswap's own role may not change
     # a database's settings (tests/faults/test_db_role.py).
     with env.shell(green_db) as shell:
