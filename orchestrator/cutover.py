@@ -98,7 +98,7 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
         if plan.next_stream:
             step("anchor reverse stream", lambda: sync.anchor(plan.next_stream))
         _check_deadline(deadline, settings)
-        step("flip and release", lambda: lb.flip(plan.new, release=True))
+        released_at = step("flip and release", lambda: lb.flip(plan.new, release=True))
     except BaseException as exc:
         exc.steps = result.steps  # type: ignore[attr-defined]
         if _flipped(lb, plan):
@@ -114,7 +114,7 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
         aborted = _aborted(plan, exc, undo_failures)
         aborted.steps = result.steps  # type: ignore[attr-defined]
         raise aborted from exc
-    result.pause_ms = round((time.monotonic() - held_at) * 1000, 2)
+    result.pause_ms = round((released_at - held_at) * 1000, 2)
     if plan.next_stream:
         step("start reverse stream", lambda: sync.start(plan.next_stream))
     return result
@@ -131,8 +131,8 @@ class _Labelled:
     def live_color(self) -> str:
         return self.roles[self.lb.live_color()]
 
-    def flip(self, role: str, release: bool = False) -> None:
-        self.lb.flip(self.labels[role], release=release)
+    def flip(self, role: str, release: bool = False) -> float:
+        return self.lb.flip(self.labels[role], release=release)
 
     def hold(self) -> None:
         self.lb.hold()

@@ -17,7 +17,7 @@ from orchestrator.lb.base import LoadBalancer
 from orchestrator.lb.haproxy import HAProxyLB
 from orchestrator.providers.base import Host, Provider
 from orchestrator.remote.ansible import PlaybookResult, run_playbook
-from orchestrator.remote.ssh import ShellSession, SSHShell
+from orchestrator.remote.ssh import SSHShell
 from orchestrator.secrets import scram_sha256
 
 
@@ -107,9 +107,7 @@ class Fleet:
 
             base = read_for(self.cfg.aws.terraform_outputs, self.cfg.environment)
             return AlbLoadBalancer(Clients(base.region, self.cfg.aws.endpoint_url), base)
-        # One shell kept open on the LB host: a swap's hold, drain, flip and release
-        # then cost a round trip each, not a new SSH session each.
-        return HAProxyLB(ShellSession(self.shell(self.host(self.cfg.lb_host))))
+        return HAProxyLB.over_ssh(self.shell(self.host(self.cfg.lb_host)))
 
     def secrets(self) -> dict[str, str]:
         """The playbooks' secrets, from the environment: passwords and their verifiers."""

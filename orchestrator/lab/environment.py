@@ -96,7 +96,7 @@ class LabEnvironment:
             raise RemoteError(f"GET {url} failed: {exc}") from None
 
     def lb(self, host: str = "lb-1") -> HAProxyLB:
-        return HAProxyLB(self.shell(host))
+        return HAProxyLB.over_ssh(self.shell(host))
 
     def package_versions(self, host: str, packages: tuple[str, ...] = (BASE, APP)) -> dict:
         fmt = "${Package} ${db:Status-Abbrev} ${Version}\\n"

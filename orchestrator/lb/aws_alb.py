@@ -110,10 +110,11 @@ class AlbLoadBalancer:
 
     # -- switching ------------------------------------------------------------------
 
-    def flip(self, color: str, release: bool = False) -> None:
+    def flip(self, color: str, release: bool = False) -> float:
         """All new requests to `color` (`release` is accepted for the LB protocol; an
         ALB holds nothing)."""
         self.shift(color, 100)
+        return time.monotonic()
 
     def shift(self, color: str, percent: int) -> None:
         """`percent` of new requests to `color`, the rest to the other colour."""

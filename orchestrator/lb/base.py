@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import NamedTuple, Protocol
 
 from orchestrator.errors import InputError
@@ -28,9 +29,11 @@ class LoadBalancer(Protocol):
         """The colour whose backend receives traffic now, read from the LB itself."""
         ...
 
-    def flip(self, color: str, release: bool = False) -> None:
+    def flip(self, color: str, release: bool = False) -> float:
         """Send all new requests to `color`, atomically, without a reload; with
-        `release`, then let held requests go too, in the same round trip."""
+        `release`, then let held requests go too, in the same round trip. Returns
+        the time.monotonic() at which the LB was seen to route so: any bookkeeping
+        after it (a file for the LB's next restart) is not part of a swap's pause."""
         ...
 
     def hold(self) -> None:
@@ -69,12 +72,13 @@ class FakeLoadBalancer:
     def live_color(self) -> str:
         return self.live
 
-    def flip(self, color: str, release: bool = False) -> None:
+    def flip(self, color: str, release: bool = False) -> float:
         backend_for(color)
         self.live = color
         self.events.append(f"flip {color}")
         if release:
             self.release()
+        return time.monotonic()
 
     def hold(self) -> None:
         self.held = True

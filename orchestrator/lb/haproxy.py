@@ -8,42 +8,38 @@ where a reload or restart reads it back. The hold flag is deliberately not.
 
 from __future__ import annotations
 
-import shlex
 import time
 
 from orchestrator.errors import LoadBalancerError
 from orchestrator.lb.base import BACKENDS, Answers, backend_for
-from orchestrator.remote.base import CommandResult, Shell
+from orchestrator.lb.haproxy_api import AdminAPI, AdminSession
+from orchestrator.remote.base import Shell
+from orchestrator.remote.ssh import ShellSession, SSHShell
 
-SOCKET = "/run/haproxy/admin.sock"
 BACKEND_MAP = "/etc/haproxy/greenswap-backend.map"
 FLAGS_MAP = "/etc/haproxy/greenswap-flags.map"
-NOT_PERSISTED = "GREENSWAP-NOT-PERSISTED"
+REFUSALS = ("unknown", "error", "'set map' expects", "entry not found")
 
 
 class HAProxyLB:
-    def __init__(self, shell: Shell, socket: str = SOCKET) -> None:
-        self.shell = shell
-        self.socket = socket
+    def __init__(self, api: AdminAPI, shell: Shell) -> None:
+        self.api = api  # the runtime API: every read and change
+        self.shell = shell  # the LB host's files: a flip written to disk
+        self.name = api.name
+
+    @classmethod
+    def over_ssh(cls, ssh: SSHShell) -> HAProxyLB:
+        """Both kept open on one SSH connection: a swap's calls cost a round trip each."""
+        return cls(AdminSession.over_ssh(ssh), ShellSession(ssh))
 
     def command(self, line: str) -> str:
-        """Runtime API command(s), `;`-separated; the answer, or LoadBalancerError."""
-        result = self.shell.run(self._api(line), timeout=10)
-        return self._checked(line, result)
+        """One runtime API command; its answer, or LoadBalancerError."""
+        return self._checked(line, self.api.ask([line])[0])
 
-    def _api(self, line: str) -> str:
-        return (f"test -S {self.socket} && printf '%s\\n' {shlex.quote(line)}"
-                f" | socat -t 2 stdio UNIX-CONNECT:{self.socket}")
-
-    def _checked(self, line: str, result: CommandResult) -> str:
-        if not result.ok:
-            detail = result.stderr.strip() or f"no admin socket at {self.socket}"
-            raise LoadBalancerError(
-                f"HAProxy on {self.shell.name} did not take '{line}' (exit {result.rc}): {detail}"
-            )
-        answer = result.stdout.strip()
-        if answer.lower().startswith(("unknown", "error", "'set map' expects")):
-            raise LoadBalancerError(f"HAProxy on {self.shell.name} refused '{line}': {answer}")
+    def _checked(self, line: str, answer: str) -> str:
+        answer = answer.strip()
+        if answer.lower().startswith(REFUSALS):
+            raise LoadBalancerError(f"HAProxy on {self.name} refused '{line}': {answer}")
         return answer
 
     def map_value(self, map_file: str, key: str) -> str | None:
@@ -57,7 +53,7 @@ class HAProxyLB:
         backend = self.map_value(BACKEND_MAP, "active") or "be_blue"
         colors = {v: k for k, v in BACKENDS.items()}
         if backend not in colors:
-            raise LoadBalancerError(f"HAProxy on {self.shell.name} routes to unknown {backend!r}")
+            raise LoadBalancerError(f"HAProxy on {self.name} routes to unknown {backend!r}")
         return colors[backend]
 
     def stat_rows(self, color: str) -> tuple[dict[str, str], list[dict[str, str]]]:
@@ -65,13 +61,13 @@ class HAProxyLB:
         backend = backend_for(color)
         lines = self.command(f"show stat {backend} 6 -1").splitlines()  # 2 | 4
         if not lines or not lines[0].startswith("# "):
-            raise LoadBalancerError(f"HAProxy on {self.shell.name}: no stats for {backend}")
+            raise LoadBalancerError(f"HAProxy on {self.name}: no stats for {backend}")
         names = lines[0][2:].split(",")
         rows = [dict(zip(names, ln.split(","), strict=False)) for ln in lines[1:] if ln]
         rows = [r for r in rows if r.get("pxname") == backend]
         totals = [r for r in rows if r.get("svname") == "BACKEND"]
         if not totals:
-            raise LoadBalancerError(f"HAProxy on {self.shell.name} has no backend {backend}")
+            raise LoadBalancerError(f"HAProxy on {self.name} has no backend {backend}")
         return totals[0], [r for r in rows if r.get("svname") not in ("BACKEND", "FRONTEND")]
 
     def backend_stats(self, color: str) -> dict[str, str]:
@@ -103,6 +99,7 @@ class HAProxyLB:
         return live + int(backend.get("qcur") or 0)  # waiting for any server
 
     def close(self) -> None:
+        self.api.close()
         self.shell.close()
 
     def responses(self, color: str) -> Answers:
@@ -112,53 +109,54 @@ class HAProxyLB:
         # rtime: HAProxy's average response time over the backend's last 1024 requests.
         return Answers(sum(codes), codes[4], int(row.get("rtime") or 0))
 
-    def flip(self, color: str, release: bool = False) -> None:
-        changes = [(BACKEND_MAP, "active", backend_for(color), True)]
-        if release:  # after the flip, in the same API session: held requests go to color
-            changes.append((FLAGS_MAP, "hold", "off", False))
-        self._set(changes)
+    def flip(self, color: str, release: bool = False) -> float:
+        changes = [(BACKEND_MAP, "active", backend_for(color))]
+        if release:  # after the flip, in the same batch: held requests go to color
+            changes.append((FLAGS_MAP, "hold", "off"))
+        flipped_at = self._set(changes)
+        self._persist(BACKEND_MAP, "active", backend_for(color))
+        return flipped_at
 
     # The hold flag lives in memory only: if greenswap dies mid-cutover, a reload or
     # restart of HAProxy reads "hold off" from disk instead of holding forever.
     def hold(self) -> None:
-        self._set([(FLAGS_MAP, "hold", "on", False)])
+        self._set([(FLAGS_MAP, "hold", "on")])
 
     def release(self) -> None:
-        self._set([(FLAGS_MAP, "hold", "off", False)])
+        self._set([(FLAGS_MAP, "hold", "off")])
 
-    def _set(self, changes: list[tuple[str, str, str, bool]]) -> None:
-        """Set map entries in memory (in order), read them back, and persist those
-        marked so to disk: one SSH round trip, because a swap's pause is the sum of
-        these."""
-        maps = list(dict.fromkeys(m for m, _k, _v, _p in changes))
-        line = "; ".join([f"set map {m} {k} {v}" for m, k, v, _p in changes]
-                         + [f"show map {m}" for m in maps])
-        script = self._api(line)
-        persisted = [(m, k, v) for m, k, v, p in changes if p]
-        if persisted:
-            # Only once memory shows the values; a failed write is reported, not hidden.
-            shown = " && ".join(f"echo \"$out\" | grep -q ' {k} {v}$'" for _m, k, v in persisted)
-            writes = " && ".join(
-                f"{{ grep -v '^{k} ' {m}; echo '{k} {v}'; }} > {m}.tmp && mv {m}.tmp {m}"
-                for m, k, v in persisted)
-            script = (f"out=$({script}) || exit $?; echo \"$out\"; "
-                      f"if {shown}; then {{ {writes}; }} >&2 || echo {NOT_PERSISTED}; fi")
-        result = self.shell.run(script, timeout=10)
-        answer = self._checked(line, result)
-        if NOT_PERSISTED in answer:
-            raise LoadBalancerError(
-                f"HAProxy on {self.shell.name} now has {persisted} in memory, but the map"
-                f" file could not be written: {result.stderr.strip()}",
-                "traffic HAS moved; fix the file by hand before any reload, or it reverts",
-            )
-        rows = [ln.split() for ln in answer.splitlines()]
-        for map_file, key, value, _p in changes:
-            kept = [r[2] for r in rows if len(r) == 3 and r[1] == key]
+    def _set(self, changes: list[tuple[str, str, str]]) -> float:
+        """Set map entries in memory, in order, and read them back, in one batch;
+        the time HAProxy was seen to have them."""
+        sets = [f"set map {m} {k} {v}" for m, k, v in changes]
+        maps = list(dict.fromkeys(m for m, _k, _v in changes))
+        answers = self.api.ask(sets + [f"show map {m}" for m in maps])
+        done_at = time.monotonic()
+        for line, answer in zip(sets, answers[:len(sets)], strict=True):
+            self._checked(line, answer)
+        shown = dict(zip(maps, answers[len(sets):], strict=True))
+        for map_file, key, value in changes:
+            self._checked(f"show map {map_file}", shown[map_file])
+            kept = [r[2] for r in map(str.split, shown[map_file].splitlines())
+                    if len(r) == 3 and r[1] == key]
             if kept != [value]:
                 raise LoadBalancerError(
-                    f"HAProxy on {self.shell.name} did not keep {key}={value} (it has {kept})",
+                    f"HAProxy on {self.name} did not keep {key}={value} (it has {kept})",
                     f"check {map_file} on the LB host; the file on disk may not match memory",
                 )
+        return done_at
+
+    def _persist(self, map_file: str, key: str, value: str) -> None:
+        """Write a change HAProxy already has in memory to its map file, for the next
+        reload or restart: after, never before, so the file never leads memory."""
+        result = self.shell.run(f"{{ grep -v '^{key} ' {map_file}; echo '{key} {value}'; }}"
+                                f" > {map_file}.tmp && mv {map_file}.tmp {map_file}", timeout=10)
+        if not result.ok:
+            raise LoadBalancerError(
+                f"HAProxy on {self.name} now has {key}={value} in memory, but {map_file}"
+                f" could not be written: {(result.stderr or result.stdout).strip()}",
+                "traffic HAS moved; fix the file by hand before any reload, or it reverts",
+            )
 
 
 def _serving(status: str) -> bool:

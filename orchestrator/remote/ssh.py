@@ -114,10 +114,63 @@ class SSHShell:
             self._client = None
 
 
+class Conversation:
+    """One long-running command on a host over one SSH channel, fed text on its stdin
+    and read back up to a separator: what a swap's many small calls use instead of
+    a new channel and process each (about 50 ms each on a loaded lab host).
+    stderr comes back merged into the output. Opened on first use."""
+
+    def __init__(self, shell: SSHShell, command: str) -> None:
+        self.shell = shell
+        self.name = shell.name
+        self.command = command
+        self._chan: paramiko.Channel | None = None
+        self._buf = b""
+
+    def send(self, text: str, greeting: str = "") -> bool:
+        """Send text; if that starts the command (again), `greeting` goes first.
+        True if it did."""
+        opened = self._chan is None or self._chan.closed or self._chan.exit_status_ready()
+        if opened:
+            self.shell.connect()
+            assert self.shell._client is not None
+            chan = self.shell._client.get_transport().open_session()
+            chan.set_combine_stderr(True)
+            chan.exec_command(self.command)
+            self._chan, self._buf = chan, b""
+            text = greeting + text
+        self._chan.sendall(text.encode())
+        return opened
+
+    def read_until(self, separator: bytes, deadline: float) -> bytes:
+        """The output up to `separator`, which is consumed too. At the deadline the
+        conversation is closed (the remote side may still be busy: never reused)."""
+        assert self._chan is not None, "send first"
+        while (at := self._buf.find(separator)) < 0:
+            try:
+                self._chan.settimeout(max(deadline - time.monotonic(), 0.001))
+                data = self._chan.recv(65536)
+            except TimeoutError:
+                self.close()
+                raise TimeoutError(f"no answer from '{self.command}' on {self.name} in time"
+                                   ) from None
+            if not data:
+                raise EOFError(f"'{self.command}' on {self.name} ended: "
+                               f"{self._buf.decode(errors='replace').strip()}")
+            self._buf += data
+        out, self._buf = self._buf[:at], self._buf[at + len(separator):]
+        return out
+
+    def close(self) -> None:
+        """Ends the remote command; the next send starts it again."""
+        if self._chan is not None:
+            self._chan.close()
+            self._chan = None
+
+
 class ShellSession:
     """One long-lived `sh` on a host, fed a command at a time: a Shell whose calls
-    cost a round trip instead of a new SSH channel and login session (about 50 ms
-    each on the lab's hosts). For the swap, whose pause is a sum of such calls.
+    cost a round trip instead of a new SSH channel and login session.
 
     Each command runs in its own `sh -c`, so a broken command cannot end the
     session; stderr comes back merged into stdout."""
@@ -125,54 +178,27 @@ class ShellSession:
     def __init__(self, shell: SSHShell) -> None:
         self.shell = shell
         self.name = shell.name
-        self._chan: paramiko.Channel | None = None
-        self._buf = b""
-
-    def _open(self) -> paramiko.Channel:
-        if self._chan is None or self._chan.closed or self._chan.exit_status_ready():
-            self.shell.connect()
-            assert self.shell._client is not None
-            chan = self.shell._client.get_transport().open_session()
-            chan.set_combine_stderr(True)
-            chan.exec_command("exec /bin/sh")
-            self._chan, self._buf = chan, b""
-        return self._chan
+        self._sh = Conversation(shell, "exec /bin/sh")
 
     def run(self, command: str, timeout: float = 60.0, stdin: str | None = None) -> CommandResult:
         if stdin is not None:
             raise ValueError("ShellSession does not pass stdin; use SSHShell.run")
         marker = f"__greenswap_{uuid.uuid4().hex}__"
+        deadline = time.monotonic() + timeout
         try:
-            chan = self._open()
-            chan.sendall(f"sh -c {shlex.quote(command)} 2>&1 </dev/null;"
-                         f" printf '\\n%s %d\\n' {marker} $?\n".encode())
-            out, rc = self._read_until(chan, marker.encode(), time.monotonic() + timeout)
+            self._sh.send(f"sh -c {shlex.quote(command)} 2>&1 </dev/null;"
+                          f" printf '\\n%s %d\\n' {marker} $?\n")
+            out = self._sh.read_until(f"\n{marker} ".encode(), deadline)
+            rc = int(self._sh.read_until(b"\n", deadline))
+        except TimeoutError:
+            raise RemoteError(f"a command on {self.name} did not finish in time") from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise RemoteError(f"ssh to {self.name} dropped while running '{command}': {exc}"
                               ) from None
-        return CommandResult(rc, out, "")
-
-    def _read_until(self, chan, marker: bytes, deadline: float) -> tuple[str, int]:
-        while (at := self._buf.find(b"\n" + marker + b" ")) < 0:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                self.close()  # the command may still run: never reuse this session
-                raise RemoteError(f"a command on {self.name} did not finish in time")
-            chan.settimeout(left)
-            data = chan.recv(65536)
-            if not data:
-                raise EOFError("the remote shell ended")
-            self._buf += data
-        end = self._buf.index(b"\n", at + 1 + len(marker))
-        out = self._buf[:at].decode(errors="replace")
-        rc = int(self._buf[at + 1 + len(marker):end])
-        self._buf = self._buf[end + 1:]
-        return out, rc
+        return CommandResult(rc, out.decode(errors="replace"), "")
 
     def close(self) -> None:
         """Ends the remote shell and its SSH connection; the next command opens both."""
-        if self._chan is not None:
-            self._chan.close()
-            self._chan = None
+        self._sh.close()
         self.shell.close()

@@ -119,6 +119,33 @@ def test_hold_makes_requests_wait_and_never_reaches_disk(blue):
     assert "hold off" in on_disk  # a restart during a hold never holds forever
 
 
+def test_a_session_opened_before_a_reload_holds_on_the_new_process(blue):
+    lb = blue.lb()
+    try:
+        old_pid = _pid_of(lb.command("show info"))  # the kept connection is now open
+        with blue.shell("lb-1") as sh:
+            # As haproxy.yml reloads: the new process takes the sockets over.
+            assert sh.run("cd /etc/haproxy && haproxy -D -f haproxy.cfg -p /run/haproxy.pid"
+                          " -x /run/haproxy/admin.sock -sf $(cat /run/haproxy.pid)").ok
+            new_pid = sh.run("cat /run/haproxy.pid").stdout.strip()
+            assert new_pid and new_pid != old_pid
+            lb.hold()
+            try:
+                # A new connection reaches the new process: it holds.
+                on_new = sh.run("echo 'show map /etc/haproxy/greenswap-flags.map' | socat"
+                                " -t 2 stdio UNIX-CONNECT:/run/haproxy/admin.sock").stdout
+                assert _pid_of(lb.command("show info")) == new_pid
+            finally:
+                lb.release()
+        assert "hold on" in on_new
+    finally:
+        lb.close()
+
+
+def _pid_of(info: str) -> str:
+    return next(ln.split()[1] for ln in info.splitlines() if ln.startswith("Pid:"))
+
+
 def test_no_secret_in_run_artifacts_or_inventory(blue):
     secrets = blue.secrets().values()
     state_dir = blue.lab.settings.state_dir

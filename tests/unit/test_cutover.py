@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from orchestrator.config import Cutover
@@ -75,7 +77,7 @@ def test_lag_over_the_threshold_never_holds():
 
 def test_a_failed_flip_aborts_and_releases():
     class BrokenLB(FakeLoadBalancer):
-        def flip(self, color: str, release: bool = False) -> None:
+        def flip(self, color: str, release: bool = False) -> float:
             raise OSError("LB gone")
 
     lb, sync = BrokenLB(), FakeSync()
@@ -92,9 +94,9 @@ def test_an_lb_that_dies_in_the_hold_aborts_with_blue_unfenced_and_says_both_why
             if self.dead:
                 raise LoadBalancerError("HAProxy on lb-1: connection refused")
 
-        def flip(self, color: str, release: bool = False) -> None:
+        def flip(self, color: str, release: bool = False) -> float:
             self._gone()
-            super().flip(color, release)
+            return super().flip(color, release)
 
         def release(self) -> None:
             self._gone()
@@ -125,7 +127,7 @@ def test_an_lb_that_dies_in_the_hold_aborts_with_blue_unfenced_and_says_both_why
 
 def test_a_flip_that_errs_after_the_lb_moved_is_a_flip_not_an_abort():
     class FlipThenFail(FakeLoadBalancer):
-        def flip(self, color: str, release: bool = False) -> None:
+        def flip(self, color: str, release: bool = False) -> float:
             super().flip(color, release)
             raise OSError("map file not written")
 
@@ -169,3 +171,14 @@ def test_a_transaction_that_outlasts_the_deadline_aborts_before_anything_moves()
         swap(CUTOVER, lb, sync, FAST)
     assert "hold" not in lb.events and "fence blue" not in sync.events
     assert (lb.live, lb.held, sync.fenced) == ("blue", False, set())
+
+
+def test_the_pause_ends_when_the_lb_released_not_after_its_bookkeeping():
+    class SlowFileLB(FakeLoadBalancer):
+        def flip(self, color: str, release: bool = False) -> float:
+            released_at = super().flip(color, release)
+            time.sleep(0.2)  # writing the map file for the LB's next restart
+            return released_at
+
+    result = swap(CUTOVER, SlowFileLB(), FakeSync(), FAST)
+    assert 0 < result.pause_ms < 150 and result.steps["flip and release"] >= 200
