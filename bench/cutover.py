@@ -38,7 +38,7 @@ from orchestrator.fleet import Fleet, open_provider  # noqa: E402
 from orchestrator.lab.environment import LabEnvironment  # noqa: E402
 from orchestrator.lab.lab import Lab  # noqa: E402
 from orchestrator.lab.settings import LabSettings  # noqa: E402
-from orchestrator.loadgen import Load  # noqa: E402
+from orchestrator.loadgen import LoadApart  # noqa: E402
 
 SUBNET = "198.18.60.0/24"
 
@@ -82,8 +82,8 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
                            keep_blue_s=3600.0)
         base = baseline_ms(cfg)
         lb_addr = next(r.address for r in env.lab.records() if r.role == "lb")
-        load = Load(f"http://{lb_addr}", rate=rate / 2, workers=16, max_requests=10**6,
-                    max_seconds=3600, guard=lambda _u: env.check_route()).start()
+        load = LoadApart(f"http://{lb_addr}", rate=rate / 2, workers=16, max_requests=10**6,
+                         max_seconds=3600, guard=lambda _u: env.check_route()).start()
         cutovers, rollbacks = [], []
         steps: dict[str, list[dict[str, float]]] = {"cutover": [], "rollback": []}
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import multiprocessing
 import threading
 import time
 from dataclasses import dataclass, field
@@ -58,10 +59,16 @@ class Load:
             self._threads.append(t)
         return self
 
+    def wait(self, timeout_s: float) -> bool:
+        """Wait for the load to end by its own bounds; True if it has."""
+        ends = time.monotonic() + timeout_s
+        for t in self._threads:
+            t.join(timeout=max(ends - time.monotonic(), 0))
+        return not any(t.is_alive() for t in self._threads)
+
     def stop(self) -> LoadResult:
         self._stop.set()
-        for t in self._threads:
-            t.join(timeout=30)
+        self.wait(30)
         return self.result
 
     def _next(self) -> int | None:
@@ -171,6 +178,53 @@ class Load:
                 return status, body
             time.sleep(0.1 * (attempt + 1))
         return status, body
+
+
+class LoadApart:
+    """The same load, run in a process of its own. A service's clients are not in
+    the deployer's process: a benchmark's must not share its interpreter lock with
+    the swap it measures (16 client threads slow the swap's own, and the swap's
+    busy threads slow the clients). Bounded as Load is; the child also stops with
+    its own `max_seconds` should this process die without stopping it."""
+
+    def __init__(self, base_url: str, guard=lambda _u: None, **bounds) -> None:
+        guard(base_url)
+        self.base_url, self.bounds = base_url, bounds
+        self.result = LoadResult()
+
+    def start(self) -> LoadApart:
+        ctx = multiprocessing.get_context("spawn")  # nothing inherited from our threads
+        self._results, child_end = ctx.Pipe(duplex=False)
+        self._stop = ctx.Event()
+        self._child = ctx.Process(target=_run_apart, daemon=True, name="greenswap-load",
+                                  args=(self.base_url, self.bounds, self._stop, child_end))
+        self._began = time.monotonic()
+        self._child.start()
+        return self
+
+    def wait(self, timeout_s: float) -> bool:
+        return self._results.poll(timeout_s)  # its result is sent when it ends
+
+    def stop(self, timeout_s: float = 60.0) -> LoadResult:
+        self._stop.set()
+        if not self.wait(timeout_s):
+            self._child.terminate()  # our own child, by its PID
+            raise TimeoutError(f"the load process did not report within {timeout_s:g}s")
+        self.result = self._results.recv()
+        self._child.join(timeout=30)
+        return self.result
+
+    def lost(self, max_seconds: float = 300.0) -> list[int]:
+        here = Load(self.base_url, workers=self.bounds.get("workers", 4))
+        here.result = self.result
+        return here.lost(max_seconds)
+
+
+def _run_apart(base_url: str, bounds: dict, stop, results) -> None:
+    load = Load(base_url, **bounds).start()
+    while not load.wait(0.2) and not stop.is_set():
+        pass
+    results.send(load.stop())
 
 
 def _call(conn, method: str, path: str, payload: dict | None = None) -> tuple[int, bytes]:
