@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from orchestrator import config, live, rollout  # noqa: E402
-from orchestrator.cutover import CUTOVER, ROLLBACK  # noqa: E402
+from orchestrator.cutover import CUTOVER  # noqa: E402
 from orchestrator.demo import demo_config  # noqa: E402
 from orchestrator.fleet import Fleet, open_provider  # noqa: E402
 from orchestrator.lab.environment import LabEnvironment  # noqa: E402
@@ -98,7 +98,7 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
             cutovers.append(ctx.facts["cutover_pause_ms"])
             with rollout._active(cfg, lambda _m: None, False, "bench") as ctx:
                 for n in range(rounds):
-                    back = live._swap(ctx, ROLLBACK)
+                    back = live.rollback(ctx, f"bench round {n + 1}")  # as the CLI's
                     rollbacks.append(back.pause_ms)
                     steps["rollback"].append((back.pause_ms, back.steps))
                     ctx.sync.start("forward")  # a fresh snapshot into green
