@@ -67,11 +67,14 @@ def baseline_ms(cfg: config.Config, rounds: int = 20) -> float:
     """A bare hold + release through the same LB driver the swap uses."""
     lb = Fleet(cfg, open_provider(cfg)).lb()
     times = []
-    for _ in range(rounds):
-        began = time.monotonic()
-        lb.hold()
-        lb.release()
-        times.append((time.monotonic() - began) * 1000)
+    try:
+        for _ in range(rounds):
+            began = time.monotonic()
+            lb.hold()
+            lb.release()
+            times.append((time.monotonic() - began) * 1000)
+    finally:
+        lb.close()
     return statistics.median(times)
 
 
@@ -121,8 +124,10 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
         for error in result.errors[:5]:
             print(f"    {error}")
         if result.failures:  # what HAProxy saw of them (see haproxy.cfg.j2's ring)
-            for line in env.lb().command("show events greenswap-errors").splitlines()[-20:]:
+            lb = env.lb()
+            for line in lb.command("show events greenswap-errors").splitlines()[-20:]:
                 print(f"    haproxy: {line}")
+            lb.close()
         for name, pauses in (("cutover", cutovers), ("rollback", rollbacks)):
             p50 = statistics.median(pauses)
             print(f"(a) {name} pause over {len(pauses)}: p50 {p50:.0f} ms"

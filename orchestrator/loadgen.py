@@ -200,6 +200,7 @@ class LoadApart:
                                   args=(self.base_url, self.bounds, self._stop, child_end))
         self._began = time.monotonic()
         self._child.start()
+        child_end.close()  # the child's now: its death then reads as an end of file
         return self
 
     def wait(self, timeout_s: float) -> bool:
@@ -207,11 +208,18 @@ class LoadApart:
 
     def stop(self, timeout_s: float = 60.0) -> LoadResult:
         self._stop.set()
-        if not self.wait(timeout_s):
-            self._child.terminate()  # our own child, by its PID
-            raise TimeoutError(f"the load process did not report within {timeout_s:g}s")
-        self.result = self._results.recv()
-        self._child.join(timeout=30)
+        try:
+            if not self.wait(timeout_s):
+                raise TimeoutError(f"the load process did not report within {timeout_s:g}s")
+            self.result = self._results.recv()
+        except EOFError:
+            raise RuntimeError("the load process ended without a result (exit code"
+                               f" {self._child.exitcode}); its error is on stderr") from None
+        finally:
+            self._child.join(timeout=30)
+            if self._child.is_alive():
+                self._child.terminate()  # our own child, by its PID
+                self._child.join(timeout=5)
         return self.result
 
     def lost(self, max_seconds: float = 300.0) -> list[int]:

@@ -88,8 +88,9 @@ def settle(run_dir, record) -> None:
 
 
 def guard(ctx: Context, old: str, new: str, at: float, cli_pid: int) -> str:
-    """The watchdog's work. Connects first (so that acting costs no time), waits for
-    the bound and for the CLI to die, then acts. Returns what it did."""
+    """The watchdog's work. Connects to the database first (so that acting costs no
+    time; the LB's connection opens at its first call), waits for the bound and for
+    the CLI to die, then acts. Returns what it did."""
     from orchestrator.db.fence import Fence
 
     lb = ctx.fleet.lb()

@@ -180,7 +180,11 @@ def demo(name: str, subnet: str | None, rollout: bool) -> None:
 
 
 def show_fleet(env: LabEnvironment, records: list) -> None:
-    live = env.lb().live_color()
+    lb = env.lb()
+    try:
+        live = lb.live_color()
+    finally:
+        lb.close()
     table = Table(title=f"fleet ({BASE} is the system update, {APP} the app)")
     for col in ("host", "role", "color", "address", "system update", "app", "LB"):
         table.add_column(col, no_wrap=True)

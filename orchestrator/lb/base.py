@@ -32,7 +32,7 @@ class LoadBalancer(Protocol):
     def flip(self, color: str, release: bool = False) -> float:
         """Send all new requests to `color`, atomically, without a reload; with
         `release`, then let held requests go too, in the same round trip. Returns
-        the time.monotonic() at which the LB was seen to route so: any bookkeeping
+        the time.monotonic() at which the LB had taken the change: any bookkeeping
         after it (a file for the LB's next restart) is not part of a swap's pause."""
         ...
 

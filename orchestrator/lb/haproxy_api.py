@@ -8,6 +8,7 @@ ms once the host is busy; one `socat` kept running in HAProxy's interactive mode
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from typing import Protocol
@@ -20,14 +21,16 @@ from orchestrator.remote.ssh import Conversation, SSHShell
 SOCKET = "/run/haproxy/admin.sock"
 PROMPT = b"\n> "  # in interactive mode every answer ends so, an empty one too
 STOPPING = "Stopping: 1"  # `show info` of a process a reload has told to finish
+# Interactive mode, and this connection kept for an hour idle, not `stats timeout`.
+GREETING = "prompt\nset timeout cli 3600\n"
 
 
 class AdminAPI(Protocol):
     name: str  # the LB host, for messages
 
     def ask(self, commands: Sequence[str]) -> list[str]:
-        """Run the commands in order; their answers, one each. Only idempotent
-        commands (show, set): a batch whose answers were lost is sent again."""
+        """Run the commands in order; their answers, one each. Only `show` and
+        `set map` (idempotent): a batch whose answers were lost is sent again."""
         ...
 
     def close(self) -> None:
@@ -39,50 +42,68 @@ class AdminSession:
 
     A reload hands the listening sockets to a new process, but a connection already
     open stays with the old one, whose maps no longer route anything. So every
-    batch also asks `show info`, and a batch that reached a stopping process is
-    sent again on a new connection."""
+    batch is preceded by a `show info` round trip, and goes to a new connection if
+    that reached a stopping process: a change never lands on a process on its way
+    out (a hold there would outlive the release). HAProxy closes an idle CLI
+    connection after `stats timeout`; the session asks for an hour instead, and
+    opens a new connection if it finds the old one closed."""
+
+    ALLOWED = ("show ", "set map ")
 
     def __init__(self, cli: Conversation, timeout_s: float = 10.0) -> None:
         self.name = cli.name
         self.timeout_s = timeout_s
         self._cli = cli
+        self._lock = threading.Lock()  # one batch at a time on the one connection
 
     @classmethod
     def over_ssh(cls, ssh: SSHShell, socket: str = SOCKET) -> AdminSession:
         return cls(Conversation(ssh, f"exec socat -t 1 stdio UNIX-CONNECT:{socket}"))
 
     def ask(self, commands: Sequence[str]) -> list[str]:
-        batch = ["show info", *commands]
-        for attempt in (1, 2):
-            try:
-                info, *answers = self._exchange(batch)
-            except TimeoutError:
-                raise LoadBalancerError(
-                    f"HAProxy on {self.name} did not answer '{'; '.join(commands)}'"
-                    f" within {self.timeout_s:g}s", "check the LB host's load and HAProxy"
-                ) from None
-            except (EOFError, OSError, paramiko.SSHException) as exc:
-                # A connection HAProxy timed out or a reload ended: once more, anew.
-                self._cli.close()
-                if attempt == 2:
+        refused = [c for c in commands if not c.startswith(self.ALLOWED)]
+        if refused:
+            raise ValueError(f"not an idempotent runtime API command: {refused[0]!r}")
+        with self._lock:
+            for attempt in (1, 2):
+                try:
+                    if STOPPING not in self._exchange(["show info"])[0]:
+                        return self._exchange(commands)
+                    self._cli.close()  # a stopping process: next attempt, a new one
+                except TimeoutError:
                     raise LoadBalancerError(
-                        f"HAProxy on {self.name} did not take '{'; '.join(commands)}': {exc}",
-                        "check that HAProxy runs on the LB host and its admin socket exists",
+                        f"HAProxy on {self.name} did not answer '{'; '.join(commands)}'"
+                        f" within {self.timeout_s:g}s", "check the LB host's load and HAProxy"
                     ) from None
-                continue
-            if STOPPING not in info:
-                return answers
-            self._cli.close()
+                except (EOFError, OSError, paramiko.SSHException) as exc:
+                    # A connection HAProxy closed, or a reload ended: once more, anew.
+                    if attempt == 2:
+                        raise LoadBalancerError(
+                            f"HAProxy on {self.name} did not take '{'; '.join(commands)}'"
+                            f" on its admin socket: {exc}",
+                            "check that HAProxy runs on the LB host and its admin socket"
+                            " exists") from None
         raise LoadBalancerError(f"HAProxy on {self.name} answers only from a stopping process",
                                 "check the LB host for a reload that does not finish")
 
-    def _exchange(self, batch: list[str]) -> list[str]:
+    def _exchange(self, batch: Sequence[str]) -> list[str]:
+        """One round trip. On any failure the connection is closed: answers left
+        unread would otherwise be taken for the next batch's."""
         deadline = time.monotonic() + self.timeout_s
-        opened = self._cli.send("".join(f"{line}\n" for line in batch), greeting="prompt\n")
-        if opened:
-            self._cli.read_until(PROMPT, deadline)  # the greeting's own empty answer
-        return [self._cli.read_until(PROMPT, deadline).decode(errors="replace")
-                for _ in batch]
+        try:
+            opened = self._cli.send("".join(f"{line}\n" for line in batch), greeting=GREETING)
+            if opened:
+                for _ in GREETING.splitlines():  # the greeting's own answers
+                    self._cli.read_until(PROMPT, deadline)
+            answers = [self._cli.read_until(PROMPT, deadline).decode(errors="replace")
+                       for _ in batch]
+        except BaseException:
+            self._cli.close()
+            raise
+        if batch[0] == "show info" and "Pid:" not in answers[0]:
+            self._cli.close()
+            raise EOFError(f"not HAProxy's answer to 'show info': {answers[0][:80]!r}")
+        return answers
 
     def close(self) -> None:
         self._cli.close()
@@ -95,12 +116,8 @@ class FakeAdminAPI:
         self.name = name
         self.answers = answers
         self.commands: list[str] = []
-        self.down = False  # True: HAProxy is gone
 
     def ask(self, commands: Sequence[str]) -> list[str]:
-        if self.down:
-            raise LoadBalancerError(f"HAProxy on {self.name} did not take"
-                                    f" '{'; '.join(commands)}': no admin socket")
         self.commands.extend(commands)
         return [next((a for p, a in self.answers.items() if c.startswith(p)), "")
                 for c in commands]

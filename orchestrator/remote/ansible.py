@@ -109,6 +109,9 @@ def run_playbook(
 def _failure_message(data: dict) -> str:
     res = data.get("res", {})
     msg = res.get("msg") or res.get("stderr") or "failed"
+    # A command's own last words say more than "non-zero return code".
+    if res.get("rc") and (said := (res.get("stderr") or res.get("stdout") or "").strip()):
+        msg = f"{msg} (exit {res['rc']}): {said.splitlines()[-1]}"
     if res.get("censored"):
         msg = "output hidden by no_log"
     return f"task '{data.get('task', '?')}': {' '.join(str(msg).split())[:300]}"
@@ -122,6 +125,9 @@ def _ansible_env(pdd: Path, control_dir: str) -> dict[str, str]:
         "ANSIBLE_LOCAL_TEMP": str(pdd / "tmp"),
         "ANSIBLE_SSH_CONTROL_PATH_DIR": control_dir,
         "ANSIBLE_PIPELINING": "True",
+        # No terminal for `raw` tasks: their stderr stays apart from stdout, and a
+        # command's children get no SIGHUP when the session ends.
+        "ANSIBLE_SSH_USETTY": "False",
         "ANSIBLE_RETRY_FILES_ENABLED": "False",
         "ANSIBLE_FORKS": "16",
         "ANSIBLE_TIMEOUT": "10",

@@ -132,15 +132,23 @@ class Conversation:
         True if it did."""
         opened = self._chan is None or self._chan.closed or self._chan.exit_status_ready()
         if opened:
-            self.shell.connect()
-            assert self.shell._client is not None
-            chan = self.shell._client.get_transport().open_session()
-            chan.set_combine_stderr(True)
-            chan.exec_command(self.command)
-            self._chan, self._buf = chan, b""
+            self.close()
+            self._chan, self._buf = self._start(), b""
             text = greeting + text
+        self._chan.settimeout(CONNECT_TIMEOUT_S)
         self._chan.sendall(text.encode())
         return opened
+
+    def _start(self) -> paramiko.Channel:
+        transport = self.shell._client.get_transport() if self.shell._client else None
+        if transport is None or not transport.is_active():
+            self.shell.close()  # a dropped connection: a new one, not a dead one again
+            self.shell.connect()
+            transport = self.shell._client.get_transport()
+        chan = transport.open_session(timeout=CONNECT_TIMEOUT_S)
+        chan.set_combine_stderr(True)
+        chan.exec_command(self.command)
+        return chan
 
     def read_until(self, separator: bytes, deadline: float) -> bytes:
         """The output up to `separator`, which is consumed too. At the deadline the
