@@ -67,9 +67,8 @@ class AdminSession:
         with self._lock:
             for attempt in (1, 2):
                 try:
-                    if STOPPING not in self._exchange(["show info"])[0]:
+                    if self._reached_live_process():
                         return self._exchange(commands)
-                    self._cli.close()  # a stopping process: next attempt, a new one
                 except TimeoutError:
                     raise LoadBalancerError(
                         f"HAProxy on {self.name} did not answer '{'; '.join(commands)}'"
@@ -100,10 +99,19 @@ class AdminSession:
         except BaseException:
             self._cli.close()
             raise
-        if batch[0] == "show info" and "Pid:" not in answers[0]:
-            self._cli.close()
-            raise EOFError(f"not HAProxy's answer to 'show info': {answers[0][:80]!r}")
         return answers
+
+    def _reached_live_process(self) -> bool:
+        """False if this connection is with a stopping process: it is closed, and the
+        next exchange opens one to the process that serves."""
+        info = self._exchange(["show info"])[0]
+        if "Pid:" not in info:
+            self._cli.close()
+            raise EOFError(f"not HAProxy's answer to 'show info': {info[:80]!r}")
+        if STOPPING in info:
+            self._cli.close()
+            return False
+        return True
 
     def close(self) -> None:
         self._cli.close()
