@@ -87,30 +87,27 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
         lb_addr = next(r.address for r in env.lab.records() if r.role == "lb")
         load = LoadApart(f"http://{lb_addr}", rate=rate / 2, workers=16, max_requests=10**6,
                          max_seconds=3600, guard=lambda _u: env.check_route()).start()
-        cutovers, rollbacks = [], []
-        # Each swap's steps, with its pause: (pause, steps); the first rollout's
-        # cutover is timed in its facts only.
-        steps: dict[str, list[tuple[float, dict[str, float]]]] = {"cutover": [], "rollback": []}
+        # Each swap's pause and steps; the first rollout's cutover has its pause
+        # in its facts, and no steps here.
+        swaps: dict[str, list[tuple[float, dict[str, float]]]] = {"cutover": [], "rollback": []}
         try:
             try:
                 ctx = rollout.rollout(cfg, lambda _m: None)
             except rollout.PhaseFailed as failed:
-                steps = getattr(failed.cause, "steps", {})
-                print(f"first rollout failed; its swap's steps: {steps}")
+                print(f"first rollout failed; its swap's steps:"
+                      f" {getattr(failed.cause, 'steps', {})}")
                 raise
-            cutovers.append(ctx.facts["cutover_pause_ms"])
+            swaps["cutover"].append((ctx.facts["cutover_pause_ms"], {}))
             with rollout._active(cfg, lambda _m: None, False, "bench") as ctx:
                 for n in range(rounds):
                     back = live.rollback(ctx, f"bench round {n + 1}")  # as the CLI's
-                    rollbacks.append(back.pause_ms)
-                    steps["rollback"].append((back.pause_ms, back.steps))
+                    swaps["rollback"].append((back.pause_ms, back.steps))
                     ctx.sync.start("forward")  # a fresh snapshot into green
                     live._wait_synced(ctx)
                     over = live._swap(ctx, CUTOVER)
-                    cutovers.append(over.pause_ms)
-                    steps["cutover"].append((over.pause_ms, over.steps))
-                    print(f"round {n + 1}: rollback {rollbacks[-1]:.0f} ms,"
-                          f" cutover {cutovers[-1]:.0f} ms", flush=True)
+                    swaps["cutover"].append((over.pause_ms, over.steps))
+                    print(f"round {n + 1}: rollback {back.pause_ms:.0f} ms,"
+                          f" cutover {over.pause_ms:.0f} ms", flush=True)
                 ctx.sync.drop("reverse")  # its replayer would outlive the lab
         finally:
             result = load.stop()
@@ -128,16 +125,18 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
             for line in lb.command("show events greenswap-errors").splitlines()[-20:]:
                 print(f"    haproxy: {line}")
             lb.close()
-        for name, pauses in (("cutover", cutovers), ("rollback", rollbacks)):
+        for name, runs in swaps.items():
+            pauses = [pause for pause, _steps in runs]
             p50 = statistics.median(pauses)
             print(f"(a) {name} pause over {len(pauses)}: p50 {p50:.0f} ms"
                   f" ({p50 / base:.1f}x the bare hold+release of {base:.0f} ms),"
                   f" max {max(pauses):.0f} ms (goal p50 <= 300, max <= 1000)")
-            print_steps(name, [run for _pause, run in steps[name]])
-            if steps[name]:  # the slowest swap's own steps: what a max is made of
-                pause, run = max(steps[name], key=lambda swap: swap[0])
+            timed = [(pause, steps) for pause, steps in runs if steps]
+            print_steps(name, [steps for _pause, steps in timed])
+            if timed:  # the slowest swap's own steps: what a max is made of
+                pause, steps = max(timed, key=lambda swap: swap[0])
                 print(f"    slowest {name} ({pause:.0f} ms), steps in ms: "
-                      + ", ".join(f"{step} {ms:.0f}" for step, ms in run.items()))
+                      + ", ".join(f"{step} {ms:.0f}" for step, ms in steps.items()))
     finally:
         env.lab.down()
 
