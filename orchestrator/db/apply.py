@@ -21,7 +21,7 @@ from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, table_i
 from orchestrator.db.connect import connect
 from orchestrator.db.mapping import Writes
 from orchestrator.db.transform import Row
-from orchestrator.db.values import copy_line, parse_copy_line
+from orchestrator.db.values import copy_line
 from orchestrator.errors import ReplayRefused
 
 SCHEMA = "greenswap"
@@ -34,7 +34,6 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.replay_position (
     applied_at  timestamptz NOT NULL DEFAULT now()
 );
 """
-KEY_CHUNK = 1000
 LOCK_WAIT_MS = 5000
 
 
@@ -243,24 +242,3 @@ class TargetDB:
 
     def close(self) -> None:
         self.conn.close()
-
-
-def read_rows(conn, info: TableInfo, keycols: tuple[str, ...], keys: list[tuple]) -> dict:
-    """Current rows of `info.name` for `keys`, decoded as the stream decodes them."""
-    found: dict[tuple, Row] = {}
-    cols = ", ".join(map(quote_ident, info.columns))
-    match = ", ".join(map(quote_ident, keycols))
-    with conn.cursor() as cur:
-        for start in range(0, len(keys), KEY_CHUNK):
-            chunk = keys[start:start + KEY_CHUNK]
-            values = ", ".join(cur.mogrify("(" + ", ".join(["%s"] * len(k)) + ")", k).decode()
-                               for k in chunk)
-            buf = io.StringIO()
-            cur.copy_expert(
-                f"COPY (SELECT {cols} FROM {quote_table(info.name)} "
-                f"WHERE ({match}) IN (VALUES {values})) TO STDOUT", buf,
-            )
-            for line in buf.getvalue().splitlines():
-                row = info.row(parse_copy_line(line))
-                found[tuple(row[c] for c in keycols)] = row
-    return found

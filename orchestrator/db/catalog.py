@@ -17,6 +17,13 @@ class TableInfo:
     primary_key: tuple[str, ...]
     replica_identity: str  # d default, n nothing, f full, i index
     identity_index: tuple[str, ...] = ()  # the index's columns, for replica identity i
+    # Each column's type as SQL spells it (format_type): keys travel as text and
+    # are cast back to this, since uuid = text, date = text... do not exist.
+    type_names: tuple[str, ...] = ()
+    not_null: frozenset[str] = frozenset()
+
+    def type_of(self, column: str) -> str:
+        return self.type_names[self.columns.index(column)]
 
     def decoders(self) -> list:
         return [decoder(oid) for oid in self.type_oids]
@@ -63,7 +70,8 @@ def table_info(cur, table: str) -> TableInfo | None:
     oid, replident = found
     cur.execute(
         # Generated columns are neither in the change log nor writable: leave them out.
-        "SELECT attname, atttypid FROM pg_attribute WHERE attrelid = %s AND attnum > 0"
+        "SELECT attname, atttypid, format_type(atttypid, atttypmod), attnotnull"
+        " FROM pg_attribute WHERE attrelid = %s AND attnum > 0"
         " AND NOT attisdropped AND attgenerated = '' ORDER BY attnum",
         (oid,),
     )
@@ -71,7 +79,8 @@ def table_info(cur, table: str) -> TableInfo | None:
     pk = _index_columns(cur, oid, "indisprimary")
     identity = _index_columns(cur, oid, "indisreplident")
     return TableInfo(table, tuple(c[0] for c in cols), tuple(c[1] for c in cols), pk, replident,
-                     identity)
+                     identity, tuple(c[2] for c in cols),
+                     frozenset(c[0] for c in cols if c[3]))
 
 
 def _index_columns(cur, oid: int, flag: str) -> tuple[str, ...]:
@@ -91,3 +100,31 @@ def quote_ident(name: str) -> str:
 def quote_table(table: str) -> str:
     schema, name = split_name(table)
     return f"{quote_ident(schema)}.{quote_ident(name)}"
+
+
+def key_problem(info: TableInfo, key: tuple[str, ...] | list[str]) -> str | None:
+    """Why `info`'s table cannot be replayed keyed by `key`, or None if it can.
+
+    One rule for every command (replay, transform check, verify): the transform's key
+    is the table's primary key. A keyless table is refused even with REPLICA IDENTITY
+    FULL: an update or delete of one of two identical rows could not be told apart,
+    and green could not key what it receives."""
+    if not info.primary_key:
+        return f"{info.name} has no primary key; greenswap replays only tables with one"
+    if set(info.primary_key) != set(key):
+        return (f"{info.name} has primary key {list(info.primary_key)}, but the transform keys "
+                f"it by {list(key)}")
+    # What the log carries for an update or delete is the replica identity: it must
+    # contain the key, or deletes and key changes cannot be found.
+    identity = {"d": set(info.primary_key), "i": set(info.identity_index),
+                "f": set(info.columns), "n": set()}[info.replica_identity]
+    if not set(key) <= identity:
+        return (f"{info.name} identifies rows in its log by {sorted(identity) or 'nothing'} "
+                f"(REPLICA IDENTITY), not by its primary key {list(info.primary_key)}")
+    return None
+
+
+def key_hint(table: str) -> str:
+    return (f"give {table} a primary key and key the transform by it (a keyless table can "
+            f"take one: ALTER TABLE {table} ADD COLUMN id bigserial PRIMARY KEY), and leave "
+            "its REPLICA IDENTITY at DEFAULT")

@@ -136,7 +136,8 @@ class Reverse:
                 fresh: set[Entity] = frozenset()) -> dict[str, Writes]:
         # fresh is not used: g always starts from green's current rows.
         # The change only says which entities moved; g needs all of an entity's
-        # green rows, so read them as they are now.
+        # green rows, so read them, under a snapshot that sees every transaction
+        # replayed so far (stream.py): never the state from before them.
         by_table: dict[str, list[tuple]] = {}
         for table, key in finals:
             by_table.setdefault(table, []).append(key)

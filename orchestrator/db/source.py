@@ -7,14 +7,24 @@ replication slot, both named after the stream, and it drops them when asked.
 
 from __future__ import annotations
 
+import io
 import time
+from collections.abc import Callable, Iterable
 
-from orchestrator.db.apply import read_rows
-from orchestrator.db.catalog import TableInfo, quote_table, table_info
+from orchestrator.db.catalog import TableInfo, key_hint, key_problem, quote_ident, quote_table
+from orchestrator.db.catalog import table_info
 from orchestrator.db.connect import connect
+from orchestrator.db.transform import Row
+from orchestrator.db.values import parse_copy_line
+from orchestrator.db.visibility import Snapshot
 from orchestrator.errors import ReplayError, ReplayRefused
 
 DROP_DEADLINE_S = 10.0
+KEY_CHUNK = 1000
+# How long a transaction may sit in the log unseen by other sessions. Long enough for
+# a slow synchronous standby; past it, replay stops rather than guess.
+VISIBLE_DEADLINE_S = 60.0
+PENDING_PRUNE = 10_000  # unconfirmed xids kept before asking the server to thin them
 # Bytes of WAL a slot (named by the parameter) keeps on the source; 0 without a slot.
 RETAINED_WAL = ("coalesce((SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
                 " FROM pg_replication_slots WHERE slot_name = %s), 0)")
@@ -28,6 +38,7 @@ class SourceDB:
         self.conn = connect(dsn, f"read/{stream}")
         self.conn.autocommit = True
         self.keys = keys
+        self.visible_deadline_s = VISIBLE_DEADLINE_S
         with self.conn.cursor() as cur:
             self.infos = {t: self._checked(cur, t) for t in keys}
 
@@ -35,23 +46,9 @@ class SourceDB:
         info = table_info(cur, table)
         if info is None:
             raise ReplayRefused(f"source table {table} does not exist")
-        key = set(self.keys[table])
-        # What the log carries for an update or delete is the replica identity: it
-        # must contain the key, or deletes and key changes cannot be found.
-        identity = {"d": set(info.primary_key), "i": set(info.identity_index),
-                    "f": set(info.columns), "n": set()}[info.replica_identity]
-        if not identity:
-            raise ReplayRefused(
-                f"source table {table} has no primary key or replica identity: its updates "
-                "and deletes cannot be replayed",
-                f"add a primary key to {table} (or ALTER TABLE {table} REPLICA IDENTITY FULL)",
-            )
-        if info.replica_identity != "f" and identity != key:
-            raise ReplayRefused(
-                f"source table {table} identifies rows in its log by {sorted(identity)}, but "
-                f"the transform keys it by {sorted(key)}",
-                "key the transform by the primary key, or set REPLICA IDENTITY to match",
-            )
+        problem = key_problem(info, self.keys[table])
+        if problem:
+            raise ReplayRefused(f"source table {problem}", key_hint(table))
         return info
 
     def ensure_publication(self) -> None:
@@ -106,10 +103,95 @@ class SourceDB:
             return cur.fetchone()[0]
 
     def read(self, table: str, keys: list[tuple]) -> dict:
+        """Current rows of `table` for `keys`, in this connection's transaction (a
+        `Seeing` snapshot) or, outside one, as of now."""
         return read_rows(self.conn, self.infos[table], self.keys[table], keys) if keys else {}
+
+    def seeing(self, xids: Iterable[int], waiting: Callable[[], None]) -> Seeing:
+        return Seeing(self, xids, waiting)
+
+    def snapshot(self) -> Snapshot:
+        with self.conn.cursor() as cur:
+            cur.execute("SELECT pg_current_snapshot()::text")
+            return Snapshot.parse(cur.fetchone()[0])
 
     def replication_connection(self):
         return connect(self.dsn, f"stream/{self.stream}", replication=True)
 
     def close(self) -> None:
         self.conn.close()
+
+
+class Seeing:
+    """A reader of the source's rows whose snapshot sees given transactions.
+
+    Opened on the first read (a batch that reads nothing costs nothing): a REPEATABLE
+    READ transaction whose snapshot sees every xid asked for, taken again until it
+    does, up to VISIBLE_DEADLINE_S. `waiting` runs between tries (the stream answers
+    its server's keepalives there, and may stop). Close it to end the transaction."""
+
+    def __init__(self, source: SourceDB, xids: Iterable[int], waiting: Callable[[], None]):
+        self.source, self.xids, self.waiting = source, set(xids), waiting
+        self.deadline_s = source.visible_deadline_s
+        self.open = False
+        self.opened = False  # a snapshot that saw every xid was taken
+
+    def __call__(self, table: str, keys: list[tuple]) -> dict[tuple, Row]:
+        if not self.open and keys:
+            self._begin()
+        return self.source.read(table, keys)
+
+    def _begin(self) -> None:
+        deadline = time.monotonic() + self.deadline_s
+        pause = 0.001
+        with self.source.conn.cursor() as cur:
+            while True:
+                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
+                            " SELECT pg_current_snapshot()::text")
+                self.open = True
+                snapshot = Snapshot.parse(cur.fetchone()[0])
+                hidden = sorted(x for x in self.xids if not snapshot.sees(x))
+                if not hidden:
+                    self.opened = True
+                    return
+                self.close()
+                if time.monotonic() > deadline:
+                    raise ReplayError(
+                        f"transaction {hidden[0]} is in the source's change log but other "
+                        f"sessions still cannot see it after {self.deadline_s:g}s (a "
+                        "synchronous standby that does not confirm?); nothing of it was "
+                        "applied and the position did not move",
+                        "check the source's synchronous standbys (pg_stat_replication), "
+                        "then run the replayer again: it resumes before that transaction",
+                    )
+                self.waiting()
+                time.sleep(pause)
+                pause = min(pause * 2, 0.05)
+
+    def close(self) -> None:
+        if self.open:
+            self.open = False
+            with self.source.conn.cursor() as cur:
+                cur.execute("COMMIT")
+
+
+def read_rows(conn, info: TableInfo, keycols: tuple[str, ...], keys: list[tuple]) -> dict:
+    """Current rows of `info.name` for `keys`, decoded as the stream decodes them. Each
+    key value is cast to its column's type: a uuid or a date is not text."""
+    found: dict[tuple, Row] = {}
+    cols = ", ".join(map(quote_ident, info.columns))
+    match = ", ".join(map(quote_ident, keycols))
+    slots = "(" + ", ".join(f"%s::{info.type_of(c)}" for c in keycols) + ")"
+    with conn.cursor() as cur:
+        for start in range(0, len(keys), KEY_CHUNK):
+            chunk = keys[start:start + KEY_CHUNK]
+            values = ", ".join(cur.mogrify(slots, k).decode() for k in chunk)
+            buf = io.StringIO()
+            cur.copy_expert(
+                f"COPY (SELECT {cols} FROM {quote_table(info.name)} "
+                f"WHERE ({match}) IN (VALUES {values})) TO STDOUT", buf,
+            )
+            for line in buf.getvalue().splitlines():
+                row = info.row(parse_copy_line(line))
+                found[tuple(row[c] for c in keycols)] = row
+    return found

@@ -27,7 +27,7 @@ from orchestrator.db.apply import TargetDB, encode
 from orchestrator.db.catalog import TableInfo, split_name
 from orchestrator.db.mapping import Entity
 from orchestrator.db.pgoutput import UNCHANGED
-from orchestrator.db.source import SourceDB
+from orchestrator.db.source import PENDING_PRUNE, Seeing, SourceDB
 from orchestrator.errors import ReplayRefused
 
 DEFAULT_MAX_SLOT_WAL = 1 << 30  # 1 GiB
@@ -38,6 +38,12 @@ IDLE_PROBE_FAST_S = 0.01  # when a cutover waits for a position
 SWITCH_INTERVAL_S = 0.0005
 FETCH = object()  # the row had unchanged TOAST values: read it from the source
 CHANGES = {pgoutput.Insert, pgoutput.Update, pgoutput.Delete, pgoutput.Truncate}
+KEEPALIVE_S = 1.0  # while waiting to see a transaction, answer the server this often
+
+
+class _Stopped(Exception):
+    """Asked to stop while waiting to see a batch's transactions: the batch is
+    dropped unwritten, and the position stays before it."""
 
 
 @dataclass
@@ -98,6 +104,9 @@ class Stream:
         self._abandon = False
         self._writer: ThreadPoolExecutor | None = None
         self._in_flight: tuple[Future, Batch] | None = None
+        # Transactions decoded since a snapshot last proved them visible: any read of
+        # the source's current rows must see them all (visibility.py).
+        self._unseen: set[int] = set()
 
     def run(self, stop: threading.Event, until_lsn: int | None = None) -> StreamStats:
         """Stream until `stop` is set, or until the target holds `until_lsn`."""
@@ -131,8 +140,11 @@ class Stream:
             switch = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL_S)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"apply/{self.source.stream}")
-            self._loop(cur, stop, until_lsn)
-            self._land(cur)
+            try:
+                self._loop(cur, stop, until_lsn)
+                self._land(cur)
+            except _Stopped:
+                pass
         finally:
             if self._writer is not None:
                 self._writer.shutdown(wait=True)  # never leave a write behind on the target
@@ -150,6 +162,7 @@ class Stream:
         # matters: the position may only move on its own when no transaction is open,
         # or a crash could skip one that was sent but not yet applied.
         txn: list | None = None
+        xid = 0
         while not stop.is_set():
             if until_lsn is not None and self.stats.applied_lsn >= until_lsn and txn is None:
                 return
@@ -168,7 +181,7 @@ class Stream:
                 # faster than many small ones, each waiting on the last.
                 if batch.segments and self._in_flight is None and (
                         fast or waited >= self.batch_seconds):
-                    batch = self._flush(cur, batch)
+                    batch = self._flush(cur, batch, stop)
                     continue
                 if self._in_flight is not None:
                     wait([self._in_flight[0]], timeout=IDLE_PROBE_FAST_S)
@@ -185,7 +198,7 @@ class Stream:
                     if not len(txn) % WAL_CHECK_CHANGES:
                         self._check_wal_cap()  # a huge transaction must not escape the cap
             elif kind is pgoutput.Begin:
-                txn = []
+                txn, xid = [], m.xid
             elif kind is pgoutput.Commit:
                 self._check_wal_cap()
                 done, txn = txn or [], None
@@ -195,13 +208,14 @@ class Stream:
                     batch.started = time.monotonic()
                 for change in done:
                     self._add(batch, change)
+                self._unseen.add(xid)
                 batch.end_lsn, batch.commit_ts = m.end_lsn, m.commit_ts
                 self.stats.transactions += 1
                 # Full, or old enough: a busy source never leaves the socket idle, so
                 # the age is checked here too, which bounds lag under steady load.
                 if (batch.changes >= self.batch_changes
                         or time.monotonic() - batch.started >= self.batch_seconds):
-                    batch = self._flush(cur, batch)
+                    batch = self._flush(cur, batch, stop)
             elif kind is pgoutput.Relation:
                 self._relation(m)
 
@@ -308,14 +322,21 @@ class Stream:
         else:
             finals[entity] = (table, new)
 
-    def _flush(self, cur, batch: Batch) -> Batch:
+    def _flush(self, cur, batch: Batch, stop: threading.Event) -> Batch:
+        # Reads of the source's current rows (g's input, unchanged TOAST values) see
+        # every transaction decoded so far, or they would read the state before them.
+        read = self.source.seeing(self._unseen, self._waiting(cur, stop))
         segments = []
-        for kind, payload in batch.segments:
-            if kind == "truncate":
-                segments.append(("truncate", self.direction.truncate_targets(payload)))
-            else:
-                segments.append(("writes", encode(self.direction.resolve(
-                    self._finals(payload.finals), self.source.read, payload.fresh))))
+        try:
+            for kind, payload in batch.segments:
+                if kind == "truncate":
+                    segments.append(("truncate", self.direction.truncate_targets(payload)))
+                else:
+                    segments.append(("writes", encode(self.direction.resolve(
+                        self._finals(payload.finals, read), read, payload.fresh))))
+        finally:
+            read.close()
+        self._forget_seen(read)
         self._land(cur)  # one batch in flight at a time, landing in commit order
         assert self._writer is not None
         written = self._writer.submit(self.target.apply, segments,
@@ -338,7 +359,27 @@ class Stream:
         self.stats.batches += 1
         self.on_batch(self.stats)
 
-    def _finals(self, raw: dict) -> dict[Entity, dict | None]:
+    def _waiting(self, cur, stop: threading.Event) -> Callable[[], None]:
+        last = [time.monotonic()]
+
+        def waiting() -> None:
+            if stop.is_set():
+                raise _Stopped
+            if time.monotonic() - last[0] >= KEEPALIVE_S:
+                last[0] = time.monotonic()
+                cur.send_feedback(force=True)  # the server must not time the stream out
+        return waiting
+
+    def _forget_seen(self, read: Seeing) -> None:
+        """Once a snapshot has seen them, decoded transactions stay visible. A stream
+        that never reads (forward, no TOAST) thins the set now and then instead."""
+        if read.opened:
+            self._unseen.clear()
+        elif len(self._unseen) > PENDING_PRUNE:
+            snapshot = self.source.snapshot()
+            self._unseen = {x for x in self._unseen if not snapshot.sees(x)}
+
+    def _finals(self, raw: dict, read: Seeing) -> dict[Entity, dict | None]:
         """Resolve FETCH entries by reading those source rows as they are now."""
         finals: dict[Entity, dict | None] = {}
         wanted: dict[str, list[tuple[Entity, tuple]]] = {}
@@ -352,7 +393,7 @@ class Stream:
             else:
                 finals[entity] = value[1]
         for table, items in wanted.items():
-            current = self.source.read(table, [key for _, key in items])
+            current = read(table, [key for _, key in items])
             for entity, key in items:
                 if key in current:
                     finals[entity] = current[key]

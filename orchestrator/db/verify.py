@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from orchestrator.db.apply import read_rows
+from orchestrator.db.source import read_rows
 from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, table_info
 from orchestrator.db.connect import connect
 from orchestrator.db.mapping import inverse_row
