@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 
 import click
+import psycopg2
 
 from orchestrator import __version__
 from orchestrator.cli import lab, replay, report, rollout, schedule, transform, window
@@ -50,6 +51,14 @@ def main(argv: list[str] | None = None) -> None:
     except GreenswapError as exc:
         err.print(f"error: {exc.one_line()}", markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
+    except psycopg2.Error as exc:
+        # The data commands translate what they expect; this is the net under them,
+        # so that no server error ever reaches an operator as a traceback.
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        err.print(f"error: PostgreSQL: {first} (next: fix the cause on that server, then run"
+                  " the command again; replay resumes from its stored position)",
+                  markup=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("greenswap: interrupted")
         sys.exit(130)

@@ -17,6 +17,8 @@ import click
 
 from orchestrator.cli.output import emit_json, say
 from orchestrator.db import lag as lag_data
+from orchestrator.db.catalog import estimated_rows
+from orchestrator.db.connect import connect
 from orchestrator.db.pgoutput import lsn_int, lsn_text
 from orchestrator.db.replayer import Replay
 from orchestrator.db.snapshot import SnapshotResult
@@ -91,7 +93,7 @@ def _replay(the_replay: Replay, stream: str, stop: threading.Event, until_lsn,
             max_slot_wal_mb: int, as_json: bool) -> None:
     """Snapshot or anchor if needed, then stream until stopped or `until_lsn`."""
     estimates = {t: the_replay.source.estimated_rows(t) for t in the_replay.source.infos}
-    started = the_replay.start(SnapshotProgress(estimates))
+    started = the_replay.start(RowProgress("snapshot", estimates))
     if isinstance(started, SnapshotResult):
         copied = ", ".join(f"{n:,} rows into {t}" for t, n in started.rows.items())
         say(f"snapshot done in {started.seconds:.1f}s: {copied}")
@@ -109,13 +111,14 @@ def _replay(the_replay: Replay, stream: str, stop: threading.Event, until_lsn,
         f"{stats.transactions} transactions")
 
 
-class SnapshotProgress:
-    """Rows copied, rows/s and ETA per table, about every two seconds: long copies
-    show they are moving, in a terminal and in a log alike."""
+class RowProgress:
+    """Rows done, rows/s and ETA per table, about every two seconds: long copies and
+    checks show they are moving, in a terminal and in a log alike."""
 
     EVERY_S = 2.0
 
-    def __init__(self, estimates: dict[str, int]) -> None:
+    def __init__(self, what: str, estimates: dict[str, int]) -> None:
+        self.what = what
         self.estimates = estimates
         self.started: dict[str, float] = {}
         self.last = 0.0
@@ -130,7 +133,7 @@ class SnapshotProgress:
         total = self.estimates.get(table, 0)
         eta = f", ETA {max(total - rows, 0) / rate:.0f}s" if total > rows and rate else ""
         of = f" of ~{total:,}" if total else ""
-        say(f"snapshot {table}: {rows:,}{of} rows, {rate:,.0f} rows/s{eta}")
+        say(f"{self.what} {table}: {rows:,}{of} rows, {rate:,.0f} rows/s{eta}")
 
 
 def _parse_lsn(text: str | None) -> int | None:
@@ -169,18 +172,34 @@ def _reporter(as_json: bool):
 @click.option("--json", "as_json", is_flag=True)
 def verify_command(blue, green, transform_path, direction, as_json) -> None:
     """Check green == f(blue) (forward) or blue == g(green) (reverse). Exit 1 on any
-    mismatch, listing every key."""
-    result = verify(blue, green, load(transform_path), direction)
+    mismatch, listing the first keys of each table."""
+    the_transform = load(transform_path)
+    estimates = _estimates(blue if direction == "forward" else green, the_transform, direction)
+    result = verify(blue, green, the_transform, direction,
+                    progress=RowProgress("verify", estimates))
     if as_json:
-        emit_json({"ok": result.ok, "chunks": result.chunks, "keys": result.keys,
-                   "mismatches": [{"table": m.table, "key": list(m.key)}
+        emit_json({"ok": result.ok, "keys": result.keys, "mismatching": result.count,
+                   "seconds": round(result.seconds, 3),
+                   "mismatches": [{"table": m.table, "key": list(m.key), "kind": m.kind}
                                   for m in result.mismatches]})
     else:
         for m in result.mismatches:
-            say(f"mismatch in {m.table} at key {m.key}")
-        say(f"verify {direction}: {result.keys} keys in {result.chunks} chunks, "
-            f"{len(result.mismatches)} mismatching")
+            say(f"mismatch in {m.table} at key {m.key}: {m.kind}")
+        more = f" ({result.unlisted} more not listed)" if result.unlisted else ""
+        say(f"verify {direction}: {result.keys:,} rows compared in {result.seconds:.1f}s, "
+            f"{result.count:,} mismatching{more}")
     raise SystemExit(0 if result.ok else 1)
+
+
+def _estimates(dsn: str, the_transform, direction: str) -> dict[str, int]:
+    """Rows per source table, from the planner: for progress ETAs only."""
+    conn = connect(dsn, "estimates")
+    try:
+        with conn.cursor() as cur:
+            return {t: estimated_rows(cur, t if direction == "forward" else next(iter(tt.targets)))
+                    for t, tt in the_transform.tables.items()}
+    finally:
+        conn.close()
 
 
 @replay.command()

@@ -22,7 +22,14 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, table_info
+from orchestrator.db.catalog import (
+    TableInfo,
+    key_hint,
+    key_problem,
+    quote_ident,
+    quote_table,
+    table_info,
+)
 from orchestrator.db.connect import connect
 from orchestrator.db.transform import Row, TableTransform, Transform
 from orchestrator.db.values import parse_copy_line
@@ -70,12 +77,9 @@ def _schema(blue, green, tt: TableTransform) -> tuple[TableInfo, dict[str, set[s
         info = table_info(cur, tt.source)
     if info is None:
         raise TransformError(f"transform check: blue has no table {tt.source}")
-    missing = set(tt.key) - set(info.columns)
-    if missing or set(info.primary_key) != set(tt.key):
-        raise TransformError(
-            f"transform check: {tt.source} is keyed by {list(tt.key)} in the transform, "
-            f"but its primary key on blue is {list(info.primary_key)}"
-        )
+    problem = key_problem(info, tt.key)
+    if problem:
+        raise TransformError(f"transform check: blue's {problem}", key_hint(tt.source))
     columns = {}
     with green.cursor() as cur:
         for g, mapping in tt.targets.items():

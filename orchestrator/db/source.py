@@ -11,8 +11,15 @@ import io
 import time
 from collections.abc import Callable, Iterable
 
-from orchestrator.db.catalog import TableInfo, key_hint, key_problem, quote_ident, quote_table
-from orchestrator.db.catalog import table_info
+from orchestrator.db.catalog import (
+    TableInfo,
+    estimated_rows,
+    key_hint,
+    key_problem,
+    quote_ident,
+    quote_table,
+    table_info,
+)
 from orchestrator.db.connect import connect
 from orchestrator.db.transform import Row
 from orchestrator.db.values import parse_copy_line
@@ -89,12 +96,8 @@ class SourceDB:
             cur.execute(f'DROP PUBLICATION IF EXISTS "{self.publication}"')
 
     def estimated_rows(self, table: str) -> int:
-        """The planner's row estimate: cheap, and good enough for a progress ETA."""
         with self.conn.cursor() as cur:
-            cur.execute("SELECT greatest(reltuples, 0)::bigint FROM pg_class"
-                        " WHERE oid = %s::regclass", (quote_table(table),))
-            row = cur.fetchone()
-        return row[0] if row else 0
+            return estimated_rows(cur, table)
 
     def retained_wal(self) -> int:
         """Bytes of WAL the slot keeps on the source's disk."""

@@ -132,9 +132,10 @@ def test_forward_replay_survives_sigkill_and_converges(clusters):
     green.sql("UPDATE addresses SET city = 'tampered' WHERE account_id = %s", (some[0][0],))
     green.sql("DELETE FROM addresses WHERE account_id = %s", (some[1][0],))
     green.sql("INSERT INTO accounts (id, first_name, email) VALUES (-5, 'ghost', 'g')")
-    bad = verify(blue.dsn(), green.dsn(), load(TRANSFORM), "forward", chunk=100)
-    assert {(m.table, m.key) for m in bad.mismatches} == {
-        ("addresses", (some[0][0],)), ("addresses", (some[1][0],)), ("accounts", (-5,))}
+    bad = verify(blue.dsn(), green.dsn(), load(TRANSFORM), "forward")
+    assert {(m.table, m.key, m.kind) for m in bad.mismatches} == {
+        ("addresses", (some[0][0],), "differs"), ("addresses", (some[1][0],), "missing"),
+        ("accounts", (-5,), "extra")}
 
 
 def green_workload(green: Cluster, ops: int, seed: int, stop: threading.Event) -> None:

@@ -1,0 +1,166 @@
+"""COPY rows out of one database, through Python, and COPY them into another, as
+three overlapping stages. The snapshot copies f(blue) into green this way; verify
+copies f(blue) (or g(green)) into a temp table beside the rows it checks.
+
+A reader thread streams the source query out in chunks of lines, the calling
+thread converts each chunk (decode, transform, encode), and a writer thread COPYs
+the result in. Both servers and this Python then work at the same time instead of
+taking turns. Queues are bounded, so memory stays flat on any table size; the first
+failure anywhere stops every stage and is raised by `run`.
+"""
+
+from __future__ import annotations
+
+import io
+import queue
+import threading
+import time
+from collections.abc import Callable
+
+from orchestrator.db.catalog import TableInfo
+from orchestrator.db.mapping import forward_rows
+from orchestrator.db.transform import TableTransform
+from orchestrator.db.values import copy_line, parse_copy_line
+from orchestrator.errors import ReplayError
+
+CHUNK_LINES = 5_000
+QUEUE_DEPTH = 4
+JOIN_TIMEOUT_S = 60
+# One chunk of source lines -> {(target table, its columns): COPY lines}
+Convert = Callable[[list[str]], dict[tuple[str, tuple[str, ...]], list[str]]]
+Write = Callable[[str, tuple[str, ...], str], None]  # (target table, columns, COPY text)
+
+
+def forward_chunk(info: TableInfo, tt: TableTransform) -> Convert:
+    """f of each source row, grouped by green table and column set."""
+    def convert(chunk: list[str]) -> dict[tuple[str, tuple[str, ...]], list[str]]:
+        groups: dict[tuple[str, tuple[str, ...]], list[str]] = {}
+        for line in chunk:
+            row = info.row(parse_copy_line(line))
+            for green_table, new in forward_rows(tt, row).items():
+                if new is not None:
+                    groups.setdefault((green_table, tuple(new)), []).append(
+                        copy_line(list(new.values())))
+        return groups
+    return convert
+
+
+class _Aborted(Exception):
+    """Another stage of the pipeline failed; its error is the one reported."""
+
+
+class Pipeline:
+    def __init__(self, rcur, query: str, convert: Convert, write: Write, what: str,
+                 progress: Callable[[int], None] = lambda _n: None) -> None:
+        self.rcur, self.query, self.convert, self.write = rcur, query, convert, write
+        self.what, self.progress = what, progress
+        self.lines: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.out: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.failed = threading.Event()
+        self.errors: list[BaseException] = []
+
+    def run(self) -> dict[str, int]:
+        """Rows written per target table."""
+        threads = [threading.Thread(target=self._guard, args=(f,), daemon=True)
+                   for f in (self._read, self._write)]
+        for t in threads:
+            t.start()
+        try:
+            counts = self._transform()
+        except _Aborted:
+            counts = {}
+        except BaseException as exc:
+            self.errors.append(exc)
+            self.failed.set()
+        finally:
+            self._put(self.out, None, final=True)
+            for t in threads:
+                t.join(timeout=JOIN_TIMEOUT_S)
+        if any(t.is_alive() for t in threads):
+            # A stage is stuck in the database: the target connection may still be in
+            # use, so nothing more may be sent on it; the caller rolls back and closes.
+            self.failed.set()
+            raise ReplayError(
+                f"{self.what}: a copy stage did not finish within {JOIN_TIMEOUT_S}s",
+                "check both servers for locks, then run again",
+            )
+        if self.errors:
+            raise self.errors[0]
+        return counts
+
+    def _guard(self, stage) -> None:
+        try:
+            stage()
+        except _Aborted:
+            pass
+        except BaseException as exc:
+            self.errors.append(exc)
+            self.failed.set()
+
+    def _read(self) -> None:
+        sink = _ChunkSink(lambda chunk: self._put(self.lines, chunk))
+        try:
+            self.rcur.copy_expert(f"COPY ({self.query}) TO STDOUT", sink)
+            sink.flush()
+        finally:
+            self._put(self.lines, None, final=True)
+
+    def _transform(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        seen = 0
+        while (chunk := self._get(self.lines)) is not None:
+            for (table, cols), lines in self.convert(chunk).items():
+                self._put(self.out, (table, cols, "".join(lines)))
+                counts[table] = counts.get(table, 0) + len(lines)
+            seen += len(chunk)
+            self.progress(seen)
+        return counts
+
+    def _write(self) -> None:
+        while (item := self._get(self.out)) is not None:
+            self.write(*item)
+
+    def _put(self, q: queue.Queue, item, final: bool = False) -> None:
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        while True:
+            if final and time.monotonic() > deadline:
+                return  # the reader of this queue is stuck; run() reports it
+            if self.failed.is_set() and (not final or q.full()):
+                if final:
+                    return  # nobody will read it: the stages are stopping
+                raise _Aborted
+            try:
+                q.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _get(self, q: queue.Queue):
+        while True:
+            if self.failed.is_set():
+                raise _Aborted
+            try:
+                return q.get(timeout=0.1)
+            except queue.Empty:
+                continue
+
+
+class _ChunkSink(io.TextIOBase):
+    """The file COPY TO writes into: one call per row, handed on in chunks. A text
+    file, so that psycopg2 decodes in C and hands over str."""
+
+    def __init__(self, hand_over) -> None:
+        super().__init__()
+        self.hand_over = hand_over
+        self.buf: list[str] = []
+
+    def write(self, data: str) -> int:
+        self.buf.append(data)
+        if len(self.buf) >= CHUNK_LINES:
+            self.flush()
+        return len(data)
+
+    def flush(self) -> None:
+        if self.buf:
+            self.hand_over(self.buf)
+            self.buf = []
