@@ -244,7 +244,8 @@ class Sync:
 
     def sequences(self, direction: str) -> dict[str, int]:
         source, target = DIRECTIONS[direction]
-        return sync_sequences(self._admin(source).conn, self._admin(target).conn)
+        return sync_sequences(self._admin(source).conn, self._admin(target).conn,
+                              self.transform, direction)
 
     def close(self) -> None:
         for fence in self._fences.values():

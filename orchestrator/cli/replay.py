@@ -104,11 +104,22 @@ def _replay(the_replay: Replay, stream: str, stop: threading.Event, until_lsn,
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     report = _reporter(as_json)
+    _say_sequences(the_replay)
     stats = the_replay.stream_changes(
         stop, until_lsn, on_batch=report,
         max_slot_wal=max_slot_wal_mb << 20)
     say(f"stream {stream} stopped at {lsn_text(stats.applied_lsn)} after "
         f"{stats.transactions} transactions")
+    _say_sequences(the_replay)
+
+
+def _say_sequences(the_replay: Replay) -> None:
+    behind = the_replay.sequences_behind()
+    if behind:
+        shown = ", ".join(behind[:10]) + (f" and {len(behind) - 10} more" if behind[10:] else "")
+        say(f"not synced by replay (sequences are not in the change log): {shown}; once the "
+            "source's writers have stopped, run 'greenswap replay sequences' with the same "
+            "options (a rollout does it at cutover and rollback)")
 
 
 class RowProgress:
@@ -216,6 +227,28 @@ def drop(source, target, transform_path, direction, stream) -> None:
     finally:
         the_replay.close()
     say(f"stream {stream} dropped")
+
+
+@replay.command()
+@source_option
+@target_option
+@transform_option
+@direction_option
+@click.option("--json", "as_json", is_flag=True)
+def sequences(source, target, transform_path, direction, as_json) -> None:
+    """Move the target's sequences up to the source's: same-named ones, and those the
+    transform declares. Never down. Run it once the source's writers have stopped."""
+    the_replay = Replay(source, target, load(transform_path), "greenswap_sequences", direction)
+    try:
+        moved = the_replay.sync_sequences()
+    finally:
+        the_replay.close()
+    if as_json:
+        emit_json({"moved": moved})
+        return
+    for name, value in moved.items():
+        say(f"sequence {name} set to {value}")
+    say(f"{len(moved)} sequence(s) moved; the others were already at or past the source's")
 
 
 @replay.command()

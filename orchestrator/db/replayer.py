@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from orchestrator.db.apply import TargetDB
 from orchestrator.db.mapping import Forward, Reverse
+from orchestrator.db.sequences import follows, sequences, sync_sequences
 from orchestrator.db.snapshot import SnapshotResult, anchor, take_snapshot
 from orchestrator.db.source import SourceDB
 from orchestrator.db.stream import DEFAULT_MAX_SLOT_WAL, Stream, StreamStats
@@ -65,6 +66,16 @@ class Replay:
         stream = Stream(self.source, self.target, self.mapping, on_batch=on_batch,
                         max_slot_wal=max_slot_wal, fast=fast)
         return stream.run(stop, until_lsn)
+
+    def sequences_behind(self) -> list[str]:
+        """Target sequences that follow the source: replay does not move them (they
+        are not in the change log); `sync_sequences` or a cutover does."""
+        theirs, ours = sequences(self.source.conn), sequences(self.target.conn)
+        return [f.target for f in follows(theirs, ours, self.transform, self.direction)]
+
+    def sync_sequences(self) -> dict[str, int]:
+        return sync_sequences(self.source.conn, self.target.conn, self.transform,
+                              self.direction)
 
     def drop(self) -> None:
         """End the stream for good: forget the position, then drop the slot and

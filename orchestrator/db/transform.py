@@ -23,6 +23,12 @@ Rules (checked by `greenswap transform check`):
 - `f` returns, per green table, one row (a dict) or None (no row there).
 - `g` receives, per green table, that key's row or None, and returns the blue row.
 - Both are pure: no I/O, no clock, no randomness; same input, same output.
+
+Sequences are not in the change log. Same-named sequences follow each other at
+cutover and rollback without a word; others are declared:
+
+    transform.sequence("orders_v2_id_seq", blue="orders_id_seq")   # renamed
+    transform.sequence("lines_line_no_seq", max_of="order_lines.id")  # fed from a column
 """
 
 from __future__ import annotations
@@ -94,9 +100,36 @@ class TableTransform:
         return {t: out.get(t) for t in self.targets}
 
 
+@dataclass(frozen=True)
+class SequenceRule:
+    """A green sequence that follows blue: blue's sequence `blue` (a rename, followed
+    both ways), or the largest value of blue's `max_of` = (table, column)."""
+
+    green: str
+    blue: str | None = None
+    max_of: tuple[str, str] | None = None
+
+
 @dataclass
 class Transform:
     tables: dict[str, TableTransform] = field(default_factory=dict)
+    sequences: list[SequenceRule] = field(default_factory=list)
+
+    def sequence(self, green: str, *, blue: str | None = None, max_of: str | None = None
+                 ) -> None:
+        if (blue is None) == (max_of is None):
+            raise TransformError(f"transform: sequence {green} needs exactly one of blue= "
+                                 "(the blue sequence it follows) or max_of= ('table.column')")
+        if any(r.green == green for r in self.sequences):
+            raise TransformError(f"transform: sequence {green} is declared twice")
+        column = None
+        if max_of is not None:
+            table, _, col = max_of.rpartition(".")
+            if not table or not col:
+                raise TransformError(f"transform: sequence {green}: max_of={max_of!r} is not "
+                                     "'table.column'")
+            column = (table, col)
+        self.sequences.append(SequenceRule(green, blue, column))
 
     def table(
         self, source: str, key: list[str] | tuple[str, ...], targets: dict[str, dict[str, str]]
