@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import io
+import math
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -31,6 +32,7 @@ from orchestrator.db.catalog import (
     table_info,
 )
 from orchestrator.db.connect import connect
+from orchestrator.db.mapping import forward_rows, inverse_row
 from orchestrator.db.transform import Row, TableTransform, Transform
 from orchestrator.db.values import parse_copy_line
 from orchestrator.errors import TransformError
@@ -55,10 +57,11 @@ def check(transform: Transform, blue_dsn: str, green_dsn: str, samples: int = 20
         for tt in transform.tables.values():
             info, columns = _schema(blue, green, tt)
             report = TableReport(tt.source)
-            for row in _sample(blue, info, samples):
+            sampled = _sample(blue, info, samples)
+            for row in sampled:
                 _prove(tt, row, columns)
                 report.sampled += 1
-            report.generated = _generated(tt, info, columns, examples, report)
+            report.generated = _generated(tt, info, columns, examples, report, sampled)
             if report.sampled + report.generated == 0:
                 raise TransformError(
                     f"transform check: {tt.source} has no rows to sample and column types "
@@ -96,14 +99,26 @@ def _schema(blue, green, tt: TableTransform) -> tuple[TableInfo, dict[str, set[s
     return info, columns
 
 
+def _same(a, b) -> bool:
+    """Equality in which NaN equals NaN, as PostgreSQL has it for floats: a NaN that
+    went through f and g is still the same value."""
+    if isinstance(a, float) and isinstance(b, float):
+        return a == b or (math.isnan(a) and math.isnan(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
 def _prove(tt: TableTransform, row: Row, columns: dict[str, set[str]]) -> None:
     key = tuple(row.get(c) for c in tt.key)
     frozen = copy.deepcopy(row)
-    out = tt.apply(row)
-    if row != frozen:
+    out = forward_rows(tt, row)
+    if not _same(row, frozen):
         raise TransformError(f"transform check: f for {tt.source} changed its input row "
                              f"(key {key}); f must be pure")
-    if tt.apply(copy.deepcopy(row)) != out:
+    if not _same(forward_rows(tt, copy.deepcopy(row)), out):
         raise TransformError(f"transform check: f for {tt.source} gave two answers for key "
                              f"{key}; f must be deterministic")
     for g, new in out.items():
@@ -118,12 +133,13 @@ def _prove(tt: TableTransform, row: Row, columns: dict[str, set[str]]) -> None:
                                  f"is not the mapped key of {key}")
     if tt.backward is None:
         raise TransformError(f"transform check: {tt.source} has no inverse g")
-    back = tt.backward(copy.deepcopy(out))
-    if back != tt.backward(copy.deepcopy(out)):
+    back = inverse_row(tt, copy.deepcopy(out), key)
+    if not _same(back, inverse_row(tt, copy.deepcopy(out), key)):
         raise TransformError(f"transform check: g for {tt.source} gave two answers for key "
                              f"{key}; g must be deterministic")
-    if back != row:
-        diff = sorted(c for c in set(row) | set(back or {}) if (back or {}).get(c) != row.get(c))
+    if not _same(back, row):
+        diff = sorted(c for c in set(row) | set(back or {})
+                      if not _same((back or {}).get(c), row.get(c)))
         raise TransformError(
             f"transform check: g(f(row)) != row for {tt.source} key {key}: columns "
             f"{', '.join(diff)} differ ({', '.join(f'{c}={row.get(c)!r}' for c in diff)})",
@@ -154,18 +170,46 @@ def _strategy(type_oid: int):
         return TEXT
     if type_oid == 16:
         return st.booleans()
+    if type_oid in (700, 701):  # NaN and the infinities are values PostgreSQL stores
+        return st.floats(width=32 if type_oid == 700 else 64)
+    if type_oid == 2950:
+        return st.uuids().map(str)
+    if type_oid == 1082:
+        return st.dates().map(lambda d: d.isoformat())
+    if type_oid == 1114:
+        return st.datetimes().map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f"))
     if type_oid == 1184:
         return st.datetimes().map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f+00"))
     return None
 
 
-def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport) -> int:
-    strategies = {c: _strategy(oid) for c, oid in zip(info.columns, info.type_oids, strict=True)}
-    unknown = [c for c, s in strategies.items() if s is None]
-    if unknown:
-        report.notes.append(f"not generated (column types of {', '.join(unknown)} are not "
-                            "supported); proved on sampled rows only")
+def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
+               sampled: list[Row]) -> int:
+    """Rows generated from the column types. A column of a type it cannot generate
+    takes the values seen in the sampled rows (or NULL, where allowed): skipped per
+    column, not per table."""
+    strategies = {}
+    borrowed, missing = [], []
+    for column, oid in zip(info.columns, info.type_oids, strict=True):
+        strategy = _strategy(oid)
+        if strategy is None:
+            seen = [row[column] for row in sampled]
+            if seen:
+                strategy = st.sampled_from(seen)
+            elif column not in info.not_null:
+                strategy = st.none()
+            else:
+                missing.append(column)
+                continue
+            borrowed.append(column)
+        strategies[column] = strategy
+    if missing:
+        report.notes.append(f"not generated (no sampled values of {', '.join(missing)}, whose "
+                            "types greenswap cannot generate); proved on sampled rows only")
         return 0
+    if borrowed:
+        report.notes.append(f"{', '.join(borrowed)}: sampled values in generated rows (types "
+                            "greenswap cannot generate)")
     count = [0]
 
     @settings(max_examples=examples, database=None, deadline=None,
