@@ -31,7 +31,14 @@ from dataclasses import dataclass, field
 import psycopg2
 import psycopg2.errors
 
-from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, table_info
+from orchestrator.db.catalog import (
+    TableInfo,
+    key_hint,
+    key_problem,
+    quote_ident,
+    quote_table,
+    table_info,
+)
 from orchestrator.db.connect import connect
 from orchestrator.db.mapping import inverse_row
 from orchestrator.db.pipeline import Convert, Pipeline, forward_chunk
@@ -224,8 +231,8 @@ class _Side:
                 raise ReplayRefused(f"verify: {self.name} has no table {table}",
                                     "check the transform's table names and the migrations")
             if not info.primary_key:
-                raise ReplayRefused(f"verify: {self.name}'s {table} has no primary key; "
-                                    "greenswap replays and verifies only tables with one")
+                raise ReplayRefused(f"verify: {self.name}'s {key_problem(info, ())}",
+                                    key_hint(table))
             self.infos[table] = info
         return self.infos[table]
 

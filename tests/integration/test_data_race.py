@@ -13,6 +13,8 @@ import threading
 import time
 from decimal import Decimal
 
+import pytest
+
 from orchestrator.db import lag
 from orchestrator.db.pgoutput import lsn_int
 from orchestrator.db.replayer import Replay
@@ -103,3 +105,40 @@ def test_a_commit_decoded_before_it_is_visible_still_reaches_blue(clusters):
         writer.close()
         proc.kill()
         proc.wait(timeout=10)
+
+
+def test_a_commit_that_stays_invisible_stops_replay_at_the_deadline(clusters):
+    # Every wait has a deadline: a transaction that never becomes visible (a standby
+    # that never confirms) stops the replay, naming it; nothing of it is written and
+    # the position stays before it, so a later run resumes there.
+    from orchestrator.errors import ReplayError
+
+    blue, green = clusters
+    reverse_from_cutover(blue, green, "gs_stuck")
+    replay = Replay(green.dsn(), blue.dsn(), load(TRANSFORM), "gs_stuck", "reverse")
+    replay.source.visible_deadline_s = 1.0
+    before = replay.target.position()
+    writer = green.connect()
+    committing = threading.Thread()
+    try:
+        hold_commits(green, on=True)
+        cur = writer.cursor()
+        cur.execute("SET synchronous_commit = on")
+        committing = threading.Thread(target=cur.execute, args=(
+            "UPDATE accounts SET balance_cents = 4242 WHERE id = 1",))
+        committing.start()
+        wait_until("the commit waits for the phantom standby", lambda: green.sql(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") == [(1,)])
+        end = lsn_int(green.sql("SELECT pg_current_wal_flush_lsn()::text")[0][0])
+        with pytest.raises(ReplayError) as err:
+            replay.stream_changes(threading.Event(), until_lsn=end)
+        assert replay.target.position() == before
+    finally:
+        hold_commits(green, on=False)
+        committing.join(timeout=10)
+        writer.close()
+        replay.close()
+    line = err.value.one_line()
+    assert "other sessions still cannot see it after 1s" in line
+    assert "synchronous standbys" in line and "\n" not in line
+    assert blue.sql("SELECT balance FROM accounts WHERE id = 1") == [(Decimal("1.00"),)]
