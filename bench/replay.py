@@ -10,10 +10,13 @@ native baseline measured alongside (see docs/PERFORMANCE.md for results):
       Ratio = native / greenswap.
   (c) live: blue under pgbench at a fixed rate; lag of the replayer, sampled every
       50 ms (the time from a source commit position to green holding it): p50, p99.
+  (d) verify: green == f(blue) over the M rows (b) copied, against (b)'s own time.
+      Ratio = verify / snapshot (goal <= 1.0x).
 
 Run as root (the clusters run as the postgres user), from the repository root:
 
     .venv/bin/python bench/replay.py [--rows 1000000] [--changes 200000] [--rate 2000]
+                                     [--parts b,d,a,c]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from orchestrator.db.pgoutput import lsn_int  # noqa: E402
 from orchestrator.db.replayer import Replay  # noqa: E402
 from orchestrator.db.transform import load  # noqa: E402
+from orchestrator.db.verify import verify  # noqa: E402
 from tests.pg import Cluster  # noqa: E402
 
 APP = ROOT / "examples" / "sample-app"
@@ -184,7 +188,10 @@ def main() -> None:
     parser.add_argument("--changes", type=int, default=200_000)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--live-seconds", type=int, default=20)
+    parser.add_argument("--parts", default="b,d,a,c",
+                        help="which measurements, in this order (a and c need b first)")
     a = parser.parse_args()
+    parts = a.parts.split(",")
     blue = Cluster("bench-blue", {"max_connections": "100"})
     green = Cluster("bench-green")
     native = Cluster("bench-native")
@@ -195,9 +202,18 @@ def main() -> None:
         native.sql((APP / "schema_v1.sql").read_text())
         green.sql((APP / "schema_v2.sql").read_text())
 
-        ours, theirs = snapshot_bench(blue, green, native, a.rows)
-        print(f"(b) snapshot {a.rows} rows: greenswap {ours:.2f}s ({a.rows / ours:,.0f} rows/s),"
-              f" native {theirs:.2f}s; ratio {theirs / ours:.2f}x (goal >= 1.0x)")
+        snapshot, theirs = snapshot_bench(blue, green, native, a.rows)
+        print(f"(b) snapshot {a.rows} rows: greenswap {snapshot:.2f}s"
+              f" ({a.rows / snapshot:,.0f} rows/s), native {theirs:.2f}s;"
+              f" ratio {theirs / snapshot:.2f}x (goal >= 1.0x)")
+        if "d" in parts:
+            checked = verify(blue.dsn(), green.dsn(), load(TRANSFORM), "forward")
+            assert checked.ok, checked.mismatches[:3]
+            print(f"(d) verify {a.rows} blue keys ({checked.keys:,} green rows): "
+                  f"{checked.seconds:.2f}s against the snapshot's {snapshot:.2f}s;"
+                  f" ratio {checked.seconds / snapshot:.2f}x (goal <= 1.0x)")
+        if "a" not in parts and "c" not in parts:
+            return
         ours, theirs, n = backlog_bench(blue, green, native, a.changes)
         print(f"(a) backlog {n} changes: greenswap {ours:.2f}s ({n / ours:,.0f}/s), native"
               f" {theirs:.2f}s ({n / theirs:,.0f}/s); ratio {theirs / ours:.2f}x (goal >= 1.2x)")

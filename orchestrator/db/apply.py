@@ -83,6 +83,11 @@ class TargetDB:
                     f"another replayer is running stream {stream} on this target",
                     "stop it first, or use another --stream name",
                 ) from None
+            # The position is confirmed to the source once this commit returns: it
+            # must be on disk by then, whatever the server's own default. With
+            # synchronous_commit off, a crash of the target lost commits the source
+            # had already let go of (tests/faults/test_target_crash.py, 1 run in 2).
+            cur.execute("SET synchronous_commit = on")
             cur.execute(POSITION_DDL)
             self.infos = {t: self._info(cur, t) for t in tables}
             self._replica_role(cur)

@@ -3,23 +3,26 @@
 Forward checks green == f(blue); reverse checks blue == g(green). For each blue
 table, the source's rows stream through the transform into temp tables on the
 checked side, the way the snapshot copies them (pipeline.py: COPY out, Python,
-COPY in, overlapped), and that server then compares the two with one full join per
-table. So:
+COPY in, overlapped), and that server then compares the two with one full join on
+the key per table. So:
 
 - every key type compares as itself (a uuid, a timestamp, a (text, date) pair);
 - values compare by their column type's own equality (1.5 == 1.50 in a numeric,
   'a ' == 'a' in a char(n)), or by their text where a type has none (json);
 - only the columns the transform produces are compared; the rest are green's own;
 - memory stays flat: rows stream through in chunks, and the expected rows live in
-  the checked server's temp tables, dropped with the transaction, which is rolled
-  back: verify writes nothing that outlives it;
-- it runs at the snapshot's speed, with less work for the server (no WAL).
+  the checked server's temp tables, dropped with its transaction, which is rolled
+  back: verify writes nothing that outlives it.
 
 A row missing on either side, or one that differs, is a mismatch; the first
 MAX_LISTED per table are listed by key, the rest counted. The two sides are read
 one after the other, so an exact answer needs a quiet source (writers fenced,
 replay caught up); on a live source, mismatches are candidates to check again once
 replay has passed them (`recheck`).
+
+(Summing row hashes on both servers instead of joining was tried: on two cores it
+took 22 s for 1M keys against the join's 13 s, the servers' row-to-text being the
+cost. docs/PERFORMANCE.md has the figures.)
 """
 
 from __future__ import annotations
@@ -47,7 +50,10 @@ from orchestrator.db.values import copy_line, decoder, parse_copy_line
 from orchestrator.errors import ReplayRefused
 
 MAX_LISTED = 1000
-SET_COLUMN = "gs_set"  # which column set of f's (or g's) output a temp row holds
+SET_COLUMN = "gs_set"  # which column set of f's (or g's) output a kept row holds
+# The join pass keeps expected rows in a temp table and hash-joins them with the
+# real ones: with the defaults (8 MB, 4 MB) both spill to disk.
+SESSION = "SET temp_buffers = '256MB'; SET work_mem = '128MB'"
 Progress = Callable[[str, int], None]  # (source table, rows streamed so far)
 
 
@@ -82,28 +88,46 @@ def verify(blue_dsn: str, green_dsn: str, transform: Transform, direction: str =
     entity keys (a recheck)."""
     started = time.monotonic()
     blue, green = _Side(blue_dsn, "blue"), _Side(green_dsn, "green")
-    source, checked = (blue, green) if direction == "forward" else (green, blue)
     result = VerifyResult(direction)
     try:
         for tt in transform.tables.values():
-            if only is not None and tt.source not in only:
-                continue
-            keys = None if only is None else only[tt.source]
-            plan = (_forward if direction == "forward" else _reverse)(tt, blue, green, keys)
-            counts = Pipeline(source.conn.cursor(), plan.query, plan.convert, checked.expect,
-                              f"verify of {tt.source}",
-                              lambda n, t=tt.source: progress(t, n)).run()
-            for table, order in plan.checked:
-                compared, listed, unlisted = checked.compare(table, order, keys)
-                result.keys += counts.get(table, 0) + compared
-                result.mismatches += listed
-                result.unlisted += unlisted
-            checked.conn.rollback()  # drops the temp tables
+            if only is None or tt.source in only:
+                try:
+                    _verify_table(tt, blue, green, direction, only, progress, result)
+                finally:
+                    (green if direction == "forward" else blue).conn.rollback()  # temps go
     finally:
         blue.close()
         green.close()
     result.seconds = time.monotonic() - started
     return result
+
+
+def _verify_table(tt: TableTransform, blue: _Side, green: _Side, direction: str,
+                  only: dict[str, list[tuple]] | None, progress: Progress,
+                  result: VerifyResult) -> None:
+    source, checked = (blue, green) if direction == "forward" else (green, blue)
+    keys = None if only is None else only[tt.source]
+    plan = (_forward if direction == "forward" else _reverse)(tt, blue, green, keys)
+    joined = _stream(source, plan, tt.source, progress,
+                     [_Joined(checked, t, order, keys) for t, order in plan.checked])
+    for table in joined:
+        table.compare()
+        result.keys += table.expected + table.extra
+        result.mismatches += table.listed
+        result.unlisted += table.unlisted
+
+
+def _stream(source: _Side, plan: _Plan, name: str, progress: Progress, tables: list):
+    """The source's rows through the transform, each chunk to its checked table."""
+    by_name = {t.table: t for t in tables}
+    try:
+        Pipeline(source.conn.cursor(), plan.query, plan.convert,
+                 lambda table, cols, text: by_name[table].expect(cols, text),
+                 f"verify of {name}", lambda n: progress(name, n)).run()
+    finally:
+        source.conn.rollback()
+    return tables
 
 
 def recheck(blue_dsn: str, green_dsn: str, transform: Transform, mismatches: list[Mismatch],
@@ -211,17 +235,18 @@ def _restrict(side: _Side, info: TableInfo, exprs: list[str], columns: tuple[str
 
 
 class _Side:
-    """One database being verified: its table descriptions, and on the checked side
-    the temp tables of expected rows and the comparison."""
+    """One database being verified: its table descriptions and how its types
+    compare."""
 
     def __init__(self, dsn: str, name: str) -> None:
-        self.name = name
+        self.dsn, self.name = dsn, name
         self.conn = connect(dsn, f"verify-{name}")
+        with self.conn.cursor() as cur:
+            cur.execute(SESSION)  # before any temp table: temp_buffers is fixed then
+        self.conn.commit()
         self.infos: dict[str, TableInfo] = {}
-        self.temps: dict[str, str] = {}  # table -> its temp table of expected rows
-        self.sets: dict[str, dict[tuple[str, ...], int]] = {}  # table -> column sets
-        self.current: dict[str, int] = {}  # table -> the set its temp's default says
         self.has_equality: dict[str, bool] = {}
+        self.temps = 0
 
     def info(self, table: str) -> TableInfo:
         if table not in self.infos:
@@ -241,79 +266,26 @@ class _Side:
         with self.conn.cursor() as cur:
             return "VALUES " + ", ".join(cur.mogrify(slots, k).decode() for k in keys)
 
-    def expect(self, table: str, cols: tuple[str, ...], text: str) -> None:
-        """COPY expected rows (COPY text lines of `cols`) into `table`'s temp table."""
-        temp = self._temp(table)
-        sets = self.sets[table]
-        index = sets.setdefault(cols, len(sets))
+    def temp_like(self, table: str, set_column: bool = False) -> str:
+        """An empty temp table with `table`'s columns and types (typmods too, so a value
+        is coerced exactly as a write to the table would coerce it)."""
+        self.temps += 1
+        temp = f"gs_verify_{self.temps}"
+        cols = ", ".join(map(quote_ident, self.info(table).columns))
         with self.conn.cursor() as cur:
-            if self.current.get(table) != index:
-                # Rows COPY'd with this column set say so through the default: no
-                # extra field per line, and f's lines go in as the snapshot writes them.
-                cur.execute(f"ALTER TABLE {temp} ALTER {SET_COLUMN} SET DEFAULT {index}")
-                self.current[table] = index
+            cur.execute(f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM"
+                        f" {quote_table(table)} WITH NO DATA")
+            if set_column:
+                cur.execute(f"ALTER TABLE {temp} ADD COLUMN {SET_COLUMN} smallint")
+        return temp
+
+    def copy_in(self, temp: str, cols: tuple[str, ...], text: str) -> None:
+        with self.conn.cursor() as cur:
             cur.copy_expert(f"COPY {temp} ({', '.join(map(quote_ident, cols))}) FROM STDIN",
                             _Text(text), size=len(text) + 1)
 
-    def _temp(self, table: str) -> str:
-        if table not in self.temps:
-            info = self.info(table)
-            temp = f"gs_verify_{len(self.temps)}"
-            with self.conn.cursor() as cur:
-                # Same column types as the table (typmods too), so a value is coerced
-                # exactly as a write to the table would coerce it.
-                cur.execute(
-                    f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT "
-                    f"{', '.join(map(quote_ident, info.columns))} FROM {quote_table(table)} "
-                    f"WITH NO DATA; ALTER TABLE {temp} ADD COLUMN {SET_COLUMN} smallint")
-            self.temps[table] = temp
-            self.sets[table] = {}
-        return self.temps[table]
-
-    def compare(self, table: str, order: tuple[str, ...], keys: list[tuple] | None
-                ) -> tuple[int, list[Mismatch], int]:
-        """(rows only here, listed mismatches, unlisted mismatches) for `table`
-        against its expected rows; `order` is its key in blue's order."""
-        info = self.info(table)
-        temp = self._temp(table)
-        key = [quote_ident(c) for c in order]
-        actual = quote_table(table)
-        if keys is not None:
-            actual = (f"(SELECT * FROM {actual}"
-                      f"{_restrict(self, info, key, order, keys)})")
-        on = " AND ".join(f"e.{k} = a.{k}" for k in key)
-        query = (
-            f"SELECT {', '.join(f'coalesce(e.{k}, a.{k})::text' for k in key)},"
-            f" e.{SET_COLUMN} IS NULL, a.{key[0]} IS NULL"
-            f" FROM {temp} e FULL JOIN {actual} a ON {on}"
-            f" WHERE e.{SET_COLUMN} IS NULL OR a.{key[0]} IS NULL OR {self._differs(table)}")
-        decoders = [decoder(info.type_oids[info.columns.index(c)]) for c in order]
-        listed, unlisted, extra = [], 0, 0
-        with self.conn.cursor() as cur:
-            cur.execute(query)
-            for row in cur:
-                *values, only_here, missing = row
-                extra += only_here
-                if len(listed) >= MAX_LISTED:
-                    unlisted += 1
-                    continue
-                kind = "extra" if only_here else "missing" if missing else "differs"
-                listed.append(Mismatch(table, tuple(
-                    None if v is None else d(v) for d, v in zip(decoders, values, strict=True)),
-                    kind))
-        return extra, listed, unlisted
-
-    def _differs(self, table: str) -> str:
-        """SQL that is true when an expected row differs from the actual one in the
-        columns its set (the transform's output for that row) has."""
-        info = self.info(table)
-        cases = []
-        for cols, index in self.sets[table].items():
-            tests = [self._distinct(info, c) for c in cols if c not in info.primary_key]
-            cases.append(f"WHEN {index} THEN {' OR '.join(tests) or 'false'}")
-        return f"(CASE e.{SET_COLUMN} {' '.join(cases)} ELSE false END)" if cases else "false"
-
-    def _distinct(self, info: TableInfo, column: str) -> str:
+    def distinct(self, info: TableInfo, column: str) -> str:
+        """SQL: expected row e and actual row a differ in `column`."""
         c = quote_ident(column)
         if self._equality(info.type_of(column)):
             return f"e.{c} IS DISTINCT FROM a.{c}"
@@ -335,6 +307,67 @@ class _Side:
 
     def close(self) -> None:
         self.conn.close()
+
+
+class _Joined:
+    """One checked table: the expected rows kept in a temp table, then one full join."""
+
+    def __init__(self, side: _Side, table: str, order: tuple[str, ...],
+                 keys: list[tuple] | None) -> None:
+        self.side, self.table, self.order = side, table, order
+        self.info = info = side.info(table)
+        self.temp = side.temp_like(table, set_column=True)
+        self.actual = quote_table(table)
+        self.key = [quote_ident(c) for c in order]
+        if keys is not None:  # a recheck: only these keys count on the checked side
+            self.actual = (f"(SELECT * FROM {self.actual}"
+                           f"{_restrict(side, info, self.key, order, keys)})")
+        self.sets: dict[tuple[str, ...], int] = {}
+        self.current: int | None = None
+        self.expected = self.extra = self.unlisted = 0
+        self.listed: list[Mismatch] = []
+
+    def expect(self, cols: tuple[str, ...], text: str) -> None:
+        index = self.sets.setdefault(cols, len(self.sets))
+        if self.current != index:
+            # Rows COPY'd with this column set say so through the default: no extra
+            # field per line, and the lines go in as the snapshot writes them.
+            with self.side.conn.cursor() as cur:
+                cur.execute(f"ALTER TABLE {self.temp} ALTER {SET_COLUMN} SET DEFAULT {index}")
+            self.current = index
+        self.side.copy_in(self.temp, cols, text)
+        self.expected += text.count("\n")
+
+    def compare(self) -> None:
+        on = " AND ".join(f"e.{k} = a.{k}" for k in self.key)
+        query = (
+            f"SELECT {', '.join(f'coalesce(e.{k}, a.{k})::text' for k in self.key)},"
+            f" e.{SET_COLUMN} IS NULL, a.{self.key[0]} IS NULL"
+            f" FROM {self.temp} e FULL JOIN {self.actual} a ON {on}"
+            f" WHERE e.{SET_COLUMN} IS NULL OR a.{self.key[0]} IS NULL OR {self._differs()}")
+        decoders = [decoder(self.info.type_oids[self.info.columns.index(c)])
+                    for c in self.order]
+        with self.side.conn.cursor() as cur:
+            cur.execute(query)
+            for *values, only_here, missing in cur:
+                self.extra += only_here
+                if len(self.listed) >= MAX_LISTED:
+                    self.unlisted += 1
+                    continue
+                kind = "extra" if only_here else "missing" if missing else "differs"
+                self.listed.append(Mismatch(self.table, tuple(
+                    None if v is None else d(v) for d, v in zip(decoders, values, strict=True)),
+                    kind))
+
+    def _differs(self) -> str:
+        """SQL, true when an expected row differs from the actual one in the columns
+        its set (the transform's output for that row) has."""
+        cases = []
+        for cols, index in self.sets.items():
+            tests = [self.side.distinct(self.info, c) for c in cols
+                     if c not in self.info.primary_key]
+            cases.append(f"WHEN {index} THEN {' OR '.join(tests) or 'false'}")
+        return f"(CASE e.{SET_COLUMN} {' '.join(cases)} ELSE false END)" if cases else "false"
 
 
 class _Text:
