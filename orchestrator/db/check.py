@@ -212,7 +212,7 @@ def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
                             "greenswap cannot generate)")
     count = [0]
 
-    @settings(max_examples=examples, database=None, deadline=None,
+    @settings(max_examples=examples, database=None, deadline=None, report_multiple_bugs=False,
               suppress_health_check=list(HealthCheck))
     @given(st.fixed_dictionaries(strategies))
     def prove(row):

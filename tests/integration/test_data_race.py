@@ -59,6 +59,22 @@ def hold_commits(cluster: Cluster, on: bool) -> None:
         "SHOW synchronous_standby_names") == [(names.strip("'"),)])
 
 
+def commit_held(green: Cluster, writer) -> tuple[threading.Thread, int]:
+    """Start a commit on `writer` that waits for the phantom standby: flushed and
+    decoded, invisible to other sessions until the hold ends. Returns its thread
+    and its backend's pid."""
+    hold_commits(green, on=True)
+    pid = writer.get_backend_pid()
+    cur = writer.cursor()
+    cur.execute("SET synchronous_commit = on")
+    committing = threading.Thread(target=cur.execute, args=(
+        "UPDATE accounts SET balance_cents = 4242 WHERE id = 1",))
+    committing.start()
+    wait_until("the commit waits for the phantom standby", lambda: green.sql(
+        "SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (pid,)) == [("SyncRep",)])
+    return committing, pid
+
+
 def test_a_commit_decoded_before_it_is_visible_still_reaches_blue(clusters):
     blue, green = clusters
     reverse_from_cutover(blue, green, "gs_race")
@@ -71,15 +87,7 @@ def test_a_commit_decoded_before_it_is_visible_still_reaches_blue(clusters):
         wait_until("a plain write replayed", lambda: blue.sql(
             "SELECT balance FROM accounts WHERE id = 2") == [(Decimal("1.11"),)])
 
-        hold_commits(green, on=True)
-        pid = writer.get_backend_pid()
-        cur = writer.cursor()
-        cur.execute("SET synchronous_commit = on")
-        committing = threading.Thread(target=cur.execute, args=(
-            "UPDATE accounts SET balance_cents = 4242 WHERE id = 1",))
-        committing.start()
-        wait_until("the commit waits for the phantom standby", lambda: green.sql(
-            "SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (pid,)) == [("SyncRep",)])
+        committing, pid = commit_held(green, writer)
         committed_at = green.sql("SELECT pg_current_wal_flush_lsn()::text")[0][0]
 
         # Decoded, not visible: the replayer must neither write the old row as if it
@@ -121,14 +129,7 @@ def test_a_commit_that_stays_invisible_stops_replay_at_the_deadline(clusters):
     writer = green.connect()
     committing = threading.Thread()
     try:
-        hold_commits(green, on=True)
-        cur = writer.cursor()
-        cur.execute("SET synchronous_commit = on")
-        committing = threading.Thread(target=cur.execute, args=(
-            "UPDATE accounts SET balance_cents = 4242 WHERE id = 1",))
-        committing.start()
-        wait_until("the commit waits for the phantom standby", lambda: green.sql(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'") == [(1,)])
+        committing, _ = commit_held(green, writer)
         end = lsn_int(green.sql("SELECT pg_current_wal_flush_lsn()::text")[0][0])
         with pytest.raises(ReplayError) as err:
             replay.stream_changes(threading.Event(), until_lsn=end)
