@@ -257,12 +257,14 @@ class Sync:
 
     def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0
                ) -> tuple[int, list[Mismatch]]:
-        """Checksums of the whole target against the transform of the source: (keys
-        compared, mismatches). On a live source, mismatches are compared again (up
-        to `rounds` times) once the stream has passed the position the first look
-        saw: what remains is real."""
-        first = verify(self.dsns["blue"], self.dsns["green"], self.transform, direction)
-        mismatches = first.mismatches
+        """The whole target against the transform of the source: (keys compared,
+        mismatches). On a live source, mismatches are compared again (up to `rounds`
+        times) once the stream has passed the position the first look saw: what
+        remains is real. Where more mismatched than verify lists, listed ones alone
+        cannot be rechecked: the whole verify runs again instead."""
+        blue, green = self.dsns["blue"], self.dsns["green"]
+        first = result = verify(blue, green, self.transform, direction)
+        mismatches = result.mismatches
         for _ in range(rounds):
             if not mismatches:
                 break
@@ -271,8 +273,11 @@ class Sync:
             while (self.position(direction) or 0) < seen and time.monotonic() < deadline:
                 time.sleep(0.1)
             time.sleep(settle_s)
-            mismatches = recheck(self.dsns["blue"], self.dsns["green"], self.transform,
-                                 mismatches, direction)
+            if result.unlisted:
+                result = verify(blue, green, self.transform, direction)
+                mismatches = result.mismatches
+            else:
+                mismatches = recheck(blue, green, self.transform, mismatches, direction)
         return first.keys, mismatches
 
 

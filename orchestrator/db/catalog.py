@@ -110,6 +110,19 @@ def quote_table(table: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
+def typed_values(cur, info: TableInfo, columns: tuple[str, ...], keys: list[tuple],
+                 numbered: bool = False) -> str:
+    """`VALUES (...), ...` of `keys`, each value cast to its column's type: keys travel
+    as text, and uuid = text, date = text... do not exist. Numbered: each row starts
+    with its index in `keys`, so answers can be matched to the keys asked for."""
+    slots = ", ".join(f"%s::{info.type_of(c)}" for c in columns)
+    rows = []
+    for i, key in enumerate(keys):
+        row = cur.mogrify(f"({slots})", key).decode()
+        rows.append(f"({i}, {row[1:]}" if numbered else row)
+    return "VALUES " + ", ".join(rows)
+
+
 def key_problem(info: TableInfo, key: tuple[str, ...] | list[str]) -> str | None:
     """Why `info`'s table cannot be replayed keyed by `key`, or None if it can.
 

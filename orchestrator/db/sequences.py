@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from orchestrator.db.catalog import quote_ident, quote_table, split_name
 from orchestrator.db.connect import connect
 from orchestrator.db.transform import Transform
+from orchestrator.errors import TransformError
 
 
 @dataclass(frozen=True)
@@ -45,9 +46,20 @@ def follows(source: dict[str, int | None], target: dict[str, int | None],
         elif rule.max_of is not None and direction == "forward":
             table, column = rule.max_of
             rules.append(Follow(green, f"{_qualified(table)}.{column}", of_column=True))
+    for f in rules:
+        # A declared sequence that is not there would leave the other side's keys
+        # behind, to be handed out twice after the swap: say so, never skip it.
+        absent = [n for n, side in ((f.target, target), (f.source, source))
+                  if not (f.of_column and n == f.source) and n not in side]
+        if absent:
+            raise TransformError(
+                f"transform: sequence {absent[0]} is declared in transform.sequence() but "
+                f"does not exist on the {direction} replay's "
+                f"{'target' if absent[0] == f.target else 'source'}",
+                "check the sequence's name (schema.name) on both databases")
     declared = {f.target for f in rules}
     rules += [Follow(s, s) for s in sorted(target.keys() & source.keys()) if s not in declared]
-    return [f for f in rules if f.target in target]
+    return rules
 
 
 def sequences(conn) -> dict[str, int | None]:

@@ -19,6 +19,7 @@ from orchestrator.db.catalog import (
     quote_ident,
     quote_table,
     table_info,
+    typed_values,
 )
 from orchestrator.db.connect import connect
 from orchestrator.db.transform import Row
@@ -31,7 +32,6 @@ KEY_CHUNK = 1000
 # How long a transaction may sit in the log unseen by other sessions. Long enough for
 # a slow synchronous standby; past it, replay stops rather than guess.
 VISIBLE_DEADLINE_S = 60.0
-PENDING_PRUNE = 10_000  # unconfirmed xids kept before asking the server to thin them
 # Bytes of WAL a slot (named by the parameter) keeps on the source; 0 without a slot.
 RETAINED_WAL = ("coalesce((SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint"
                 " FROM pg_replication_slots WHERE slot_name = %s), 0)")
@@ -179,22 +179,21 @@ class Seeing:
 
 
 def read_rows(conn, info: TableInfo, keycols: tuple[str, ...], keys: list[tuple]) -> dict:
-    """Current rows of `info.name` for `keys`, decoded as the stream decodes them. Each
-    key value is cast to its column's type: a uuid or a date is not text."""
+    """Current rows of `info.name` for `keys`, decoded as the stream decodes them, keyed
+    by the keys as asked for (another table's text '5' finds this one's integer 5)."""
     found: dict[tuple, Row] = {}
-    cols = ", ".join(map(quote_ident, info.columns))
-    match = ", ".join(map(quote_ident, keycols))
-    slots = "(" + ", ".join(f"%s::{info.type_of(c)}" for c in keycols) + ")"
+    cols = ", ".join(f"t.{quote_ident(c)}" for c in info.columns)
+    names = ", ".join(f"k{i}" for i in range(len(keycols)))
+    match = " AND ".join(f"t.{quote_ident(c)} = k.k{i}" for i, c in enumerate(keycols))
     with conn.cursor() as cur:
         for start in range(0, len(keys), KEY_CHUNK):
             chunk = keys[start:start + KEY_CHUNK]
-            values = ", ".join(cur.mogrify(slots, k).decode() for k in chunk)
+            values = typed_values(cur, info, keycols, chunk, numbered=True)
             buf = io.StringIO()
             cur.copy_expert(
-                f"COPY (SELECT {cols} FROM {quote_table(info.name)} "
-                f"WHERE ({match}) IN (VALUES {values})) TO STDOUT", buf,
-            )
+                f"COPY (SELECT k.n, {cols} FROM {quote_table(info.name)} t JOIN ({values})"
+                f" AS k(n, {names}) ON {match}) TO STDOUT", buf)
             for line in buf.getvalue().splitlines():
-                row = info.row(parse_copy_line(line))
-                found[tuple(row[c] for c in keycols)] = row
+                n, *fields = parse_copy_line(line)
+                found[chunk[int(n)]] = info.row(fields)
     return found

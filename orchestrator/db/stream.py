@@ -14,6 +14,7 @@ commit order, only once the target has committed them.
 
 from __future__ import annotations
 
+import contextlib
 import select
 import sys
 import threading
@@ -27,7 +28,7 @@ from orchestrator.db.apply import TargetDB, encode
 from orchestrator.db.catalog import TableInfo, split_name
 from orchestrator.db.mapping import Entity
 from orchestrator.db.pgoutput import UNCHANGED
-from orchestrator.db.source import PENDING_PRUNE, Seeing, SourceDB
+from orchestrator.db.source import Seeing, SourceDB
 from orchestrator.errors import ReplayRefused
 
 DEFAULT_MAX_SLOT_WAL = 1 << 30  # 1 GiB
@@ -39,6 +40,7 @@ SWITCH_INTERVAL_S = 0.0005
 FETCH = object()  # the row had unchanged TOAST values: read it from the source
 CHANGES = {pgoutput.Insert, pgoutput.Update, pgoutput.Delete, pgoutput.Truncate}
 KEEPALIVE_S = 1.0  # while waiting to see a transaction, answer the server this often
+PENDING_PRUNE = 10_000  # unconfirmed xids kept before asking the server to thin them
 
 
 class _Stopped(Exception):
@@ -140,11 +142,10 @@ class Stream:
             switch = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL_S)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"apply/{self.source.stream}")
-            try:
+            # Stopped mid-resolve: that batch is dropped; the one before still lands.
+            with contextlib.suppress(_Stopped):
                 self._loop(cur, stop, until_lsn)
-                self._land(cur)
-            except _Stopped:
-                pass
+            self._land(cur)
         finally:
             if self._writer is not None:
                 self._writer.shutdown(wait=True)  # never leave a write behind on the target

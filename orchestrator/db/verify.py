@@ -27,6 +27,7 @@ cost. docs/PERFORMANCE.md has the figures.)
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ from orchestrator.db.catalog import (
     quote_ident,
     quote_table,
     table_info,
+    typed_values,
 )
 from orchestrator.db.connect import connect
 from orchestrator.db.mapping import inverse_row
@@ -135,13 +137,17 @@ def recheck(blue_dsn: str, green_dsn: str, transform: Transform, mismatches: lis
     """Compare again only the entities that mismatched: on a live source most are
     changes still in flight, gone once the target has caught up."""
     only: dict[str, list[tuple]] = {}
+    # A key with a NULL in it (f gave a row no key) matches nothing when asked for
+    # again: it stays a mismatch rather than pass for resolved.
+    unkeyed = [m for m in mismatches if None in m.key]
     for m in mismatches:
-        tt = (transform.owner_of(m.table) if direction == "forward"
-              else transform.tables[m.table])
-        only.setdefault(tt.source, []).append(m.key)
+        if None not in m.key:
+            tt = (transform.owner_of(m.table) if direction == "forward"
+                  else transform.tables[m.table])
+            only.setdefault(tt.source, []).append(m.key)
     if not only:
-        return []
-    return verify(blue_dsn, green_dsn, transform, direction, only).mismatches
+        return unkeyed
+    return unkeyed + verify(blue_dsn, green_dsn, transform, direction, only).mismatches
 
 
 @dataclass
@@ -262,9 +268,8 @@ class _Side:
         return self.infos[table]
 
     def values(self, info: TableInfo, columns: tuple[str, ...], keys: list[tuple]) -> str:
-        slots = "(" + ", ".join(f"%s::{info.type_of(c)}" for c in columns) + ")"
         with self.conn.cursor() as cur:
-            return "VALUES " + ", ".join(cur.mogrify(slots, k).decode() for k in keys)
+            return typed_values(cur, info, columns, keys)
 
     def temp_like(self, table: str, set_column: bool = False) -> str:
         """An empty temp table with `table`'s columns and types (typmods too, so a value
@@ -294,6 +299,12 @@ class _Side:
     def _equality(self, type_name: str) -> bool:
         """Whether the type has an = operator. Asked of the server: it knows about
         domains, arrays and extensions' types."""
+        if type_name.endswith("[]"):  # arrays compare by their elements' operator,
+            # which the parser does not check: NULL::json[] = NULL::json[] is accepted
+            return self._equality(type_name[:-2]) and self._probe(type_name)
+        return self._probe(type_name)
+
+    def _probe(self, type_name: str) -> bool:
         if type_name not in self.has_equality:
             with self.conn.cursor() as cur:
                 cur.execute("SAVEPOINT probe")
@@ -341,23 +352,28 @@ class _Joined:
     def compare(self) -> None:
         on = " AND ".join(f"e.{k} = a.{k}" for k in self.key)
         query = (
-            f"SELECT {', '.join(f'coalesce(e.{k}, a.{k})::text' for k in self.key)},"
-            f" e.{SET_COLUMN} IS NULL, a.{self.key[0]} IS NULL"
+            f"SELECT {', '.join(f'coalesce(e.{k}, a.{k})' for k in self.key)},"
+            f" e.{SET_COLUMN} IS NULL AS only_here, a.{self.key[0]} IS NULL AS missing"
             f" FROM {self.temp} e FULL JOIN {self.actual} a ON {on}"
             f" WHERE e.{SET_COLUMN} IS NULL OR a.{self.key[0]} IS NULL OR {self._differs()}")
         decoders = [decoder(self.info.type_oids[self.info.columns.index(c)])
                     for c in self.order]
+        buf = io.StringIO()
         with self.side.conn.cursor() as cur:
-            cur.execute(query)
-            for *values, only_here, missing in cur:
-                self.extra += only_here
-                if len(self.listed) >= MAX_LISTED:
-                    self.unlisted += 1
-                    continue
-                kind = "extra" if only_here else "missing" if missing else "differs"
+            # COPY's text, as every row is read elsewhere (a boolean is t, not true);
+            # the first MAX_LISTED listed, the rest only counted.
+            cur.copy_expert(f"COPY ({query} LIMIT {MAX_LISTED}) TO STDOUT", buf)
+            for line in buf.getvalue().splitlines():
+                *values, only_here, missing = parse_copy_line(line)
+                self.extra += only_here == "t"
+                kind = "extra" if only_here == "t" else "missing" if missing == "t" else "differs"
                 self.listed.append(Mismatch(self.table, tuple(
                     None if v is None else d(v) for d, v in zip(decoders, values, strict=True)),
                     kind))
+            if len(self.listed) == MAX_LISTED:
+                cur.execute(f"SELECT count(*), count(*) FILTER (WHERE only_here) FROM ({query}) m")
+                total, extra = cur.fetchone()
+                self.unlisted, self.extra = total - MAX_LISTED, extra
 
     def _differs(self) -> str:
         """SQL, true when an expected row differs from the actual one in the columns

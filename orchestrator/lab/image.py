@@ -25,7 +25,7 @@ PACKAGES = (
     "postgresql-15", "haproxy", "socat", "tini", "iproute2", "procps", "ca-certificates",
 )
 # Bump when the tweaks below change: it is part of the cache key.
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"
 BASELINE_PACKAGE = ("greenswap-lab-base", "1.0")
 
 SSHD_CONFIG = """\
@@ -127,3 +127,10 @@ def _tweak(root: Path, baseline_deb: Path) -> None:
         shutil.rmtree(root / junk, ignore_errors=True)
     (root / "var/cache/apt/archives/partial").mkdir(parents=True)
     (root / "var/lib/apt/lists/partial").mkdir(parents=True)
+    # An empty index must not look fresh: Ansible's apt module takes lists (or the
+    # update stamp) younger than cache_valid_time as up to date and skips the
+    # update, and a host booted just after the build then knows no package of the
+    # lab repository ("No package matching ... is available").
+    (root / "var/lib/apt/periodic/update-success-stamp").unlink(missing_ok=True)
+    for stale in ("var/lib/apt/lists/partial", "var/lib/apt/lists"):
+        os.utime(root / stale, (0, 0))

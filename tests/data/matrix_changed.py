@@ -13,7 +13,7 @@ from orchestrator.db.transform import Transform
 
 KEYS = {"k_int": ["id"], "k_bigint": ["id"], "k_text": ["id"], "k_uuid": ["id"],
         "k_ts": ["id"], "k_tstz": ["id"], "k_date": ["id"], "k_numeric": ["id"],
-        "k_composite": ["id", "day"]}
+        "k_composite": ["id", "day"], "k_flag": ["flag", "id"]}
 MILLI = Decimal("0.001")
 transform = Transform()
 

@@ -5,5 +5,5 @@ from orchestrator.db.transform import identity
 
 KEYS = {"k_int": ["id"], "k_bigint": ["id"], "k_text": ["id"], "k_uuid": ["id"],
         "k_ts": ["id"], "k_tstz": ["id"], "k_date": ["id"], "k_numeric": ["id"],
-        "k_composite": ["id", "day"]}
+        "k_composite": ["id", "day"], "k_flag": ["flag", "id"]}
 transform = identity(KEYS)

@@ -3,8 +3,8 @@ snapshot, forward stream, reverse stream and verify (both ways), once through an
 identity transform and once through one that changes types (tests/data/).
 
 Keys: int, bigint, text (with a tab, a backslash and non-ASCII), uuid, timestamp,
-timestamptz, date, numeric, and (text, date); in every table an UPDATE changes a
-row's key. Columns: jsonb, json, text[], int[], bytea, interval, inet, cidr, macaddr,
+timestamptz, date, numeric, (text, date) and (boolean, int); in every table an
+UPDATE changes a row's key. Columns: jsonb, json, json[] (no = operator), text[], int[], bytea, interval, inet, cidr, macaddr,
 numeric(12,3), real and double precision (NaN, +-Infinity), money, char(n),
 varchar(n), time, timetz, boolean, an enum, a domain, a generated column, a large
 TOASTed value (changed and left unchanged), text with tabs, newlines, backslashes,
@@ -40,6 +40,7 @@ KEYS = {
     "k_date": [("id", "date", "date '2000-01-01' + {i}")],
     "k_numeric": [("id", "numeric", "{i} + 0.125")],
     "k_composite": [("id", "text", "'c' || {i}"), ("day", "date", "date '1999-12-31' + {i}")],
+    "k_flag": [("flag", "boolean", "{i} % 2 = 0"), ("id", "int", "{i}")],
 }
 # (column, type, value as SQL of i); NULL in every nullable column when i % 5 == 0.
 COLUMNS = [
@@ -47,6 +48,7 @@ COLUMNS = [
     ("js", "json", "json_build_object('k', 'v' || {i})::jsonb::json"),
     ("ta", "text[]", "ARRAY['a b', 'c,d', 'e\"f', NULL, E'g\\\\h']"),
     ("ia", "int[]", "ARRAY[{i}, -{i}, 0]"),
+    ("jsa", "json[]", "ARRAY[json_build_object('a', {i})]"),  # no = operator: compared as text
     ("b", "bytea", "decode(md5('{i}'), 'hex') || '\\x00ff'::bytea"),
     ("iv", "interval", "{i} * interval '1 mon 2 days 03:04:05.678'"),
     ("ip", "inet", "('10.0.' || {i} || '.1/24')::inet"),
@@ -203,7 +205,8 @@ def test_every_type_through_check_snapshot_stream_reverse_and_verify(matrix):
     # ...and verify can fail on a typed key: a changed value, named by its key.
     green.sql("UPDATE k_uuid SET tx = 'tampered' WHERE id = md5('1')::uuid::"
               + ("text" if changed else "uuid"))
+    green.sql("UPDATE k_flag SET jsa = ARRAY['{\"a\": 0}'::json] WHERE flag AND id = 10")
     bad = verify(blue.dsn(), green.dsn(), transform, "forward")
-    assert [(m.table, m.kind) for m in bad.mismatches] == [("k_uuid", "differs")]
-    assert [str(k) for k in bad.mismatches[0].key] == [
-        blue.sql("SELECT md5('1')::uuid::text")[0][0]]
+    assert {(m.table, m.key, m.kind) for m in bad.mismatches} == {
+        ("k_uuid", (blue.sql("SELECT md5('1')::uuid::text")[0][0],), "differs"),
+        ("k_flag", (True, 10), "differs")}
