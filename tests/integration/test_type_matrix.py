@@ -4,7 +4,8 @@ identity transform and once through one that changes types (tests/data/).
 
 Keys: int, bigint, text (with a tab, a backslash and non-ASCII), uuid, timestamp,
 timestamptz, date, numeric, (text, date) and (boolean, int); in every table an
-UPDATE changes a row's key. Columns: jsonb, json, json[] (no = operator), text[], int[], bytea, interval, inet, cidr, macaddr,
+UPDATE changes a row's key. Columns: jsonb, json, json[] (no = operator), text[],
+int[], bytea, interval, inet, cidr, macaddr,
 numeric(12,3), real and double precision (NaN, +-Infinity), money, char(n),
 varchar(n), time, timetz, boolean, an enum, a domain, a generated column, a large
 TOASTed value (changed and left unchanged), text with tabs, newlines, backslashes,
