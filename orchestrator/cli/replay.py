@@ -114,7 +114,7 @@ def _replay(the_replay: Replay, stream: str, stop: threading.Event, until_lsn,
 
 
 def _say_sequences(the_replay: Replay) -> None:
-    behind = the_replay.sequences_behind()
+    behind = the_replay.sequences_following()
     if behind:
         shown = ", ".join(behind[:10]) + (f" and {len(behind) - 10} more" if behind[10:] else "")
         say(f"not synced by replay (sequences are not in the change log): {shown}; once the "

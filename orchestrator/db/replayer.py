@@ -67,7 +67,7 @@ class Replay:
                         max_slot_wal=max_slot_wal, fast=fast)
         return stream.run(stop, until_lsn)
 
-    def sequences_behind(self) -> list[str]:
+    def sequences_following(self) -> list[str]:
         """Target sequences that follow the source: replay does not move them (they
         are not in the change log); `sync_sequences` or a cutover does."""
         theirs, ours = sequences(self.source.conn), sequences(self.target.conn)

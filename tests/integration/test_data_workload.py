@@ -104,7 +104,7 @@ def test_pgbench_forward_and_reverse_under_kills_lose_nothing(bank):
     # renamed sequence carried over, reverse anchored.
     cutover = Replay(blue.dsn(), green.dsn(), transform, "gs_bench_f")
     try:
-        assert cutover.sequences_behind() == ["public.history_hid_seq"]
+        assert cutover.sequences_following() == ["public.history_hid_seq"]
         assert cutover.sync_sequences() == {"public.history_hid_seq": done}
         cutover.drop()
     finally:
