@@ -90,13 +90,16 @@ def module_clusters():
     yield from _clusters()
 
 
-def _clusters():
+def _clusters(app: Path = SAMPLE_APP, seed: str = ""):
+    """Blue on `app`'s schema_v1.sql (then `seed`), green on its schema_v2.sql."""
     blue, green = Cluster("blue"), Cluster("green")
     try:
         blue.start()
         green.start()
-        blue.sql((SAMPLE_APP / "schema_v1.sql").read_text())
-        green.sql((SAMPLE_APP / "schema_v2.sql").read_text())
+        blue.sql((app / "schema_v1.sql").read_text())
+        if seed:
+            blue.sql(seed)
+        green.sql((app / "schema_v2.sql").read_text())
         yield blue, green
     finally:
         blue.destroy()

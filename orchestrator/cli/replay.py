@@ -21,6 +21,7 @@ from orchestrator.db.catalog import estimated_rows
 from orchestrator.db.connect import connect
 from orchestrator.db.pgoutput import lsn_int, lsn_text
 from orchestrator.db.replayer import Replay
+from orchestrator.db.sequences import sync_sequences
 from orchestrator.db.snapshot import SnapshotResult
 from orchestrator.db.stream import StreamStats
 from orchestrator.db.transform import load
@@ -114,9 +115,10 @@ def _replay(the_replay: Replay, stream: str, stop: threading.Event, until_lsn,
 
 
 def _say_sequences(the_replay: Replay) -> None:
-    behind = the_replay.sequences_following()
-    if behind:
-        shown = ", ".join(behind[:10]) + (f" and {len(behind) - 10} more" if behind[10:] else "")
+    following = the_replay.sequences_following()
+    if following:
+        shown = ", ".join(following[:10]) + (
+            f" and {len(following) - 10} more" if following[10:] else "")
         say(f"not synced by replay (sequences are not in the change log): {shown}; once the "
             "source's writers have stopped, run 'greenswap replay sequences' with the same "
             "options (a rollout does it at cutover and rollback)")
@@ -238,11 +240,8 @@ def drop(source, target, transform_path, direction, stream) -> None:
 def sequences(source, target, transform_path, direction, as_json) -> None:
     """Move the target's sequences up to the source's: same-named ones, and those the
     transform declares. Never down. Run it once the source's writers have stopped."""
-    the_replay = Replay(source, target, load(transform_path), "greenswap_sequences", direction)
-    try:
-        moved = the_replay.sync_sequences()
-    finally:
-        the_replay.close()
+    # Straight between the two databases: no stream, lock or position is involved.
+    moved = sync_sequences(source, target, load(transform_path), direction)
     if as_json:
         emit_json({"moved": moved})
         return

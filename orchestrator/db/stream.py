@@ -381,7 +381,7 @@ class Stream:
             self._unseen = {x for x in self._unseen if not snapshot.sees(x)}
 
     def _finals(self, raw: dict, read: Seeing) -> dict[Entity, dict | None]:
-        """Resolve FETCH entries by reading those source rows as they are now."""
+        """Resolve FETCH entries by reading those source rows, in `read`'s snapshot."""
         finals: dict[Entity, dict | None] = {}
         wanted: dict[str, list[tuple[Entity, tuple]]] = {}
         for entity, value in raw.items():

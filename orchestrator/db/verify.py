@@ -111,8 +111,8 @@ def _verify_table(tt: TableTransform, blue: _Side, green: _Side, direction: str,
     source, checked = (blue, green) if direction == "forward" else (green, blue)
     keys = None if only is None else only[tt.source]
     plan = (_forward if direction == "forward" else _reverse)(tt, blue, green, keys)
-    joined = _stream(source, plan, tt.source, progress,
-                     [_Joined(checked, t, order, keys) for t, order in plan.checked])
+    joined = [_Joined(checked, t, order, keys) for t, order in plan.checked]
+    _stream(source, plan, tt.source, progress, joined)
     for table in joined:
         table.compare()
         result.keys += table.expected + table.extra
@@ -120,7 +120,8 @@ def _verify_table(tt: TableTransform, blue: _Side, green: _Side, direction: str,
         result.unlisted += table.unlisted
 
 
-def _stream(source: _Side, plan: _Plan, name: str, progress: Progress, tables: list):
+def _stream(source: _Side, plan: _Plan, name: str, progress: Progress,
+            tables: list[_Joined]) -> None:
     """The source's rows through the transform, each chunk to its checked table."""
     by_name = {t.table: t for t in tables}
     try:
@@ -129,7 +130,6 @@ def _stream(source: _Side, plan: _Plan, name: str, progress: Progress, tables: l
                  f"verify of {name}", lambda n: progress(name, n)).run()
     finally:
         source.conn.rollback()
-    return tables
 
 
 def recheck(blue_dsn: str, green_dsn: str, transform: Transform, mismatches: list[Mismatch],
@@ -245,7 +245,7 @@ class _Side:
     compare."""
 
     def __init__(self, dsn: str, name: str) -> None:
-        self.dsn, self.name = dsn, name
+        self.name = name
         self.conn = connect(dsn, f"verify-{name}")
         with self.conn.cursor() as cur:
             cur.execute(SESSION)  # before any temp table: temp_buffers is fixed then
@@ -271,23 +271,23 @@ class _Side:
         with self.conn.cursor() as cur:
             return typed_values(cur, info, columns, keys)
 
-    def temp_like(self, table: str, set_column: bool = False) -> str:
+    def temp_like(self, table: str) -> str:
         """An empty temp table with `table`'s columns and types (typmods too, so a value
-        is coerced exactly as a write to the table would coerce it)."""
+        is coerced exactly as a write to the table would coerce it), and SET_COLUMN."""
         self.temps += 1
         temp = f"gs_verify_{self.temps}"
         cols = ", ".join(map(quote_ident, self.info(table).columns))
         with self.conn.cursor() as cur:
             cur.execute(f"CREATE TEMP TABLE {temp} ON COMMIT DROP AS SELECT {cols} FROM"
-                        f" {quote_table(table)} WITH NO DATA")
-            if set_column:
-                cur.execute(f"ALTER TABLE {temp} ADD COLUMN {SET_COLUMN} smallint")
+                        f" {quote_table(table)} WITH NO DATA;"
+                        f" ALTER TABLE {temp} ADD COLUMN {SET_COLUMN} smallint")
         return temp
 
     def copy_in(self, temp: str, cols: tuple[str, ...], text: str) -> None:
         with self.conn.cursor() as cur:
+            # One read for the whole chunk, as apply.py sends its batches.
             cur.copy_expert(f"COPY {temp} ({', '.join(map(quote_ident, cols))}) FROM STDIN",
-                            _Text(text), size=len(text) + 1)
+                            io.StringIO(text), size=len(text) + 1)
 
     def distinct(self, info: TableInfo, column: str) -> str:
         """SQL: expected row e and actual row a differ in `column`."""
@@ -327,7 +327,7 @@ class _Joined:
                  keys: list[tuple] | None) -> None:
         self.side, self.table, self.order = side, table, order
         self.info = info = side.info(table)
-        self.temp = side.temp_like(table, set_column=True)
+        self.temp = side.temp_like(table)
         self.actual = quote_table(table)
         self.key = [quote_ident(c) for c in order]
         if keys is not None:  # a recheck: only these keys count on the checked side
@@ -384,17 +384,3 @@ class _Joined:
                      if c not in self.info.primary_key]
             cases.append(f"WHEN {index} THEN {' OR '.join(tests) or 'false'}")
         return f"(CASE e.{SET_COLUMN} {' '.join(cases)} ELSE false END)" if cases else "false"
-
-
-class _Text:
-    """What copy_expert reads: the whole text in one read (a StringIO would do, but
-    this costs no copy)."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def read(self, _size: int = -1) -> str:
-        text, self.text = self.text, ""
-        return text
-
-    readline = read

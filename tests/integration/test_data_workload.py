@@ -19,6 +19,7 @@ import pytest
 from orchestrator.db.replayer import Replay
 from orchestrator.db.transform import load
 from orchestrator.db.verify import verify
+from tests.conftest import _clusters
 from tests.integration.test_replay import replayer, stderr_of
 from tests.pg import PG_BIN, Cluster
 
@@ -74,17 +75,8 @@ def under_kills(source: Cluster, target: Cluster, direction: str, stream: str,
 
 @pytest.fixture
 def bank():
-    blue, green = Cluster("blue"), Cluster("green")
-    try:
-        blue.start()
-        green.start()
-        blue.sql((PGBENCH / "schema_v1.sql").read_text())
-        blue.sql((PGBENCH / "seed.sql").read_text().replace(":scale", str(SCALE)))
-        green.sql((PGBENCH / "schema_v2.sql").read_text())
-        yield blue, green
-    finally:
-        blue.destroy()
-        green.destroy()
+    yield from _clusters(PGBENCH, (PGBENCH / "seed.sql").read_text().replace(":scale",
+                                                                             str(SCALE)))
 
 
 def test_pgbench_forward_and_reverse_under_kills_lose_nothing(bank):
