@@ -6,8 +6,9 @@ PYTHON      ?= python3
 APT_PACKAGES = debootstrap dpkg-dev apt-utils iproute2 util-linux openssh-client procps python3-venv \
                postgresql-15 postgresql-client-15 chromium nftables
 PYTEST_ARGS ?=
+DEMO_ARGS   ?=
 
-.PHONY: bootstrap apt venv test test-slow test-unit demo lint lab-down clean
+.PHONY: bootstrap apt venv lock test test-slow test-unit demo lint lab-down clean
 
 bootstrap: apt venv
 
@@ -22,11 +23,26 @@ apt:
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the versions CI tested, build backend included: constraints.txt pins every
+# package pip resolves from pyproject.toml's ranges. `make lock` renews it.
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -c constraints.txt --upgrade pip setuptools
+	$(VENV)/bin/pip install -q -c constraints.txt --no-build-isolation -e '.[dev]'
 	touch $@
+
+# Resolve pyproject.toml's ranges afresh, in a throwaway venv, into constraints.txt.
+# Then `make test` and `.ci/run` on the new versions before committing the file.
+lock:
+	rm -rf build/lock-venv
+	$(PYTHON) -m venv build/lock-venv
+	build/lock-venv/bin/pip install -q --upgrade pip setuptools
+	build/lock-venv/bin/pip install -q --no-build-isolation -e '.[dev]'
+	{ echo "# What a fresh install resolved to on $$(date -u +%F); written by 'make lock'."; \
+	  echo "# make installs exactly these. To renew: make lock, make test, .ci/run, commit."; \
+	  build/lock-venv/bin/pip freeze --all --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf build/lock-venv
 
 # The whole suite: unit tests, then integration tests on a lab of real namespace hosts.
 test: bootstrap
@@ -45,7 +61,7 @@ test-unit: venv
 
 # The main job on the embedded lab (see README.md).
 demo: bootstrap
-	$(VENV)/bin/greenswap lab demo
+	$(VENV)/bin/greenswap lab demo $(DEMO_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check orchestrator tests bench
