@@ -19,6 +19,7 @@ import yaml
 
 from orchestrator.config_combinations import check_combination
 from orchestrator.errors import ConfigError
+from orchestrator.lab.settings import LabSettings
 from orchestrator.secrets import remember
 from orchestrator.settings_file import REQUIRED, Section
 from orchestrator.window import Window
@@ -146,6 +147,10 @@ class Config:
     window: Window | None = None  # None: rollouts may start at any time
     notify: Notify | None = None
 
+    def run_dir(self, rollout_id: int) -> Path:
+        """Where one rollout's logs, dead letters and report live."""
+        return self.state_dir / self.environment / f"rollout-{rollout_id}"
+
     def checks_for(self, scope: str) -> list[Check]:
         return [c for c in self.checks if scope in c.scopes]
 
@@ -197,13 +202,15 @@ def parse(raw: Any, path: Path) -> Config:
         mode=database.choice("mode", DATABASE_MODES, default="swap"),
         host=database.text("host", default=None),
     )
+    lab = provider.text("lab", default="gs", pattern=re.compile(r"^[a-z][a-z0-9]{0,5}$"))
+    lab_paths = {k: provider.path(k, default=None) for k in ("state_root", "inventory_dir")
+                 if provider.raw.get(k)}
     cfg = Config(
         environment=environment,
         path=path,
         provider=kind,
-        lab=provider.text("lab", default="gs", pattern=re.compile(r"^[a-z][a-z0-9]{0,5}$")),
-        lab_paths={k: provider.path(k, default=None) for k in ("state_root", "inventory_dir")
-                   if provider.raw.get(k)},
+        lab=lab,
+        lab_paths=lab_paths,
         green_hosts=_green_hosts(provider, db.shared),
         app_version=app.text("version"),
         app_port=app.integer("port", default=8000, low=1, high=65535),
@@ -224,7 +231,7 @@ def parse(raw: Any, path: Path) -> Config:
         bake=_bake(doc.section("bake", required=False)),
         keep_blue_s=retire.number("keep_blue_s", default=3600, low=0),
         hooks=_hooks(doc.section("hooks", required=False)),
-        state_dir=doc.path("state_dir", default=Path("/var/lib/greenswap")),
+        state_dir=doc.path("state_dir", default=_state_dir(kind, lab, lab_paths)),
         lease_backend=lease.choice("backend", LEASE_BACKENDS, default="sqlite"),
         static=_static(provider) if kind == "static" else None,
         aws=_aws(doc.section("aws", required=False), provider if kind == "aws" else None),
@@ -250,6 +257,14 @@ def parse(raw: Any, path: Path) -> Config:
         raise ConfigError("cutover.max_pause_ms", "must be shorter than cutover.deadline_ms",
                           "the pause is one part of the whole cutover")
     return cfg
+
+
+def _state_dir(kind: str, lab: str, lab_paths: dict[str, Path]) -> Path:
+    # A rollout on a lab keeps its journal with the lab: `lab down` removes both, and
+    # a new lab (each `make demo`) does not inherit rollouts whose hosts are gone.
+    if kind == "lab":
+        return LabSettings(name=lab, **lab_paths).state_dir / "rollouts"
+    return Path("/var/lib/greenswap")
 
 
 def _green_hosts(provider: Section, shared_db: bool) -> dict[str, int]:

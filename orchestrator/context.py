@@ -72,7 +72,7 @@ class Context:
 
     @property
     def run_dir(self):
-        return self.cfg.state_dir / self.cfg.environment / f"rollout-{self.rollout_id}"
+        return self.cfg.run_dir(self.rollout_id)
 
     @cached_property
     def webhook(self) -> Webhook | None:

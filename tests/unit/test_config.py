@@ -97,6 +97,18 @@ def test_a_static_fleet_names_its_inventory_key_and_pins(tmp_path):
     assert cfg.provider == "static" and cfg.static.inventory == tmp_path / "hosts.yml"
 
 
+def test_a_lab_rollout_keeps_its_journal_with_its_lab_and_others_in_var_lib(tmp_path):
+    # `make demo` journals where `greenswap history -c <the sample>` reads, and a new
+    # lab (each demo) does not inherit rollouts whose hosts are gone.
+    assert config.load(SAMPLE).state_dir == Path("/var/lib/greenswap/labs/gs/rollouts")
+    moved = load_with(tmp_path, lambda d: d["provider"].update(lab="gs2", state_root="/srv/l"))
+    assert moved.state_dir == Path("/srv/l/gs2/rollouts")
+    said = load_with(tmp_path, lambda d: d.update(state_dir="/srv/journal"))
+    assert said.state_dir == Path("/srv/journal")
+    static = load_with(tmp_path, lambda d: d.update(provider=static_provider(tmp_path)))
+    assert static.state_dir == Path("/var/lib/greenswap")
+
+
 @pytest.mark.parametrize("change, field", [
     (lambda p: p.pop("known_hosts"), "provider.known_hosts"),
     (lambda p: p.update(inventory="/nonexistent/hosts.yml"), "provider.inventory"),
