@@ -1,39 +1,94 @@
 """`make demo`'s rollout: the sample app v1 -> v2 in the lab, under a bounded load
-through the LB, ending with the table an operator would want to see."""
+through the LB, ending with what an operator wants to see: the summary, the
+report, and the commands that read the same journal again."""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import shlex
+import sys
 import time
+from pathlib import Path
 
 from rich.table import Table
 
 from orchestrator import config, rollout
 from orchestrator.context import PhaseFailed
-from orchestrator.journal import Journal
+from orchestrator.fsutil import write_atomic
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.packages import APP_SOURCE
 from orchestrator.lease_backends import open_journal
 from orchestrator.loadgen import Load
+from orchestrator.report import render
 
 CONFIG = APP_SOURCE / "rollout.yml"
 RATE = 100.0  # requests/s, each a write and a read-back
 
 
-def demo_config(env: LabEnvironment) -> config.Config:
-    """The sample config, pointed at this lab; its journal lives and dies with the lab."""
-    cfg = config.load(CONFIG)
+@dataclasses.dataclass(frozen=True)
+class DemoSummary:
+    rollout_id: int | None
+    state: str  # the journal's (succeeded, rolled-back, failed, ...), or "not started"
+    requests: int
+    failed_requests: int
+    stale_reads: int
+    lost_writes: int
+    writes: int
+    pause_ms: float | None
+    verified_keys: int | None
+    lag_bytes: int | None
+    phase_seconds: dict[str, float]
+    seconds: float
+    failure: str | None  # the rollout's one-line error
+    report: str | None  # the HTML report's path
+    commands: list[str]  # what reads this rollout's journal again
+
+    def problems(self) -> list[str]:
+        """What keeps this demo from being a clean swap; empty when it was one."""
+        found = [] if self.state == "succeeded" else [f"the rollout ended {self.state}"]
+        for count, what in ((self.failed_requests, "failed requests"),
+                            (self.stale_reads, "stale reads"),
+                            (self.lost_writes, "lost acknowledged writes")):
+            if count:
+                found.append(f"{count} {what}")
+        return found
+
+    def table(self) -> Table:
+        table = Table(title=f"rollout {self.rollout_id or '-'}: {self.state}")
+        table.add_column("what")
+        table.add_column("value", justify="right")
+        rows = [
+            ("requests (write + read back)", f"{self.requests:,}"),
+            ("failed requests", str(self.failed_requests)),
+            ("stale reads", str(self.stale_reads)),
+            ("lost acknowledged writes", f"{self.lost_writes} of {self.writes:,}"),
+            ("pause at cutover", "-" if self.pause_ms is None else f"{self.pause_ms:.0f} ms"),
+            ("rows verified on green", "-" if self.verified_keys is None
+             else f"{self.verified_keys:,}"),
+            ("lag when sync was done", "-" if self.lag_bytes is None
+             else f"{self.lag_bytes:,} bytes"),
+            *((f"phase {name}", f"{s:.1f} s") for name, s in self.phase_seconds.items()),
+            ("whole rollout", f"{self.seconds:.1f} s"),
+        ]
+        for what, value in rows:
+            table.add_row(what, value)
+        return table
+
+
+def demo_config(env: LabEnvironment, sample: config.Config | None = None) -> config.Config:
+    """The sample config, pointed at this lab (its journal lives and dies with the lab)."""
     settings = env.lab.settings
     return dataclasses.replace(
-        cfg, lab=settings.name, state_dir=settings.state_dir / "rollouts",
+        sample or config.load(CONFIG), lab=settings.name, state_dir=settings.state_dir / "rollouts",
         lab_paths={"state_root": settings.state_root,
                    "inventory_dir": settings.inventory_path.parent})
 
 
-def rollout_under_load(env: LabEnvironment, say) -> Table:
+def rollout_under_load(env: LabEnvironment, say) -> DemoSummary:
     os.environ.update(env.secrets())  # the lab's own secrets, handed over in env only
-    cfg = demo_config(env)
+    sample = config.load(CONFIG)
+    cfg = demo_config(env, sample)
     lb = next(r.address for r in env.lab.records() if r.role == "lb")
     load = Load(f"http://{lb}", rate=RATE, workers=4, max_requests=200_000,
                 max_seconds=1800, guard=lambda _u: env.check_route()).start()
@@ -43,42 +98,43 @@ def rollout_under_load(env: LabEnvironment, say) -> Table:
     try:
         rollout.rollout(cfg, say)
     except PhaseFailed as exc:
-        failure = exc
+        failure = exc.one_line()
     finally:
         result = load.stop()
+    seconds = time.monotonic() - began
     lost = load.lost()
     journal = open_journal(cfg)
     latest = journal.latest(cfg.environment)
-    table = summary(result, lost, journal, latest, time.monotonic() - began)
-    if failure is not None:
-        say(f"rollout failed: {failure.one_line()}")
-    return table
-
-
-def summary(result, lost: list[int], journal: Journal, latest, seconds: float) -> Table:
     facts = latest.facts if latest else {}
-    table = Table(title=f"rollout {latest.id if latest else '-'}:"
-                        f" {latest.state if latest else 'not started'}")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    rows = [
-        ("requests (write + read back)", f"{result.requests:,}"),
-        ("failed requests", str(result.failures)),
-        ("stale reads", str(result.stale_reads)),
-        ("lost acknowledged writes", f"{len(lost)} of {len(result.writes):,}"),
-        ("pause at cutover", _ms(facts.get("cutover_pause_ms"))),
-        ("rows verified on green", f"{facts.get('verified_keys', '-')}"),
-        ("lag when sync was done", f"{facts.get('sync_lag_bytes', '-')} bytes"),
-    ]
-    if latest:
-        for e in journal.events(latest.id):
-            if e.kind == "done" and e.phase:
-                rows.append((f"phase {e.phase}", f"{e.data.get('seconds', 0):.1f} s"))
-    rows.append(("whole rollout", f"{seconds:.1f} s"))
-    for what, value in rows:
-        table.add_row(what, value)
-    return table
+    events = journal.events(latest.id) if latest else []
+    report = None
+    if latest is not None:
+        path = cfg.run_dir(latest.id) / "report.html"
+        write_atomic(path, render(latest, events), 0o600)  # hosts and addresses: 0600
+        report = str(path)
+    # The sample config names one lab; on another lab no config file on disk points
+    # at this journal, so no commands rather than ones that would show nothing.
+    commands = follow_up_commands(latest.id) if latest and sample.lab == cfg.lab else []
+    return DemoSummary(
+        rollout_id=latest.id if latest else None,
+        state=latest.state if latest else "not started",
+        requests=result.requests, failed_requests=result.failures,
+        stale_reads=result.stale_reads, lost_writes=len(lost), writes=len(result.writes),
+        pause_ms=facts.get("cutover_pause_ms"), verified_keys=facts.get("verified_keys"),
+        lag_bytes=facts.get("sync_lag_bytes"),
+        phase_seconds={e.phase: float(e.data.get("seconds", 0)) for e in events
+                       if e.kind == "done" and e.phase},
+        seconds=round(seconds, 1), failure=failure, report=report, commands=commands,
+    )
 
 
-def _ms(value) -> str:
-    return "-" if value is None else f"{value:.0f} ms"
+def follow_up_commands(rollout_id: int) -> list[str]:
+    """The commands that read this rollout again, as this very program and config."""
+    program = sys.argv[0] if Path(sys.argv[0]).name == "greenswap" else "greenswap"
+    try:
+        shown = CONFIG.relative_to(Path.cwd())
+    except ValueError:
+        shown = CONFIG
+    c = f"-c {shlex.quote(str(shown))}"
+    return [f"{program} history {c}", f"{program} status {c}",
+            f"{program} report {rollout_id} {c} -o rollout-{rollout_id}.html"]

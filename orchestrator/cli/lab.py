@@ -9,9 +9,9 @@ from dataclasses import asdict
 import click
 from rich.table import Table
 
-from orchestrator.cli.output import emit_json, out, say
-from orchestrator.demo import rollout_under_load
-from orchestrator.errors import LabError
+from orchestrator.cli.output import emit_json, err, out, say
+from orchestrator.demo import DemoSummary, rollout_under_load
+from orchestrator.errors import GreenswapError, LabError
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab, LabStatus
 from orchestrator.lab.packages import APP, BASE
@@ -151,10 +151,13 @@ def show_status(st: LabStatus, name: str) -> None:
 @subnet_option
 @click.option("--rollout/--no-rollout", default=True, show_default=True,
               help="Then roll out app v2 (schema change included) under load.")
-def demo(name: str, subnet: str | None, rollout: bool) -> None:
+@json_option
+def demo(name: str, subnet: str | None, rollout: bool, as_json: bool) -> None:
     """Fresh lab, blue on app v1 behind HAProxy, a system update on one host, then a
-    whole v1 -> v2 rollout under load with its summary."""
+    whole v1 -> v2 rollout under load with its summary and report. Exit 1 unless
+    the rollout succeeded with no failed request, stale read or lost write."""
     started = time.monotonic()
+    tables = err if as_json else out  # with --json, stdout carries only the JSON
     the_lab = open_lab(name, subnet)
     if the_lab.status().exists:
         say(f"starting from a fresh lab: removing lab {name}")
@@ -171,15 +174,35 @@ def demo(name: str, subnet: str | None, rollout: bool) -> None:
     facts = result.facts.get(target, {})
     say(f"patched {target}: upgraded={facts.get('greenswap_upgraded')} "
         f"reboot required={facts.get('greenswap_reboot_required')}")
-    show_fleet(env, the_lab.records())
-    if rollout:
-        out.print(rollout_under_load(env, say))
-        show_fleet(env, the_lab.records())
-    say(f"demo finished in {time.monotonic() - started:.1f}s; "
-        f"the lab stays up ('greenswap lab down' removes it)")
+    tables.print(fleet_table(env, the_lab.records()))
+    summary = rollout_under_load(env, say) if rollout else None
+    if summary is not None:
+        tables.print(summary.table())
+        tables.print(fleet_table(env, the_lab.records()))
+    seconds = time.monotonic() - started
+    if as_json:
+        emit_json({"lab": name, "seconds": round(seconds, 1),
+                   "rollout": asdict(summary) if summary else None})
+    elif summary is not None:
+        show_follow_up(summary)
+    say(f"demo finished in {seconds:.1f}s; the lab stays up ('greenswap lab down' removes it)")
+    if summary is not None and summary.problems():
+        raise GreenswapError(f"demo: {'; '.join(summary.problems())}"
+                       + (f": {summary.failure}" if summary.failure else ""),
+                       f"read the report {summary.report}" if summary.report
+                       else "see the messages above")
 
 
-def show_fleet(env: LabEnvironment, records: list) -> None:
+def show_follow_up(summary: DemoSummary) -> None:
+    if summary.report:
+        out.print(f"report: {summary.report}")
+    if summary.commands:
+        out.print("read this rollout again:")
+        for command in summary.commands:
+            out.print(f"  {command}", soft_wrap=True)
+
+
+def fleet_table(env: LabEnvironment, records: list) -> Table:
     lb = env.lb()
     try:
         live = lb.live_color()
@@ -195,4 +218,4 @@ def show_fleet(env: LabEnvironment, records: list) -> None:
             serving = f"→ be_{live}"
         table.add_row(rec.name, rec.role, rec.color or "-", rec.address,
                       versions[BASE], versions[APP], serving)
-    out.print(table)
+    return table
