@@ -31,14 +31,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from orchestrator import config, live, rollout  # noqa: E402
-from orchestrator.cutover import CUTOVER  # noqa: E402
-from orchestrator.demo import demo_config  # noqa: E402
-from orchestrator.fleet import Fleet, open_provider  # noqa: E402
+from orchestrator import config  # noqa: E402
+from orchestrator.lab.demo import demo_config  # noqa: E402
 from orchestrator.lab.environment import LabEnvironment  # noqa: E402
 from orchestrator.lab.lab import Lab  # noqa: E402
+from orchestrator.lab.loadgen import LoadApart  # noqa: E402
 from orchestrator.lab.settings import LabSettings  # noqa: E402
-from orchestrator.loadgen import LoadApart  # noqa: E402
+from orchestrator.runbook import live, rollout  # noqa: E402
+from orchestrator.runbook.fleet import Fleet, open_provider  # noqa: E402
+from orchestrator.swap.cutover import CUTOVER  # noqa: E402
 
 SUBNET = "198.18.60.0/24"
 

@@ -1,4 +1,5 @@
-"""One exception tree for everything greenswap tells an operator.
+"""Every exception class greenswap has: one tree for everything it tells an operator,
+and three signals that never leave the module that raises them.
 
 Every error carries a one-line message (what is wrong, naming the field, host or
 phase) and a hint (what to do next). The CLI prints both on one line and exits
@@ -7,7 +8,9 @@ with the error's code; nothing else in the package decides exit codes.
     GreenswapError                      exit 1  an operation failed
     ├── InputError                      exit 3  bad input; nothing was changed
     │   ├── ConfigError                         a setting is wrong (names the field)
-    │   └── AddressConflictError                the lab subnet overlaps an interface
+    │   ├── AddressConflictError                the lab subnet overlaps an interface
+    │   ├── LockHeld                            another rollout holds the environment
+    │   └── OutsideWindow                       no patch window is open
     ├── PrivilegeError                  exit 4  needs root
     ├── LabError                                the lab could not be built or run
     │   ├── ImageBuildError                     debootstrap or image tweaks failed
@@ -17,13 +20,31 @@ with the error's code; nothing else in the package decides exit codes.
     │   └── RemoteCommandError                  a command on a host exited non-zero
     ├── PlaybookError                           a playbook run failed on some hosts
     ├── TransformError                          the user's transform broke its contract
+    │   └── RowRejected                         it raised on one row (kept as a dead letter)
     ├── ReplayError                             replay cannot go on safely
     │   └── ReplayRefused                       refused before any harm (no key, DDL, WAL cap)
     ├── LoadBalancerError                       the LB's runtime API refused or is gone
-    └── CloudError                              a cloud API call failed or a wait ran out
+    ├── CloudError                              a cloud API call failed or a wait ran out
+    ├── LeaseLost                               another greenswap took the environment over
+    ├── HookFailed                              an operator's hook failed or timed out
+    ├── PhaseFailed                             a runbook phase failed (carries phase, cause)
+    ├── PreflightFailed                         blue, or what green is built from, is unfit
+    ├── VerifyFailed                            green is not f(blue), or not healthy
+    ├── CutoverAborted                          the swap stopped; the old colour serves
+    ├── CanaryFailed                            a canary step failed; all traffic is on blue
+    ├── BakeFailed                              green failed its bake; blue is live again
+    ├── RollbackFailed                          the swap back did not happen; green serves
+    └── NotYet                                  not a failure: a phase waits, by design
+        └── RetireNotDue                        blue is kept until retire.keep_blue_s
+    Exception
+    ├── DeliveryRetry                           a webhook delivery worth trying again
+    ├── StreamStopped                           replay asked to stop mid-wait; batch unwritten
+    └── PipelineAborted                         another stage of a copy pipeline failed
 """
 
 from __future__ import annotations
+
+import time
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -58,6 +79,16 @@ class ConfigError(InputError):
 
 class AddressConflictError(InputError):
     default_hint = "choose another --subnet inside 198.18.0.0/15; nothing was changed"
+
+
+class LockHeld(InputError):
+    default_hint = ("wait for it to finish, or if its holder is gone for good, "
+                    "'greenswap unlock' (recorded in the journal)")
+
+
+class OutsideWindow(InputError):
+    default_hint = ("wait for the next window ('greenswap window status'), or give "
+                    "--override-window REASON (recorded in the journal); nothing was changed")
 
 
 class PrivilegeError(GreenswapError):
@@ -124,3 +155,79 @@ class LoadBalancerError(GreenswapError):
 class CloudError(GreenswapError):
     default_hint = ("check credentials, quotas and the resources named above; what greenswap "
                     "made is tagged greenswap:owner=greenswap")
+
+
+class LeaseLost(GreenswapError):
+    default_hint = "another greenswap took this environment over; check 'greenswap status'"
+
+
+class HookFailed(GreenswapError):
+    default_hint = "see the hook's output above; fix it or remove it from hooks: in the config"
+
+
+class PhaseFailed(GreenswapError):
+    """A phase failed; its cause is the message. Raised to the driver, which cleans up."""
+
+    def __init__(self, phase: str, cause: BaseException) -> None:
+        text = cause.message if isinstance(cause, GreenswapError) else (
+            f"{type(cause).__name__}: {cause}")
+        super().__init__(f"phase {phase} failed: {text}",
+                         getattr(cause, "hint", None))
+        self.phase = phase
+        self.cause = cause
+
+
+class PreflightFailed(GreenswapError):
+    default_hint = "nothing was changed; fix what is named and run 'greenswap rollout' again"
+
+
+class VerifyFailed(GreenswapError):
+    default_hint = ("green does not equal the transform of blue; see 'greenswap status'"
+                    " for the keys, fix the transform, then roll out again")
+
+
+class CutoverAborted(GreenswapError):
+    default_hint = ("the old colour is serving and unfenced; fix the cause and run "
+                    "'greenswap resume'")
+
+
+class CanaryFailed(GreenswapError):
+    default_hint = "every request is back on blue; green is destroyed. See the journal for why"
+
+
+class BakeFailed(GreenswapError):
+    default_hint = "blue is live again and has every write; see the journal for why"
+
+
+class RollbackFailed(GreenswapError):
+    default_hint = ("green is still live and blue still fed; 'greenswap resume' tries the"
+                    " rollback again")
+
+
+class NotYet(GreenswapError):
+    """A phase that cannot finish yet, by design (blue is kept for a while): the
+    rollout stops here, and a later 'resume' runs the phase again."""
+
+
+class RetireNotDue(NotYet):
+    """Not a failure: the rollout waits, state 'baked', until blue may go."""
+
+    def __init__(self, due: float) -> None:
+        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due))
+        super().__init__(f"blue is kept until {at} (retire.keep_blue_s)",
+                         f"run 'greenswap resume' after {at} to retire it")
+        self.due = due
+
+
+# Signals: each is raised and caught inside one module, and never reaches an operator.
+class DeliveryRetry(Exception):
+    """A failure worth trying again: the network, or the receiver's 5xx."""
+
+
+class StreamStopped(Exception):
+    """Asked to stop while waiting to see a batch's transactions: the batch is
+    dropped unwritten, and the position stays before it."""
+
+
+class PipelineAborted(Exception):
+    """Another stage of the pipeline failed; its error is the one reported."""

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.lab import network, procs
+from orchestrator import processes
+from orchestrator.lab import network
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab
 from orchestrator.lab.settings import LabSettings
@@ -46,7 +47,7 @@ def leftovers(settings: LabSettings) -> list[str]:
     """Everything of this lab that still exists on the machine."""
     found = [f"netns {n}" for n in network.netns_named(f"{settings.name}-")]
     found += [f"link {n}" for n in network.links_named(f"{settings.name}-")]
-    found += [f"pid {p}" for p in procs.find(f"{settings.state_dir}/")]
+    found += [f"pid {p}" for p in processes.find(f"{settings.state_dir}/")]
     mounts = Path("/proc/self/mountinfo").read_text()
     found += [f"mount {ln}" for ln in mounts.splitlines() if str(settings.state_dir) in ln]
     if settings.state_dir.exists():

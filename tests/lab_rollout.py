@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from orchestrator import config
-from orchestrator.loadgen import Load
+from orchestrator.lab.loadgen import Load
 
 SAMPLE_APP = Path(__file__).resolve().parents[1] / "examples" / "sample-app"
 

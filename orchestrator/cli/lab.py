@@ -10,8 +10,8 @@ import click
 from rich.table import Table
 
 from orchestrator.cli.output import emit_json, err, out, say
-from orchestrator.demo import DemoSummary, rollout_under_load
 from orchestrator.errors import GreenswapError, LabError
+from orchestrator.lab.demo import DemoSummary, rollout_under_load
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab, LabStatus
 from orchestrator.lab.packages import APP, BASE

@@ -11,8 +11,8 @@ from orchestrator.cli.rollout import config_option
 from orchestrator.config import load
 from orchestrator.errors import InputError
 from orchestrator.fsutil import write_atomic
-from orchestrator.lease_backends import open_journal
-from orchestrator.report import render
+from orchestrator.ops.report import render
+from orchestrator.runbook.lease import open_journal
 
 
 @click.command()

@@ -14,14 +14,14 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from orchestrator import rollout as runbook
 from orchestrator.cli.output import emit_json, out, say
 from orchestrator.config import Config, load
-from orchestrator.context import PHASES
 from orchestrator.errors import InputError
-from orchestrator.journal import Journal, Rollout
-from orchestrator.lease_backends import open_journal
-from orchestrator.plan import plan_steps
+from orchestrator.runbook import rollout as runbook
+from orchestrator.runbook.context import PHASES
+from orchestrator.runbook.journal import Journal, Rollout
+from orchestrator.runbook.lease import open_journal
+from orchestrator.runbook.plan import plan_steps
 
 EXIT_CHANGES = 2
 WATCH_EVERY_S = 2.0
@@ -171,25 +171,6 @@ def unlock(config_path: Path, reason: str) -> None:
     say(f"lock of {holder} broken" if holder else f"{cfg.environment} was not locked")
 
 
-@click.command(hidden=True)
-@config_option
-@click.option("--rollout", "rollout_id", type=int, required=True)
-@click.option("--old", required=True)
-@click.option("--new", required=True)
-@click.option("--token", required=True)
-@click.option("--at", type=float, required=True)
-@click.option("--cli-pid", type=int, required=True)
-def watchdog(config_path: Path, rollout_id: int, old: str, new: str, token: str,
-             at: float, cli_pid: int) -> None:
-    """(internal) Put the old colour back if a swap's CLI died; see watchdog.py."""
-    from orchestrator.watchdog import guard
-
-    del token  # only marks the process as this swap's, for stop_pid
-    cfg = load(config_path)
-    ctx = runbook._context(cfg, open_journal(cfg), rollout_id, say, False)
-    say(guard(ctx, old, new, at, cli_pid))
-
-
 def _check_reason(reason: str | None) -> None:
     if reason is not None and not reason.strip():
         raise InputError("--override-window: give a reason; it is recorded in the journal")
@@ -251,4 +232,4 @@ def _when(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
 
 
-COMMANDS = (plan, rollout_cmd, resume, rollback, abort, status, history, unlock, watchdog)
+COMMANDS = (plan, rollout_cmd, resume, rollback, abort, status, history, unlock)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from orchestrator import schedule as units
 from orchestrator.cli.output import say
 from orchestrator.cli.rollout import config_option
 from orchestrator.config import load
+from orchestrator.ops import schedule as units
 
 unit_dir_option = click.option(
     "--unit-dir", type=click.Path(path_type=Path, file_okay=False), show_default=True,

@@ -21,7 +21,7 @@ from orchestrator.db.catalog import TableInfo
 from orchestrator.db.mapping import forward_rows
 from orchestrator.db.transform import TableTransform
 from orchestrator.db.values import copy_line, parse_copy_line
-from orchestrator.errors import ReplayError
+from orchestrator.errors import PipelineAborted, ReplayError
 
 CHUNK_LINES = 5_000
 QUEUE_DEPTH = 4
@@ -45,10 +45,6 @@ def forward_chunk(info: TableInfo, tt: TableTransform) -> Convert:
     return convert
 
 
-class _Aborted(Exception):
-    """Another stage of the pipeline failed; its error is the one reported."""
-
-
 class Pipeline:
     def __init__(self, rcur, query: str, convert: Convert, write: Write, what: str,
                  progress: Callable[[int], None] = lambda _n: None) -> None:
@@ -67,7 +63,7 @@ class Pipeline:
             t.start()
         try:
             counts = self._transform()
-        except _Aborted:
+        except PipelineAborted:
             counts = {}
         except BaseException as exc:
             self.errors.append(exc)
@@ -91,7 +87,7 @@ class Pipeline:
     def _guard(self, stage) -> None:
         try:
             stage()
-        except _Aborted:
+        except PipelineAborted:
             pass
         except BaseException as exc:
             self.errors.append(exc)
@@ -128,7 +124,7 @@ class Pipeline:
             if self.failed.is_set() and (not final or q.full()):
                 if final:
                     return  # nobody will read it: the stages are stopping
-                raise _Aborted
+                raise PipelineAborted
             try:
                 q.put(item, timeout=0.1)
                 return
@@ -138,7 +134,7 @@ class Pipeline:
     def _get(self, q: queue.Queue):
         while True:
             if self.failed.is_set():
-                raise _Aborted
+                raise PipelineAborted
             try:
                 return q.get(timeout=0.1)
             except queue.Empty:

@@ -29,7 +29,7 @@ from orchestrator.db.catalog import TableInfo, split_name
 from orchestrator.db.mapping import Entity
 from orchestrator.db.pgoutput import UNCHANGED
 from orchestrator.db.source import Seeing, SourceDB
-from orchestrator.errors import ReplayRefused
+from orchestrator.errors import ReplayRefused, StreamStopped
 
 DEFAULT_MAX_SLOT_WAL = 1 << 30  # 1 GiB
 WAL_CHECK_S = 5.0
@@ -41,11 +41,6 @@ FETCH = object()  # the row had unchanged TOAST values: read it from the source
 CHANGES = {pgoutput.Insert, pgoutput.Update, pgoutput.Delete, pgoutput.Truncate}
 KEEPALIVE_S = 1.0  # while waiting to see a transaction, answer the server this often
 PENDING_PRUNE = 10_000  # unconfirmed xids kept before asking the server to thin them
-
-
-class _Stopped(Exception):
-    """Asked to stop while waiting to see a batch's transactions: the batch is
-    dropped unwritten, and the position stays before it."""
 
 
 @dataclass
@@ -143,7 +138,7 @@ class Stream:
             sys.setswitchinterval(SWITCH_INTERVAL_S)
             self._writer = ThreadPoolExecutor(1, thread_name_prefix=f"apply/{self.source.stream}")
             # Stopped mid-resolve: that batch is dropped; the one before still lands.
-            with contextlib.suppress(_Stopped):
+            with contextlib.suppress(StreamStopped):
                 self._loop(cur, stop, until_lsn)
             self._land(cur)
         finally:
@@ -365,7 +360,7 @@ class Stream:
 
         def waiting() -> None:
             if stop.is_set():
-                raise _Stopped
+                raise StreamStopped
             if time.monotonic() - last[0] >= KEEPALIVE_S:
                 last[0] = time.monotonic()
                 cur.send_feedback(force=True)  # the server must not time the stream out

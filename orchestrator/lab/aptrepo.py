@@ -17,7 +17,7 @@ from orchestrator.errors import LabError
 from orchestrator.fsutil import write_atomic
 from orchestrator.lab.local import run
 from orchestrator.lab.packages import DebSpec, build_deb, copy_into
-from orchestrator.lab.procs import is_ours, stop_pid, wait_for_port
+from orchestrator.processes import is_ours, stop_pid, wait_for_port
 
 
 def sources_line(url: str) -> str:

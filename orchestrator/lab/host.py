@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.errors import HostBootError
-from orchestrator.lab.procs import alive, children, is_ours, stop_pid, wait_for_port, wait_gone
+from orchestrator.processes import alive, children, is_ours, stop_pid, wait_for_port, wait_gone
 
 DEVICES = ("null", "zero", "full", "random", "urandom", "tty")
 SSH_BOOT_DEADLINE_S = 15.0

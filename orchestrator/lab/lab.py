@@ -17,12 +17,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from orchestrator import processes
 from orchestrator.errors import GreenswapError, InputError, LabError, PrivilegeError
 from orchestrator.fsutil import write_atomic
-from orchestrator.lab import aptrepo, host, image, inventory, keys, network, packages, procs
+from orchestrator.lab import aptrepo, host, image, keys, network, packages
 from orchestrator.lab import state as lab_state
 from orchestrator.lab.settings import LabSettings
 from orchestrator.lab.state import HostRecord, LabState
+from orchestrator.providers import inventory
 from orchestrator.providers.base import check_count, check_role
 
 # argv[0] of what the lab starts; an operator's `tail -f .../repo.log` is never swept.
@@ -105,7 +107,7 @@ class Lab:
             for rec in list(state.hosts.values()):
                 self._destroy(state, rec)
                 removed.append(f"host {rec.name}")
-            if procs.stop_pid(state.repo_pid or 0, str(self.repo_dir)):
+            if processes.stop_pid(state.repo_pid or 0, str(self.repo_dir)):
                 removed.append("apt repository server")
             removed += self._sweep_unrecorded()
             if network.link_exists(self.settings.bridge):
@@ -285,8 +287,8 @@ class Lab:
         state directory, and namespaces and veths named with this lab's prefix."""
         removed = []
         token = f"{self.settings.state_dir}/"
-        for pid in procs.find(token, programs=LAB_PROGRAMS):
-            if procs.stop_pid(pid, token, sig=signal.SIGKILL):
+        for pid in processes.find(token, programs=LAB_PROGRAMS):
+            if processes.stop_pid(pid, token, sig=signal.SIGKILL):
                 removed.append(f"stray process {pid}")
         prefix = f"{self.settings.name}-"
         for ns in network.netns_named(prefix):

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.config import LAB_STATE_ROOT
 from orchestrator.errors import ConfigError
 from orchestrator.fsutil import write_atomic
 
@@ -24,7 +25,7 @@ class LabSettings:
     subnet: ipaddress.IPv4Network = field(
         default_factory=lambda: ipaddress.IPv4Network("198.18.0.0/24")
     )
-    state_root: Path = Path("/var/lib/greenswap/labs")
+    state_root: Path = LAB_STATE_ROOT
     cache_dir: Path = Path("/var/cache/greenswap")
     repo_port: int = 8080
     inventory_dir: Path | None = None

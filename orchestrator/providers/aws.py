@@ -20,10 +20,12 @@ from pathlib import Path
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orchestrator.aws import ids
-from orchestrator.aws.outputs import COLORS, Base
+from orchestrator.aws.clients import Clients
+from orchestrator.aws.outputs import COLORS, Base, read_for
+from orchestrator.config import Config
 from orchestrator.errors import CloudError, InputError
 from orchestrator.fsutil import write_atomic
-from orchestrator.lab import inventory
+from orchestrator.providers import inventory
 from orchestrator.providers.base import Host, check_count
 
 TAG_ENV = "greenswap:environment"
@@ -33,6 +35,15 @@ TAG_ROLE = "greenswap:role"
 POLL_S = 2.0
 DEFAULT_DEADLINE_S = 900.0
 
+
+
+def open_aws(cfg: Config) -> AwsProvider:
+    """provider.kind aws: green as an Auto Scaling group in Terraform's base."""
+    aws = cfg.aws
+    assert aws is not None and aws.ssh_key is not None  # config.load requires both here
+    base = read_for(aws.terraform_outputs, cfg.environment)
+    return AwsProvider(Clients(base.region, aws.endpoint_url), base,
+                       cfg.state_dir / cfg.environment, aws.ssh_key, image_id=aws.image_id)
 
 class AwsProvider:
     def __init__(self, clients, base: Base, state_dir: Path, key_path: Path,

@@ -24,9 +24,10 @@ from pathlib import Path
 import paramiko
 import yaml
 
+from orchestrator.config import Config
 from orchestrator.errors import ConfigError, InputError
 from orchestrator.fsutil import write_atomic
-from orchestrator.lab import inventory
+from orchestrator.providers import inventory
 from orchestrator.providers.base import COLORLESS_ROLES, COLORS, ROLES, Host, check_count
 from orchestrator.remote.ansible import run_playbook
 
@@ -34,6 +35,14 @@ POOL_GROUPS = {f"{color}_{role}": (role, color) for color in COLORS
                for role in ROLES if role not in COLORLESS_ROLES}
 POOL_GROUPS.update({role: (role, None) for role in COLORLESS_ROLES})
 
+
+
+def open_static(cfg: Config) -> StaticProvider:
+    """provider.kind static: the two pools of the operator's inventory."""
+    fleet = cfg.static
+    assert fleet is not None  # config.load reads the static section for this kind
+    return StaticProvider(fleet.inventory, fleet.ssh_key, fleet.known_hosts,
+                          cfg.state_dir / cfg.environment)
 
 class StaticProvider:
     def __init__(self, inventory_path: Path, key_path: Path, known_hosts: Path,

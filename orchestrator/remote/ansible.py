@@ -20,10 +20,9 @@ from pathlib import Path
 import ansible_runner
 
 from orchestrator.errors import PlaybookError
-from orchestrator.lab.settings import PROJECT_ROOT
 from orchestrator.secrets import known, scrub_tree
 
-PLAYBOOKS = PROJECT_ROOT / "playbooks"
+PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"  # beside the package
 FACT_PREFIX = "greenswap_"
 FAILURES = ("runner_on_failed", "runner_on_unreachable")
 

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.aws.lease import DynamoLeases
-from orchestrator.journal import Journal, LockHeld, holder_identity
+from orchestrator.errors import LockHeld
+from orchestrator.runbook.journal import Journal, holder_identity
 
 
 @pytest.fixture
@@ -88,7 +89,7 @@ def test_the_config_names_the_backend_and_the_rollout_journal_uses_it(
     import yaml
 
     from orchestrator import config
-    from orchestrator.lease_backends import open_journal
+    from orchestrator.runbook.lease import open_journal
     from tests.aws.conftest import make_base
 
     sample = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"

@@ -26,13 +26,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import config, rollout
-from orchestrator.journal import Journal
+from orchestrator import config
 from orchestrator.lab import network
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab
 from orchestrator.providers.aws import AwsProvider
 from orchestrator.providers.base import Host
+from orchestrator.runbook import rollout
+from orchestrator.runbook.journal import Journal
 from tests.aws.conftest import REGION, make_base
 from tests.conftest import leftovers, make_settings
 

@@ -17,10 +17,10 @@ import time
 
 import pytest
 
-from orchestrator import rollout
 from orchestrator.db import fence
 from orchestrator.faults import VARIABLE
-from orchestrator.journal import Journal
+from orchestrator.runbook import rollout
+from orchestrator.runbook.journal import Journal
 from tests.lab_rollout import admin_dsn, live_version, under_load, write_config
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

@@ -12,8 +12,9 @@ import psycopg2.errors
 import pytest
 
 from orchestrator.config import Cutover
-from orchestrator.cutover import CutoverAborted, wait_for_long_writers
 from orchestrator.db.fence import Fence
+from orchestrator.errors import CutoverAborted
+from orchestrator.swap.cutover import wait_for_long_writers
 from tests.pg import Cluster
 
 SETTINGS = Cutover(lag_threshold_bytes=0, max_pause_ms=300, deadline_ms=1500)

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from orchestrator import rollout
-from orchestrator.journal import Journal
+from orchestrator.runbook import rollout
+from orchestrator.runbook.journal import Journal
 from tests.lab_rollout import assert_clean, lb_url, live_version, under_load, write_config
 
 pytestmark = pytest.mark.lab

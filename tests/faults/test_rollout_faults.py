@@ -6,9 +6,9 @@ from __future__ import annotations
 import psycopg2
 import pytest
 
-from orchestrator import rollout
 from orchestrator.db import fence
-from orchestrator.journal import Journal
+from orchestrator.runbook import rollout
+from orchestrator.runbook.journal import Journal
 from tests.lab_rollout import (
     SAMPLE_APP,
     admin_dsn,

@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from orchestrator.journal import Journal
+from orchestrator.runbook.journal import Journal
 from tests.lab_rollout import live_version, under_load, write_config
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]

@@ -13,7 +13,7 @@ from orchestrator.errors import AddressConflictError, HostKeyMismatchError, Inpu
 from orchestrator.lab import keys
 from orchestrator.lab import state as lab_state
 from orchestrator.lab.lab import Lab
-from orchestrator.providers.lab import LabProvider
+from orchestrator.lab.provider import LabProvider
 from orchestrator.remote.ssh import SSHShell
 from tests.conftest import leftovers, make_settings
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from orchestrator.notify import Webhook
+from orchestrator.ops.notify import Webhook
 from tests.receiver import Receiver
 
 
@@ -78,8 +78,8 @@ def test_a_rollout_tells_its_start_phases_and_end_and_a_missing_url_only_is_note
     import yaml
 
     from orchestrator import config
-    from orchestrator.context import Context
-    from orchestrator.journal import Journal
+    from orchestrator.runbook.context import Context
+    from orchestrator.runbook.journal import Journal
 
     sample = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
     doc = yaml.safe_load(sample.read_text())

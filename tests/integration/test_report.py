@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from orchestrator.context import PHASES
-from orchestrator.report import render
+from orchestrator.ops.report import render
+from orchestrator.runbook.context import PHASES
 from tests.browser import rendered_dom
 from tests.report_data import sample_rollout
 

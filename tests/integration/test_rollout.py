@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from orchestrator import rollout
 from orchestrator.db import fence
-from orchestrator.journal import Journal
+from orchestrator.runbook import rollout
+from orchestrator.runbook.journal import Journal
 from tests.lab_rollout import (
     admin_dsn,
     assert_clean,

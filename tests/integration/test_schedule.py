@@ -15,8 +15,9 @@ import pytest
 import yaml
 from cronsim import CronSim
 
-from orchestrator import config, schedule
+from orchestrator import config
 from orchestrator.errors import ConfigError
+from orchestrator.ops import schedule
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
 ANALYZE = shutil.which("systemd-analyze")

@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import config, rollout, schedule
-from orchestrator.context import PHASES
-from orchestrator.journal import Journal
+from orchestrator import config
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab
-from orchestrator.loadgen import Load
+from orchestrator.lab.loadgen import Load
+from orchestrator.ops import schedule
+from orchestrator.runbook import rollout
+from orchestrator.runbook.context import PHASES
+from orchestrator.runbook.journal import Journal
 from tests.browser import rendered_dom
 from tests.conftest import leftovers, make_settings
 from tests.receiver import Receiver

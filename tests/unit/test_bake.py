@@ -10,14 +10,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from orchestrator import config, live
-from orchestrator.context import Context, PhaseFailed
-from orchestrator.errors import ReplayError
-from orchestrator.fleet import Fleet
-from orchestrator.journal import Journal
+from orchestrator import config
+from orchestrator.db.sync import FakeSync
+from orchestrator.errors import PhaseFailed, ReplayError
 from orchestrator.lb.base import FakeLoadBalancer
 from orchestrator.providers.fake import FakeProvider
-from orchestrator.sync import FakeSync
+from orchestrator.runbook import live
+from orchestrator.runbook.context import Context
+from orchestrator.runbook.fleet import Fleet
+from orchestrator.runbook.journal import Journal
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
 

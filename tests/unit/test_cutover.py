@@ -7,10 +7,10 @@ import time
 import pytest
 
 from orchestrator.config import Cutover
-from orchestrator.cutover import CUTOVER, ROLLBACK, CutoverAborted, swap
-from orchestrator.errors import LoadBalancerError
+from orchestrator.db.sync import FakeSync
+from orchestrator.errors import CutoverAborted, LoadBalancerError
 from orchestrator.lb.base import FakeLoadBalancer
-from orchestrator.sync import FakeSync
+from orchestrator.swap.cutover import CUTOVER, ROLLBACK, swap
 
 FAST = Cutover(lag_threshold_bytes=1000, max_pause_ms=300, deadline_ms=1000,
                inflight_timeout_ms=100)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from orchestrator.demo import DemoSummary
+from orchestrator.lab.demo import DemoSummary
 
 CLEAN = DemoSummary(
     rollout_id=1, state="succeeded", requests=4000, failed_requests=0, stale_reads=0,

@@ -2,8 +2,8 @@ from pathlib import Path
 
 import yaml
 
-from orchestrator.lab import inventory
 from orchestrator.lab.state import HostRecord
+from orchestrator.providers import inventory
 
 
 def test_groups_by_role_colour_and_both():

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.journal import Journal, LockHeld, holder_identity
+from orchestrator.errors import LockHeld
+from orchestrator.runbook.journal import Journal, holder_identity
 
 
 def test_a_second_rollout_is_refused_with_the_holders_identity(tmp_path):
@@ -85,7 +86,7 @@ def test_a_lease_whose_process_died_on_this_machine_is_taken_over_at_once(tmp_pa
     journal = Journal(tmp_path)
     child = subprocess.run(  # a holder that takes the lease and dies without releasing
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
-         " from pathlib import Path; from orchestrator.journal import Journal;"
+         " from pathlib import Path; from orchestrator.runbook.journal import Journal;"
          " Journal(Path(sys.argv[2])).acquire('prod', 3, ttl_s=600); import os; os._exit(0)",
          str(Path(__file__).resolve().parents[2]), str(tmp_path)], timeout=60)
     assert child.returncode == 0

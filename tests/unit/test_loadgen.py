@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from orchestrator.loadgen import Load, LoadApart
+from orchestrator.lab.loadgen import Load, LoadApart
 
 
 class Accounts(BaseHTTPRequestHandler):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import re
 
-from orchestrator.context import PHASES
-from orchestrator.report import check_results, lb_series, phase_spans, render
+from orchestrator.ops.report import check_results, lb_series, phase_spans, render
+from orchestrator.runbook.context import PHASES
 from tests.report_data import HOSTILE, T0, sample_rollout
 
 

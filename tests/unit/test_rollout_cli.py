@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from orchestrator.cli.main import main
-from orchestrator.journal import Journal
+from orchestrator.runbook.journal import Journal
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
 

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from orchestrator import faults, watchdog
-from orchestrator.lab import procs
+from orchestrator import faults, processes
+from orchestrator.swap import watchdog
 
 
 def pending(run_dir, seconds: float, at: float) -> subprocess.Popen:
@@ -21,7 +21,7 @@ def pending(run_dir, seconds: float, at: float) -> subprocess.Popen:
                              token])
     # /proc shows the new command line only once the exec is through
     until = time.monotonic() + 5
-    while not procs.is_ours(proc.pid, token) and time.monotonic() < until:
+    while not processes.is_ours(proc.pid, token) and time.monotonic() < until:
         time.sleep(0.01)
     (run_dir / watchdog.PID_FILE).write_text(
         json.dumps({"pid": proc.pid, "token": token, "at": at}))
@@ -42,7 +42,7 @@ def test_a_watchdog_that_does_not_act_past_its_bound_is_stopped(tmp_path, monkey
     proc = pending(tmp_path, 60, time.time())
     said: list[str] = []
     watchdog.settle(tmp_path, said.append)
-    assert not procs.alive(proc.pid)  # stopped by its PID (and reaped by settle)
+    assert not processes.alive(proc.pid)  # stopped by its PID (and reaped by settle)
     assert said and "had not acted" in said[0]
 
 
@@ -77,9 +77,9 @@ def test_abort_after_a_watchdog_stopped_before_acting_puts_blue_back():
     abort (no cutover happened) then does it, so blue serves and takes writes."""
     from types import SimpleNamespace
 
+    from orchestrator.db.sync import FakeSync
     from orchestrator.lb.base import FakeLoadBalancer
-    from orchestrator.rollout import _put_blue_back
-    from orchestrator.sync import FakeSync
+    from orchestrator.runbook.rollout import _put_blue_back
 
     lb, sync = FakeLoadBalancer(), FakeSync()
     lb.hold()

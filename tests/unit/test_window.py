@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from orchestrator.cli.main import main
-from orchestrator.errors import ConfigError
-from orchestrator.journal import Journal
-from orchestrator.window import OutsideWindow, Window, check
+from orchestrator.errors import ConfigError, OutsideWindow
+from orchestrator.ops.window import Window, check
+from orchestrator.runbook.journal import Journal
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
+from orchestrator.config.section import Section
 from orchestrator.errors import ConfigError
-from orchestrator.settings_file import Section
-from orchestrator.window import Window
+from orchestrator.ops.window import Window
 
 
 def window_settings(section: Section, worst: timedelta) -> Window | None:

@@ -17,13 +17,12 @@ from typing import Any
 
 import yaml
 
-from orchestrator.config_combinations import check_combination
+from orchestrator.config.combinations import check_combination
+from orchestrator.config.section import REQUIRED, Section
+from orchestrator.config.window import window_settings
 from orchestrator.errors import ConfigError
-from orchestrator.lab.settings import LabSettings
+from orchestrator.ops.window import Window
 from orchestrator.secrets import remember
-from orchestrator.settings_file import REQUIRED, Section
-from orchestrator.window import Window
-from orchestrator.window_settings import window_settings
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
 SCOPES = ("preflight", "verify", "bake")
@@ -35,6 +34,8 @@ PROVIDER_FIELDS = {"lab": {"lab", "state_root", "inventory_dir"},
                    "static": {"inventory", "ssh_key", "known_hosts"},
                    "aws": {"ssh_key", "image_id", "bake_from"}}
 LEASE_BACKENDS = ("sqlite", "dynamodb")
+STATE_DIR = Path("/var/lib/greenswap")
+LAB_STATE_ROOT = STATE_DIR / "labs"  # provider.state_root: each lab's state is in <root>/<lab>
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,8 @@ def _state_dir(kind: str, lab: str, lab_paths: dict[str, Path]) -> Path:
     # A rollout on a lab keeps its journal with the lab: `lab down` removes both, and
     # a new lab (each `make demo`) does not inherit rollouts whose hosts are gone.
     if kind == "lab":
-        return LabSettings(name=lab, **lab_paths).state_dir / "rollouts"
-    return Path("/var/lib/greenswap")
+        return lab_paths.get("state_root", LAB_STATE_ROOT) / lab / "rollouts"
+    return STATE_DIR
 
 
 def _green_hosts(provider: Section, shared_db: bool) -> dict[str, int]:

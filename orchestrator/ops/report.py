@@ -15,8 +15,8 @@ from pathlib import Path
 
 import jinja2
 
-from orchestrator.context import PHASES
-from orchestrator.journal import Event, Rollout
+from orchestrator.runbook.context import PHASES
+from orchestrator.runbook.journal import Event, Rollout
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 

@@ -7,17 +7,13 @@ import hashlib
 
 import psycopg2
 
-from orchestrator.context import Context, phase
 from orchestrator.db.catalog import quote_ident, table_info
 from orchestrator.db.connect import connect
 from orchestrator.db.transform import load as load_transform
-from orchestrator.errors import GreenswapError, ReplayRefused
+from orchestrator.errors import PreflightFailed, ReplayRefused
+from orchestrator.runbook.context import Context, phase
 
 OTHER = {"blue": "green", "green": "blue"}
-
-
-class PreflightFailed(GreenswapError):
-    default_hint = "nothing was changed; fix what is named and run 'greenswap rollout' again"
 
 
 @phase("preflight")

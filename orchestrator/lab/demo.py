@@ -13,14 +13,15 @@ from pathlib import Path
 
 from rich.table import Table
 
-from orchestrator import config, rollout
-from orchestrator.context import PhaseFailed
+from orchestrator import config
+from orchestrator.errors import PhaseFailed
 from orchestrator.fsutil import write_atomic
 from orchestrator.lab.environment import LabEnvironment
+from orchestrator.lab.loadgen import Load
 from orchestrator.lab.packages import APP_SOURCE
-from orchestrator.lease_backends import open_journal
-from orchestrator.loadgen import Load
-from orchestrator.report import render
+from orchestrator.ops.report import render
+from orchestrator.runbook import rollout
+from orchestrator.runbook.lease import open_journal
 
 CONFIG = APP_SOURCE / "rollout.yml"
 RATE = 100.0  # requests/s, each a write and a read-back

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from orchestrator.config import Config
-from orchestrator.journal import Journal, LeaseStore
+from orchestrator.runbook.journal import Journal, LeaseStore
 
 
 def lease_store(cfg: Config) -> LeaseStore | None:

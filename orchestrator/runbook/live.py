@@ -8,25 +8,26 @@ from datetime import UTC, datetime
 
 import psycopg2
 
-from orchestrator import switch, window
-from orchestrator.context import Context, NotYet, phase
-from orchestrator.cutover import CUTOVER, ROLLBACK, CutoverAborted, Swap, SwapResult, swap
 from orchestrator.db.lag import LagSample
-from orchestrator.errors import GreenswapError, ReplayError
-from orchestrator.green import refresh_lb
-from orchestrator.watchdog import Watchdog
+from orchestrator.errors import (
+    BakeFailed,
+    CanaryFailed,
+    CutoverAborted,
+    GreenswapError,
+    ReplayError,
+    RetireNotDue,
+    RollbackFailed,
+    VerifyFailed,
+)
+from orchestrator.ops import window
+from orchestrator.runbook.context import Context, phase
+from orchestrator.runbook.green import refresh_lb
+from orchestrator.swap import canary
+from orchestrator.swap.cutover import CUTOVER, ROLLBACK, Swap, SwapResult, swap
+from orchestrator.swap.watchdog import Watchdog
 
 SYNC_PROGRESS_S = 5.0
 SAMPLE_S = 1.0  # lag and LB answers recorded for the report while waiting on sync
-
-
-class VerifyFailed(GreenswapError):
-    default_hint = ("green does not equal the transform of blue; see 'greenswap status'"
-                    " for the keys, fix the transform, then roll out again")
-
-
-class BakeFailed(GreenswapError):
-    default_hint = "blue is live again and has every write; see the journal for why"
 
 
 @phase("sync")
@@ -114,12 +115,12 @@ def _verify_data(ctx: Context) -> None:
 @phase("cutover")
 def cutover(ctx: Context) -> None:
     """hold, fence blue, catch up, flip to green, release; blue then fed in reverse"""
-    shared = ctx.cfg.database.shared  # then the LB alone moves traffic (switch.py)
+    shared = ctx.cfg.database.shared  # then the LB alone moves traffic (swap/canary.py)
     if not shared and ctx.lb.live_color() == ctx.green:
         _finish_flipped(ctx, CUTOVER)  # a crash after the flip: only the tail is left
         return
     if shared:
-        switch.restore(ctx)  # a canary a crash cut short starts again from blue
+        canary.restore(ctx)  # a canary a crash cut short starts again from blue
     try:
         window.check(ctx.cfg.window, ctx.facts.get("window_override"), datetime.now(UTC),
                      "held back", cutover=True)
@@ -139,8 +140,8 @@ def cutover(ctx: Context) -> None:
 
 def _canary(ctx: Context) -> SwapResult:
     try:
-        return switch.move(ctx, ctx.green)
-    except switch.CanaryFailed as failed:
+        return canary.move(ctx, ctx.green)
+    except CanaryFailed as failed:
         rollback(ctx, reason=failed.message)  # all back on blue already: record, hooks
         raise
 
@@ -203,11 +204,6 @@ def _roll_back_from_bake(ctx: Context, reason: str) -> None:
     raise BakeFailed(f"bake failed ({reason}); rolled back to blue ({ctx.blue})")
 
 
-class RollbackFailed(GreenswapError):
-    default_hint = ("green is still live and blue still fed; 'greenswap resume' tries the"
-                    " rollback again")
-
-
 def rollback(ctx: Context, reason: str) -> SwapResult | None:
     """hold, fence green, reverse catch-up, flip back to blue, release"""
     ctx.record("rollback", "start", f"rollback: {reason}")
@@ -240,16 +236,6 @@ def retire(ctx: Context) -> None:
         ctx.fleet.provider.destroy_hosts(blue_hosts)
         ctx.remember(retired_hosts=blue_hosts)
     refresh_lb(ctx)  # be_<blue> now has no servers
-
-
-class RetireNotDue(NotYet):
-    """Not a failure: the rollout waits, state 'baked', until blue may go."""
-
-    def __init__(self, due: float) -> None:
-        at = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(due))
-        super().__init__(f"blue is kept until {at} (retire.keep_blue_s)",
-                         f"run 'greenswap resume' after {at} to retire it")
-        self.due = due
 
 
 def _swap(ctx: Context, plan: Swap) -> SwapResult:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.errors import GreenswapError, InputError
+from orchestrator.errors import InputError, LeaseLost, LockHeld
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -38,15 +38,6 @@ CREATE TABLE IF NOT EXISTS lease (
 """
 LEASE_S = 30.0
 SAFE_SHARE = 2 / 3  # unrenewed for this share of the lease, a holder counts it lost
-
-
-class LockHeld(InputError):
-    default_hint = ("wait for it to finish, or if its holder is gone for good, "
-                    "'greenswap unlock' (recorded in the journal)")
-
-
-class LeaseLost(GreenswapError):
-    default_hint = "another greenswap took this environment over; check 'greenswap status'"
 
 
 @dataclass(frozen=True)

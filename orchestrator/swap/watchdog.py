@@ -13,20 +13,22 @@ first settles any watchdog still pending for it (`settle`).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from orchestrator import faults
+from orchestrator import faults, processes
+from orchestrator.errors import GreenswapError
 from orchestrator.fsutil import write_atomic
-from orchestrator.lab import procs
 
 if TYPE_CHECKING:
-    from orchestrator.context import Context
-    from orchestrator.cutover import Swap
+    from orchestrator.runbook.context import Context
+    from orchestrator.swap.cutover import Swap
 
 GRACE_S = 0.5  # past the pause bound; the LB lets held requests go 0.5 s after that
 LIFETIME_S = 3600  # a watchdog nobody stopped ends on its own
@@ -46,7 +48,7 @@ class Watchdog:
         ctx.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(ctx.run_dir / "watchdog.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "orchestrator.cli", "watchdog",
+                [sys.executable, "-m", __name__,
                  "--config", str(ctx.cfg.path), "--rollout", str(ctx.rollout_id),
                  "--old", old, "--new", new, "--token", token, "--at", f"{at:.3f}",
                  "--cli-pid", str(os.getpid())],
@@ -62,7 +64,7 @@ class Watchdog:
         return dog
 
     def stop(self) -> None:
-        procs.stop_pid(self.pid, self.token, deadline_s=5)
+        processes.stop_pid(self.pid, self.token, deadline_s=5)
         self.pid_file.unlink(missing_ok=True)
 
 
@@ -76,12 +78,12 @@ def settle(run_dir, record) -> None:
     except (OSError, ValueError):
         return
     pid, token = left["pid"], left["token"]
-    if procs.is_ours(pid, token):
+    if processes.is_ours(pid, token):
         wait_s = max(0.0, left["at"] - time.time()) + SETTLE_S
-        if procs.wait_gone([pid], wait_s):
+        if processes.wait_gone([pid], wait_s):
             record(f"waited for the watchdog of the interrupted swap (pid {pid}) to act")
         else:
-            procs.stop_pid(pid, token, deadline_s=5)
+            processes.stop_pid(pid, token, deadline_s=5)
             record(f"the watchdog of the interrupted swap (pid {pid}) had not acted "
                    f"after {wait_s:.0f} s; stopped")
     pid_file.unlink(missing_ok=True)
@@ -96,7 +98,7 @@ def guard(ctx: Context, old: str, new: str, at: float, cli_pid: int) -> str:
     lb = ctx.fleet.lb()
     fence = Fence(ctx.fleet.dsn(old))
     ends = time.time() + LIFETIME_S
-    while time.time() < at or procs.alive(cli_pid):
+    while time.time() < at or processes.alive(cli_pid):
         if time.time() > ends:
             return "the CLI outlived the watchdog's lifetime; nothing done"
         time.sleep(0.05)
@@ -111,3 +113,34 @@ def guard(ctx: Context, old: str, new: str, at: float, cli_pid: int) -> str:
         lb.release()  # whatever else failed: held requests must go
     ctx.record("cutover", "watchdog", did)
     return did
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The watchdog process (`python -m orchestrator.swap.watchdog`, as Watchdog.start
+    runs it); what it did, or why it could not, goes to its log."""
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.swap.watchdog")
+    parser.add_argument("--config", type=Path, required=True)
+    parser.add_argument("--rollout", type=int, required=True)
+    parser.add_argument("--old", required=True)
+    parser.add_argument("--new", required=True)
+    parser.add_argument("--token", required=True)  # marks the process as this swap's
+    parser.add_argument("--at", type=float, required=True)
+    parser.add_argument("--cli-pid", type=int, required=True)
+    args = parser.parse_args(argv)
+    # Imported here: the runbook imports this module to arm the watchdog.
+    from orchestrator.config import load
+    from orchestrator.runbook.context import open_context
+    from orchestrator.runbook.lease import open_journal
+
+    try:
+        cfg = load(args.config)
+        ctx = open_context(cfg, open_journal(cfg), args.rollout, say=print)
+        print(guard(ctx, args.old, args.new, args.at, args.cli_pid), flush=True)
+    except GreenswapError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -5,10 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from orchestrator.config import Config
+from orchestrator.errors import LabError
 from orchestrator.lab import network
 from orchestrator.lab.lab import Lab
+from orchestrator.lab.settings import LabSettings
 from orchestrator.lab.state import HostRecord
 from orchestrator.providers.base import Host
+
+
+def open_lab(cfg: Config) -> LabProvider:
+    """provider.kind lab: the lab the config names, which must be up."""
+    lab = Lab(LabSettings.resolve(cfg.lab, **cfg.lab_paths))
+    if not lab.status().exists:
+        raise LabError(f"provider.lab: lab {cfg.lab} is not up",
+                       f"run 'greenswap lab up --name {cfg.lab}' (or 'make demo')")
+    return LabProvider(lab)
 
 
 class LabProvider:

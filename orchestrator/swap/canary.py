@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import time
 
-from orchestrator.context import Context
-from orchestrator.cutover import SwapResult
-from orchestrator.errors import GreenswapError
-
-
-class CanaryFailed(GreenswapError):
-    default_hint = "every request is back on blue; green is destroyed. See the journal for why"
+from orchestrator.errors import CanaryFailed
+from orchestrator.runbook.context import Context
+from orchestrator.swap.cutover import SwapResult
 
 
 def move(ctx: Context, new: str) -> SwapResult:

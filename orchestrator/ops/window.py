@@ -16,14 +16,9 @@ from zoneinfo import ZoneInfo
 
 from cronsim import CronSim
 
-from orchestrator.errors import InputError
+from orchestrator.errors import OutsideWindow
 
 SEARCH_WINDOWS = 2000  # starts looked at, forwards or back, before giving up
-
-
-class OutsideWindow(InputError):
-    default_hint = ("wait for the next window ('greenswap window status'), or give "
-                    "--override-window REASON (recorded in the journal); nothing was changed")
 
 
 @dataclass(frozen=True)

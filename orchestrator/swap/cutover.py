@@ -17,14 +17,9 @@ from dataclasses import dataclass, field
 
 from orchestrator import faults
 from orchestrator.config import Cutover
-from orchestrator.errors import GreenswapError
+from orchestrator.db.sync import SyncDriver
+from orchestrator.errors import CutoverAborted, GreenswapError
 from orchestrator.lb.base import LoadBalancer
-from orchestrator.sync import SyncDriver
-
-
-class CutoverAborted(GreenswapError):
-    default_hint = ("the old colour is serving and unfenced; fix the cause and run "
-                    "'greenswap resume'")
 
 
 @dataclass(frozen=True)

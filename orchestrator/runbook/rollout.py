@@ -11,19 +11,26 @@ failure rolls back on its own.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
-from orchestrator import green, live, switch, watchdog, window
 from orchestrator.config import Config
-from orchestrator.context import Context, PhaseFailed, Say
-from orchestrator.cutover import CutoverAborted
-from orchestrator.errors import GreenswapError, InputError
-from orchestrator.fleet import Fleet, open_provider
-from orchestrator.journal import Journal, holder_identity
-from orchestrator.lease_backends import open_journal
+from orchestrator.errors import (
+    BakeFailed,
+    CanaryFailed,
+    CutoverAborted,
+    GreenswapError,
+    InputError,
+    PhaseFailed,
+    RetireNotDue,
+)
+from orchestrator.ops import window
+from orchestrator.runbook import green, live
+from orchestrator.runbook.context import Context, Say, open_context
+from orchestrator.runbook.journal import Journal, holder_identity
+from orchestrator.runbook.lease import open_journal
+from orchestrator.swap import canary, watchdog
 
 RESUMABLE = ("running", "failed-cutover", "baked")
 
@@ -60,7 +67,7 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False,
             "started_by": holder_identity(), "reason": reason})
         lease.attach(rollout_id)
         _note_override(journal, rollout_id, override_window)
-        ctx = _context(cfg, journal, rollout_id, say, keep_failed)
+        ctx = open_context(cfg, journal, rollout_id, say, keep_failed)
         ctx.lease = lease
         try:
             _drive(ctx)
@@ -119,7 +126,7 @@ def _put_blue_back(ctx: Context) -> None:
 
 def _green_took_traffic(ctx: Context) -> bool:
     if ctx.cfg.database.shared:
-        switch.restore(ctx)  # a canary cut short: every request back on blue first
+        canary.restore(ctx)  # a canary cut short: every request back on blue first
         return False
     return ctx.lb.live_color() == ctx.green
 
@@ -147,7 +154,7 @@ def _keep_blue_fed(ctx: Context) -> None:
 def _drive(ctx: Context) -> None:
     try:
         run_phases(ctx)
-    except live.RetireNotDue as due:
+    except RetireNotDue as due:
         ctx.journal.set_state(ctx.rollout_id, "baked")
         ctx.say(due.one_line())
         return
@@ -163,7 +170,7 @@ def _failed(ctx: Context, failed: PhaseFailed) -> None:
         # that 'resume' can try the cutover again.
         ctx.journal.set_state(ctx.rollout_id, "failed-cutover")
         return
-    if isinstance(failed.cause, live.BakeFailed | switch.CanaryFailed):
+    if isinstance(failed.cause, BakeFailed | CanaryFailed):
         _clean_up_green(ctx)
         _end(ctx, "rolled-back")
         return
@@ -227,7 +234,7 @@ def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Con
                          "see 'greenswap history'")
     lease = journal.acquire(cfg.environment, current.id)
     try:
-        ctx = _context(cfg, journal, current.id, say, keep_failed)
+        ctx = open_context(cfg, journal, current.id, say, keep_failed)
         ctx.lease = lease
         try:
             # A swap this rollout's last command left mid-way may still have its
@@ -238,17 +245,3 @@ def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Con
             ctx.close()
     finally:
         lease.release()
-
-
-def _context(cfg: Config, journal: Journal, rollout_id: int, say: Say,
-             keep_failed: bool) -> Context:
-    # libpq reads the admin password from the environment, for this process and the
-    # replayers it starts: never on a command line, in a DSN or in a file.
-    os.environ["PGPASSWORD"] = cfg.secret(cfg.database.admin_password_env)
-    for variable in cfg.database.secret_variables:  # known before any playbook runs
-        if os.environ.get(variable):
-            cfg.secret(variable)
-    fleet = Fleet(cfg, open_provider(cfg), say)
-    facts = journal.rollout(rollout_id).facts
-    return Context(cfg, journal, rollout_id, fleet, say=say, keep_failed=keep_failed,
-                   facts=facts)

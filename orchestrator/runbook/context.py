@@ -16,13 +16,13 @@ from functools import cached_property
 
 from orchestrator import faults
 from orchestrator.config import Config
-from orchestrator.errors import GreenswapError
-from orchestrator.fleet import Fleet
-from orchestrator.hooks import run_hooks
-from orchestrator.journal import Journal, Lease
+from orchestrator.db.sync import Sync
+from orchestrator.errors import GreenswapError, NotYet, PhaseFailed
 from orchestrator.lb.base import LoadBalancer
-from orchestrator.notify import Webhook, secret_values
-from orchestrator.sync import Sync
+from orchestrator.ops.hooks import run_hooks
+from orchestrator.ops.notify import Webhook, secret_values
+from orchestrator.runbook.fleet import Fleet, open_provider
+from orchestrator.runbook.journal import Journal, Lease
 
 Say = Callable[[str], None]
 # The runbook's phases, in order (rollout.py runs them).
@@ -129,23 +129,6 @@ class Context:
         return name in self.journal.done_phases(self.rollout_id)
 
 
-class NotYet(GreenswapError):
-    """A phase that cannot finish yet, by design (blue is kept for a while): the
-    rollout stops here, and a later 'resume' runs the phase again."""
-
-
-class PhaseFailed(GreenswapError):
-    """A phase failed; its cause is the message. Raised to the driver, which cleans up."""
-
-    def __init__(self, phase: str, cause: BaseException) -> None:
-        text = cause.message if isinstance(cause, GreenswapError) else (
-            f"{type(cause).__name__}: {cause}")
-        super().__init__(f"phase {phase} failed: {text}",
-                         getattr(cause, "hint", None))
-        self.phase = phase
-        self.cause = cause
-
-
 def phase(name: str) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
     def wrap(fn: Callable[[Context], None]) -> Callable[[Context], None]:
         def run(ctx: Context) -> None:
@@ -173,3 +156,18 @@ def phase(name: str) -> Callable[[Callable[[Context], None]], Callable[[Context]
             faults.point(f"phase {name}")  # tests only: a crash at the phase boundary
         return run
     return wrap
+
+
+def open_context(cfg: Config, journal: Journal, rollout_id: int, say: Say,
+                 keep_failed: bool = False) -> Context:
+    """The Context of a journaled rollout, for the runbook or a process of its own."""
+    # libpq reads the admin password from the environment, for this process and the
+    # replayers it starts: never on a command line, in a DSN or in a file.
+    os.environ["PGPASSWORD"] = cfg.secret(cfg.database.admin_password_env)
+    for variable in cfg.database.secret_variables:  # known before any playbook runs
+        if os.environ.get(variable):
+            cfg.secret(variable)
+    fleet = Fleet(cfg, open_provider(cfg), say)
+    facts = journal.rollout(rollout_id).facts
+    return Context(cfg, journal, rollout_id, fleet, say=say, keep_failed=keep_failed,
+                   facts=facts)

@@ -8,46 +8,34 @@ builds its green under the label that was freed.
 
 from __future__ import annotations
 
+from importlib.metadata import entry_points
 from urllib.parse import urlsplit
 
-from orchestrator.checks import run_checks
 from orchestrator.config import Config
-from orchestrator.errors import InputError, LabError
+from orchestrator.errors import InputError
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.lb.haproxy import HAProxyLB
+from orchestrator.ops.checks import run_checks
 from orchestrator.providers.base import Host, Provider
 from orchestrator.remote.ansible import PlaybookResult, run_playbook
 from orchestrator.remote.ssh import SSHShell
 from orchestrator.secrets import scram_sha256
 
+PROVIDERS = "greenswap.providers"
+
 
 def open_provider(cfg: Config) -> Provider:
-    if cfg.provider == "lab":
-        from orchestrator.lab.lab import Lab
-        from orchestrator.lab.settings import LabSettings
-        from orchestrator.providers.lab import LabProvider
-
-        lab = Lab(LabSettings.resolve(cfg.lab, **cfg.lab_paths))
-        if not lab.status().exists:
-            raise LabError(f"provider.lab: lab {cfg.lab} is not up",
-                           f"run 'greenswap lab up --name {cfg.lab}' (or 'make demo')")
-        return LabProvider(lab)
-    if cfg.provider == "static":
-        from orchestrator.providers.static import StaticProvider
-
-        fleet = cfg.static
-        return StaticProvider(fleet.inventory, fleet.ssh_key, fleet.known_hosts,
-                              cfg.state_dir / cfg.environment)
-    if cfg.provider == "aws":
-        from orchestrator.aws.clients import Clients
-        from orchestrator.aws.outputs import read_for
-        from orchestrator.providers.aws import AwsProvider
-
-        base = read_for(cfg.aws.terraform_outputs, cfg.environment)
-        return AwsProvider(Clients(base.region, cfg.aws.endpoint_url), base,
-                           cfg.state_dir / cfg.environment, cfg.aws.ssh_key,
-                           image_id=cfg.aws.image_id)
-    raise InputError(f"provider.kind: {cfg.provider!r} is not supported here")
+    """The provider `provider.kind` names, found among the installed ones (the entry
+    point group greenswap.providers in pyproject.toml), so that the runbook names
+    none of them and another package can bring its own."""
+    found = entry_points(group=PROVIDERS, name=cfg.provider)
+    if not found:
+        installed = sorted(e.name for e in entry_points(group=PROVIDERS))
+        raise InputError(f"provider.kind: {cfg.provider!r} is not an installed provider"
+                         f" (installed: {', '.join(installed) or 'none'})",
+                         "reinstall greenswap ('make venv') if one of its own is missing")
+    opener = next(iter(found)).load()
+    return opener(cfg)
 
 
 class Fleet:

@@ -22,15 +22,12 @@ from collections.abc import Callable, Iterable
 
 from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
+from orchestrator.errors import DeliveryRetry
 from orchestrator.secrets import REDACTED
 
 QUEUE_SIZE = 200  # a stuck receiver makes greenswap drop messages, never wait
 FLUSH_DEADLINE_S = 15.0
 COLORS = {"fail": "danger", "end": "good", "rollback": "warning"}
-
-
-class _Retry(Exception):
-    """A failure worth trying again: the network, or the receiver's 5xx."""
 
 
 class Webhook:
@@ -75,7 +72,7 @@ class Webhook:
             try:
                 for attempt in Retrying(stop=stop_after_attempt(self.attempts),
                                         wait=wait_exponential(multiplier=0.2, max=2),
-                                        retry=retry_if_exception_type(_Retry), reraise=True):
+                                        retry=retry_if_exception_type(DeliveryRetry), reraise=True):
                     with attempt:
                         self._post(payload)
             except Exception as exc:  # noqa: BLE001 (recorded, never raised)
@@ -91,10 +88,10 @@ class Webhook:
                 answer.read()
         except urllib.error.HTTPError as exc:
             if exc.code >= 500 or exc.code == 429:
-                raise _Retry(f"HTTP {exc.code}") from exc
+                raise DeliveryRetry(f"HTTP {exc.code}") from exc
             raise RuntimeError(f"HTTP {exc.code}") from exc  # 4xx: trying again won't help
         except (urllib.error.URLError, OSError) as exc:
-            raise _Retry(str(getattr(exc, "reason", exc))) from exc
+            raise DeliveryRetry(str(getattr(exc, "reason", exc))) from exc
 
 
 def secret_values(names: Iterable[str]) -> list[str]:

@@ -23,6 +23,7 @@ from typing import Protocol
 
 import psycopg2
 
+from orchestrator import processes
 from orchestrator.db import lag as lag_data
 from orchestrator.db.apply import SCHEMA
 from orchestrator.db.connect import connect
@@ -35,7 +36,6 @@ from orchestrator.db.transform import Transform
 from orchestrator.db.transform import load as load_transform
 from orchestrator.db.verify import Mismatch, recheck, verify
 from orchestrator.errors import GreenswapError, ReplayError
-from orchestrator.lab import procs
 
 DIRECTIONS = {"forward": ("blue", "green"), "reverse": ("green", "blue")}  # source, target
 
@@ -108,7 +108,7 @@ class Sync:
             pid = int(self._pidfile(direction).read_text())
         except (OSError, ValueError):
             return None
-        return pid if procs.is_ours(pid, self.stream(direction)) else None
+        return pid if processes.is_ours(pid, self.stream(direction)) else None
 
     def running(self, direction: str) -> bool:
         child = self.children.get(direction)
@@ -152,7 +152,7 @@ class Sync:
                 child.wait(timeout=10)
         pid = self._pid(direction)
         if pid is not None:
-            procs.stop_pid(pid, self.stream(direction), signal.SIGTERM, deadline_s=30)
+            processes.stop_pid(pid, self.stream(direction), signal.SIGTERM, deadline_s=30)
         self._pidfile(direction).unlink(missing_ok=True)
 
     def failure(self, direction: str) -> str:

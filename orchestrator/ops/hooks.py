@@ -6,14 +6,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from orchestrator.errors import GreenswapError
+from orchestrator.errors import HookFailed
 from orchestrator.secrets import environment_without
 
 HOOK_TIMEOUT_S = 120
-
-
-class HookFailed(GreenswapError):
-    default_hint = "see the hook's output above; fix it or remove it from hooks: in the config"
 
 
 def run_hooks(paths: tuple[Path, ...], moment: str, facts: dict[str, object],

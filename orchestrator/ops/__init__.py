@@ -1,0 +1,2 @@
+"""Around the rollout: health checks, hooks, notifications, the report, patch
+windows and their timers."""

@@ -1,0 +1,2 @@
+"""The rollout's runbook: its phases in order, the journal that makes them
+resumable, and the lease."""
