@@ -70,7 +70,7 @@ def alive(pid: int) -> bool:
 
 def is_ours(pid: int, token: str) -> bool:
     args = cmdline(pid)
-    return bool(args) and alive(pid) and any(token in a for a in args)
+    return bool(args) and alive(pid) and any(token in a for a in args or ())
 
 
 def stop_pid(pid: int, token: str, sig: int = signal.SIGTERM, deadline_s: float = 10.0) -> bool:

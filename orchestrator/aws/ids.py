@@ -39,7 +39,7 @@ def check_id(field: str, value: object, kind: str) -> str:
 
 def check_arn(field: str, value: object, kind: str, region: str | None = None) -> str:
     match = ARN_PATTERNS[kind].match(value) if isinstance(value, str) else None
-    if match is None:
+    if match is None or not isinstance(value, str):
         raise ConfigError(field, f"{value!r} is not an ELB {kind} ARN")
     if region is not None and match["region"] != region:
         raise ConfigError(field, f"{value} is in region {match['region']}, not {region}")

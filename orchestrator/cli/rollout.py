@@ -52,13 +52,14 @@ def plan(config_path: Path, as_json: bool) -> None:
         steps = []  # the last rollout already brought this version
     if as_json:
         emit_json({"environment": cfg.environment, "app_version": cfg.app_version,
-                   "unfinished_rollout": latest.id if unfinished else None, "steps": steps})
+                   "unfinished_rollout": latest.id if unfinished and latest else None,
+                   "steps": steps})
     else:
-        if unfinished:
+        if unfinished and latest is not None:
             say(f"rollout {latest.id} is {latest.state}: 'greenswap resume' continues it")
         for n, line in enumerate(steps, 1):
             out.print(f"{n:2}. {line}", soft_wrap=True)
-        if not steps:
+        if not steps and latest is not None:
             say(f"nothing to do: rollout {latest.id} already brought app {cfg.app_version}")
     sys.exit(EXIT_CHANGES if steps else 0)
 

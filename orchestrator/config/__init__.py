@@ -201,10 +201,10 @@ def parse(raw: Any, path: Path) -> Config:
         max_slot_wal_mb=database.integer("max_slot_wal_mb", default=1024, low=1),
         sync_timeout_s=database.number("sync_timeout_s", default=1800.0, low=1),
         mode=database.choice("mode", DATABASE_MODES, default="swap"),
-        host=database.text("host", default=None),
+        host=database.optional_text("host"),
     )
     lab = provider.text("lab", default="gs", pattern=re.compile(r"^[a-z][a-z0-9]{0,5}$"))
-    lab_paths = {k: provider.path(k, default=None) for k in ("state_root", "inventory_dir")
+    lab_paths = {k: provider.path(k) for k in ("state_root", "inventory_dir")
                  if provider.raw.get(k)}
     cfg = Config(
         environment=environment,
@@ -218,7 +218,7 @@ def parse(raw: Any, path: Path) -> Config:
         playbooks=_playbooks(doc.section("playbooks", required=False)),
         database=db,
         lb_kind=lb.choice("kind", LB_KINDS),
-        lb_host=lb.text("host", default=None),
+        lb_host=lb.optional_text("host"),
         checks=tuple(_check(c) for c in doc.items("checks")),
         cutover=Cutover(
             lag_threshold_bytes=cutover.integer("lag_threshold_bytes", default=1 << 20, low=0),
@@ -343,16 +343,16 @@ def _aws(section: Section, provider: Section | None) -> AwsSettings | None:
     if not outputs.exists():
         raise ConfigError("aws.terraform_outputs", f"{outputs} does not exist",
                           "save 'terraform output -json' there, or name the terraform/ directory")
-    endpoint = section.text("endpoint_url", default=None,
-                            pattern=re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+/?$"))
+    endpoint = section.optional_text("endpoint_url",
+                                     pattern=re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+/?$"))
     section.no_unknown({"terraform_outputs", "endpoint_url"})
     if provider is None:
         return AwsSettings(outputs, endpoint)
     key = provider.file("ssh_key")
     _check_private(key)
     ami = re.compile(r"^ami-[0-9a-f]{8,17}$")
-    image = provider.text("image_id", default=None, pattern=ami)
-    bake_from = provider.text("bake_from", default=None, pattern=ami)
+    image = provider.optional_text("image_id", pattern=ami)
+    bake_from = provider.optional_text("bake_from", pattern=ami)
     if image and bake_from:
         raise ConfigError("provider.bake_from", "and provider.image_id exclude each other",
                           "give the image to use, or the one to bake it from")

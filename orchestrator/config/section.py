@@ -44,8 +44,16 @@ class Section:
         return [Section(v, f"{self._field(key)}[{i}]", self.base) for i, v in enumerate(value)]
 
     def text(self, key: str, default: Any = REQUIRED, pattern: re.Pattern | None = None
-             ) -> str | None:
-        """Required (non-empty) unless a default is given; default=None: optional."""
+             ) -> str:
+        """Required (non-empty) unless a default is given."""
+        value = self.optional_text(key, default, pattern)
+        if value is None:  # only a default of None gets here; optional_text is for that
+            raise ConfigError(self._field(key), "is required (text)")
+        return value
+
+    def optional_text(self, key: str, default: Any = None, pattern: re.Pattern | None = None
+                      ) -> str | None:
+        """The text, or the default (None unless given) when it is not set."""
         value = self._get(key, default, "text")
         if value is None:
             return None
@@ -90,7 +98,7 @@ class Section:
             raise ConfigError(self._field(key), "must be a list of text")
         return value
 
-    def path(self, key: str, default: Path) -> Path:
+    def path(self, key: str, default: Any = REQUIRED) -> Path:
         value = self._get(key, default, "a path")
         return (self.base / Path(value)).resolve() if value != default else default
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from orchestrator.db.values import decoder
 
@@ -29,7 +30,7 @@ class TableInfo:
         return [decoder(oid) for oid in self.type_oids]
 
     @cached_property
-    def row(self) -> Callable[[list[str | None]], dict]:
+    def row(self) -> Callable[[Sequence[Any]], dict]:
         """One COPY line's fields (every column, in order) as the transform sees them.
 
         Built once per table as straight-line code: this runs for every copied or

@@ -37,7 +37,7 @@ from orchestrator.db.transform import Row, TableTransform, Transform
 from orchestrator.db.values import parse_copy_line
 from orchestrator.errors import TransformError
 
-TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                max_size=40)
 
 

@@ -12,6 +12,7 @@ A target row is keyed by the entity's key, so deletes and key changes are exact.
 from __future__ import annotations
 
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from orchestrator.db.transform import Row, TableTransform, Transform
@@ -65,7 +66,7 @@ class Forward:
         return table, tt.source_key(row)
 
     def resolve(self, finals: dict[Entity, Row | None], read: Reader,
-                fresh: set[Entity] = frozenset()) -> dict[str, Writes]:
+                fresh: AbstractSet[Entity] = frozenset()) -> dict[str, Writes]:
         """fresh: entities the target cannot hold yet (first seen as inserts)."""
         writes = {t: Writes() for t in self.target_tables()}
         for entity, row in finals.items():
@@ -133,7 +134,7 @@ class Reverse:
         return tt.source, tuple(by_blue[c] for c in tt.key)
 
     def resolve(self, finals: dict[Entity, Row | None], read: Reader,
-                fresh: set[Entity] = frozenset()) -> dict[str, Writes]:
+                fresh: AbstractSet[Entity] = frozenset()) -> dict[str, Writes]:
         # fresh is not used: g always starts from green's current rows.
         # The change only says which entities moved; g needs all of an entity's
         # green rows, so read them, under a snapshot that sees every transaction

@@ -117,7 +117,7 @@ def _update(buf: bytes) -> Update:
 def _tuple(buf: bytes, pos: int, _size=_I32.unpack_from) -> tuple[tuple, int]:
     ncols = _I16.unpack_from(buf, pos)[0]
     pos += 2
-    values = []
+    values: list[object] = []  # text, None, or UNCHANGED
     append = values.append
     for _ in range(ncols):
         kind = buf[pos]

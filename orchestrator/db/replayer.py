@@ -21,7 +21,7 @@ from orchestrator.db.stream import DEFAULT_MAX_SLOT_WAL, Stream, StreamStats
 from orchestrator.db.transform import Transform
 from orchestrator.errors import InputError
 
-DIRECTIONS = {"forward": Forward, "reverse": Reverse}
+DIRECTIONS: dict[str, type[Forward] | type[Reverse]] = {"forward": Forward, "reverse": Reverse}
 STREAM_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,49}$")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from orchestrator.db.apply import TargetDB
 from orchestrator.db.catalog import quote_ident, quote_table
@@ -107,7 +108,7 @@ def _copy_all(source, target, transform, snapshot_name, lsn, progress) -> dict[s
                         rcur, f"SELECT {', '.join(map(quote_ident, info.columns))} FROM "
                         f"{quote_table(table)}", forward_chunk(info, tt),
                         lambda g, cols, text: target.copy_text(wcur, g, cols, text),
-                        f"snapshot of {table}", lambda n, t=table: progress(t, n))
+                        f"snapshot of {table}", partial(progress, table))
                     for green_table, n in pipe.run().items():
                         counts[green_table] += n
                 target._set_position(wcur, lsn, None)

@@ -195,5 +195,5 @@ def read_rows(conn, info: TableInfo, keycols: tuple[str, ...], keys: list[tuple]
                 f" AS k(n, {names}) ON {match}) TO STDOUT", buf)
             for line in buf.getvalue().splitlines():
                 n, *fields = parse_copy_line(line)
-                found[chunk[int(n)]] = info.row(fields)
+                found[chunk[int(n or 0)]] = info.row(fields)  # n: never NULL
     return found

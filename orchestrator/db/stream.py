@@ -187,15 +187,14 @@ class Stream:
                 select.select([cur], [], [], IDLE_PROBE_FAST_S if fast else self.batch_seconds)
                 continue
             m = pgoutput.parse(msg.payload)
-            kind = type(m)
-            if kind in CHANGES:  # the common case first: this runs per change
+            if type(m) in CHANGES:  # the common case first: this runs per change
                 if txn is not None:
                     txn.append(m)
                     if not len(txn) % WAL_CHECK_CHANGES:
                         self._check_wal_cap()  # a huge transaction must not escape the cap
-            elif kind is pgoutput.Begin:
+            elif isinstance(m, pgoutput.Begin):
                 txn, xid = [], m.xid
-            elif kind is pgoutput.Commit:
+            elif isinstance(m, pgoutput.Commit):
                 self._check_wal_cap()
                 done, txn = txn or [], None
                 if m.end_lsn <= self.stats.applied_lsn:
@@ -212,7 +211,7 @@ class Stream:
                 if (batch.changes >= self.batch_changes
                         or time.monotonic() - batch.started >= self.batch_seconds):
                     batch = self._flush(cur, batch, stop)
-            elif kind is pgoutput.Relation:
+            elif isinstance(m, pgoutput.Relation):
                 self._relation(m)
 
     def _abandon_stream(self) -> None:

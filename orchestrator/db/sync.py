@@ -46,12 +46,18 @@ class Follower(Protocol):
 
 
 class SyncDriver(Protocol):
+    """Everything a rollout asks of the data side: the real Sync, or FakeSync."""
+
     def start(self, direction: str) -> None:
         """Run the direction's stream in the background (idempotent)."""
     def running(self, direction: str) -> bool: ...
     def stop(self, direction: str) -> None: ...
+    def failure(self, direction: str) -> str: ...
     def position(self, direction: str) -> int | None: ...
     def lag_bytes(self, direction: str) -> int: ...
+    def lag(self, direction: str) -> lag_data.LagSample: ...
+    def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0
+               ) -> tuple[int, list[Mismatch]]: ...
     def prepare(self, direction: str) -> None: ...
     def follow(self, direction: str) -> Follower: ...
     def drop(self, direction: str) -> None: ...
@@ -61,6 +67,7 @@ class SyncDriver(Protocol):
     def flushed_lsn(self, color: str) -> int: ...
     def unfence(self, color: str) -> None: ...
     def sequences(self, direction: str) -> dict[str, int]: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -355,6 +362,14 @@ class FakeSync:
     def lag_bytes(self, direction: str) -> int:
         return self.lag_now
 
+    def lag(self, direction: str) -> lag_data.LagSample:
+        return lag_data.LagSample(time.monotonic(), 100 + self.lag_now, 100, self.lag_now, 0.0)
+
+    def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0
+               ) -> tuple[int, list[Mismatch]]:
+        self.events.append(f"verify {direction}")
+        return 0, []
+
     def prepare(self, direction: str) -> None:
         self.events.append(f"prepare {direction}")
 
@@ -397,6 +412,9 @@ class FakeSync:
     def sequences(self, direction: str) -> dict[str, int]:
         self.events.append(f"sequences {direction}")
         return {}
+
+    def close(self) -> None:
+        pass
 
 
 class _FakeFollower:

@@ -180,7 +180,10 @@ def _copy_to(name: str) -> Forward:
 
 
 def _copy_from(name: str) -> Inverse:
-    return lambda rows: None if rows[name] is None else dict(rows[name])
+    def inverse(rows: Mapping[str, Row | None]) -> Row | None:
+        row = rows[name]
+        return None if row is None else dict(row)
+    return inverse
 
 
 def load(path: Path) -> Transform:

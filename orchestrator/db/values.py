@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime
 import decimal
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 INT_OIDS = {20, 21, 23, 26}
 FLOAT_OIDS = {700, 701}
@@ -44,7 +44,7 @@ def _text_field(value: str) -> str:
 
 
 # Dispatch on the exact type: this runs once per value of every replayed row.
-_FIELD = {
+_FIELD: dict[type, Callable[[Any], str]] = {
     str: _text_field,
     int: str,
     decimal.Decimal: str,
@@ -77,7 +77,7 @@ def parse_copy_line(line: str) -> list[str | None]:
     """Fields of one COPY text line, unescaped; None for \\N."""
     fields = line[:-1].split("\t") if line.endswith("\n") else line.split("\t")
     if "\\" not in line:
-        return fields
+        return cast(list[str | None], fields)  # no \N: no None
     return [_unescape(f) for f in fields]
 
 

@@ -215,6 +215,7 @@ def _inverse_chunk(tt: TableTransform, tables: list[str], infos: list[TableInfo]
                 rows[table] = row
                 if key is None and row is not None:
                     key = tuple(row[c] for c in order)
+            assert key is not None  # the join's row came from one table at least
             back = inverse_row(tt, rows, key)
             if back is not None:
                 groups.setdefault((tt.source, tuple(back)), []).append(

@@ -57,4 +57,4 @@ def serve(repo: Path, address: str, port: int, log: Path, deadline_s: float = 5.
 
 
 def server_running(repo: Path, pid: int | None) -> bool:
-    return bool(pid) and is_ours(pid, str(repo))
+    return pid is not None and pid > 0 and is_ours(pid, str(repo))

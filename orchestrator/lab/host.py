@@ -112,7 +112,7 @@ def wait_ready(pid: int, dirs: HostDirs, address: str, name: str) -> None:
 
 
 def is_running(pid: int | None, dirs: HostDirs) -> bool:
-    return bool(pid) and is_ours(pid, str(dirs.root))
+    return pid is not None and pid > 0 and is_ours(pid, str(dirs.root))
 
 
 def stop(pid: int | None, dirs: HostDirs) -> None:

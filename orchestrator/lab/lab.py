@@ -263,6 +263,7 @@ class Lab:
                 self._dirs(rec.name), self._lower(rec), self.settings.netns(rec.name), rec.name
             )
         for rec in recs:
+            assert rec.pid is not None  # started just above
             host.wait_ready(rec.pid, self._dirs(rec.name), rec.address, rec.name)
 
     def _restart_dead(self, state: LabState) -> list[str]:

@@ -42,7 +42,7 @@ class Load:
                  guard=lambda _u: None) -> None:
         guard(base_url)
         parts = urlsplit(base_url)
-        self.host, self.port = parts.hostname, parts.port or 80
+        self.host, self.port = parts.hostname or "", parts.port or 80
         self.rate, self.workers = rate, workers
         self.max_requests, self.max_seconds = max_requests, max_seconds
         self.result = LoadResult()

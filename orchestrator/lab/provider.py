@@ -16,7 +16,7 @@ from orchestrator.providers.base import Host
 
 def open_lab(cfg: Config) -> LabProvider:
     """provider.kind lab: the lab the config names, which must be up."""
-    lab = Lab(LabSettings.resolve(cfg.lab, **cfg.lab_paths))
+    lab = Lab(LabSettings.resolve(cfg.lab, None, **cfg.lab_paths))
     if not lab.status().exists:
         raise LabError(f"provider.lab: lab {cfg.lab} is not up",
                        f"run 'greenswap lab up --name {cfg.lab}' (or 'make demo')")

@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from orchestrator.config import LAB_STATE_ROOT
 from orchestrator.errors import ConfigError
@@ -54,7 +55,7 @@ class LabSettings:
         return cls(name=name, subnet=net, **kwargs)
 
     @classmethod
-    def resolve(cls, name: str = "gs", subnet: str | None = None, **kwargs) -> LabSettings:
+    def resolve(cls, name: str = "gs", subnet: str | None = None, **kwargs: Any) -> LabSettings:
         """Settings of lab `name`: the ones it was brought up with, if it exists."""
         probe = cls.parse(name, subnet or "198.18.0.0/24", **kwargs)
         saved = probe.state_dir / "settings.json"

@@ -6,6 +6,7 @@ Written atomically (temp file, rename) and readable by root only.
 from __future__ import annotations
 
 import json
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -31,11 +32,12 @@ class LabState:
     repo_pid: int | None = None
     hosts: dict[str, HostRecord] = field(default_factory=dict)
 
-    def free_index(self, also_taken: set[int] = frozenset()) -> int:
+    def free_index(self, also_taken: AbstractSet[int] = frozenset()) -> int:
         used = {h.index for h in self.hosts.values()} | also_taken
         return next(i for i in range(len(used) + 1) if i not in used)
 
-    def next_name(self, role: str, color: str | None, also_taken: set[str] = frozenset()) -> str:
+    def next_name(self, role: str, color: str | None,
+                  also_taken: AbstractSet[str] = frozenset()) -> str:
         prefix = f"{color}-{role}" if color else role
         n = 1
         while f"{prefix}-{n}" in self.hosts or f"{prefix}-{n}" in also_taken:

@@ -63,6 +63,8 @@ class AwsProvider:
             raise InputError(f"role: on AWS greenswap builds app hosts only, not {role!r}; the "
                              "database and the ALB are given by config and Terraform")
         check_count(count)
+        if color is None:
+            raise InputError("color: AWS hosts are app hosts of a colour (blue or green)")
         group = self._name(color)
         left = self._describe_group(group)
         if left is not None:  # by an interrupted run: built afresh, as big as both
@@ -96,7 +98,7 @@ class AwsProvider:
         if unknown:
             raise InputError(f"hosts: {', '.join(unknown)} are not greenswap's instances in "
                              f"{self.base.environment}; nothing was destroyed")
-        for color in sorted({mine[n].color for n in wanted}):
+        for color in sorted({c for n in wanted if (c := mine[n].color)}):
             if {n for n, h in mine.items() if h.color == color} <= wanted:
                 self.destroy_color(color)
             else:

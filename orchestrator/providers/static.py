@@ -31,8 +31,9 @@ from orchestrator.providers import inventory
 from orchestrator.providers.base import COLORLESS_ROLES, COLORS, ROLES, Host, check_count
 from orchestrator.remote.ansible import run_playbook
 
-POOL_GROUPS = {f"{color}_{role}": (role, color) for color in COLORS
-               for role in ROLES if role not in COLORLESS_ROLES}
+POOL_GROUPS: dict[str, tuple[str, str | None]] = {
+    f"{color}_{role}": (role, color) for color in COLORS
+    for role in ROLES if role not in COLORLESS_ROLES}
 POOL_GROUPS.update({role: (role, None) for role in COLORLESS_ROLES})
 
 

@@ -24,6 +24,10 @@ class Shell(Protocol):
         """Run `command` through the host's /bin/sh; a non-zero exit is data, not an error."""
         ...
 
+    def close(self) -> None:
+        """Let go of the connection (the next run opens one again)."""
+        ...
+
 
 class FakeShell:
     """A Shell that answers from a script: {command prefix: CommandResult}. Records calls."""
@@ -39,3 +43,6 @@ class FakeShell:
             if command.startswith(prefix):
                 return result
         return CommandResult(127, "", f"fake shell: no answer for {command!r}")
+
+    def close(self) -> None:
+        self.calls.append(("close", None))

@@ -135,8 +135,10 @@ class Conversation:
             self.close()
             self._chan, self._buf = self._start(), b""
             text = greeting + text
-        self._chan.settimeout(CONNECT_TIMEOUT_S)
-        self._chan.sendall(text.encode())
+        chan = self._chan
+        assert chan is not None  # opened just above when there was none
+        chan.settimeout(CONNECT_TIMEOUT_S)
+        chan.sendall(text.encode())
         return opened
 
     def _start(self) -> paramiko.Channel:
@@ -144,7 +146,10 @@ class Conversation:
         if transport is None or not transport.is_active():
             self.shell.close()  # a dropped connection: a new one, not a dead one again
             self.shell.connect()
+            assert self.shell._client is not None  # connect() made it, or raised
             transport = self.shell._client.get_transport()
+        if transport is None:
+            raise RemoteError(f"{self.shell.name}: the SSH connection has no transport")
         chan = transport.open_session(timeout=CONNECT_TIMEOUT_S)
         chan.set_combine_stderr(True)
         chan.exec_command(self.command)

@@ -16,7 +16,7 @@ from functools import cached_property
 
 from orchestrator import faults
 from orchestrator.config import Config
-from orchestrator.db.sync import Sync
+from orchestrator.db.sync import Sync, SyncDriver
 from orchestrator.errors import GreenswapError, NotYet, PhaseFailed
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.ops.hooks import run_hooks
@@ -61,8 +61,9 @@ class Context:
         return self.facts["green"]
 
     @cached_property
-    def sync(self) -> Sync:
+    def sync(self) -> SyncDriver:
         db = self.cfg.database
+        assert db.transform is not None  # config: every database that is synced has one
         return Sync(
             dsns={"blue": self.fleet.dsn(self.blue), "green": self.fleet.dsn(self.green)},
             transform_path=db.transform,
@@ -95,8 +96,9 @@ class Context:
             self.sync.close()
         if "lb" in self.__dict__:
             self.lb.close()
-        if self.__dict__.get("webhook") is not None:
-            self.webhook.close()
+        webhook = self.__dict__.get("webhook")
+        if webhook is not None:
+            webhook.close()
 
     def remember(self, **facts) -> None:
         self.facts = self.journal.update_facts(self.rollout_id, **facts)

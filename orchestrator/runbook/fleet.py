@@ -59,7 +59,7 @@ class Fleet:
 
     def db_address(self, color: str) -> str:
         db = self.cfg.database
-        address = db.host if db.shared else self.db_host(color).address
+        address = db.host if db.shared and db.host else self.db_host(color).address
         self.provider.check_route(address)
         return address
 
@@ -93,8 +93,11 @@ class Fleet:
             from orchestrator.aws.outputs import read_for
             from orchestrator.lb.aws_alb import AlbLoadBalancer
 
-            base = read_for(self.cfg.aws.terraform_outputs, self.cfg.environment)
-            return AlbLoadBalancer(Clients(base.region, self.cfg.aws.endpoint_url), base)
+            aws = self.cfg.aws
+            assert aws is not None  # config: lb.kind aws-alb requires the aws section
+            base = read_for(aws.terraform_outputs, self.cfg.environment)
+            return AlbLoadBalancer(Clients(base.region, aws.endpoint_url), base)
+        assert self.cfg.lb_host is not None  # config: lb.kind haproxy requires lb.host
         return HAProxyLB.over_ssh(self.shell(self.host(self.cfg.lb_host)))
 
     def secrets(self) -> dict[str, str]:

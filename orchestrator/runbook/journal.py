@@ -106,7 +106,8 @@ class Journal:
             cur = db.execute("INSERT INTO rollouts (environment, started_at, state, facts)"
                              " VALUES (?, ?, 'running', ?)",
                              (environment, time.time(), json.dumps(facts)))
-            return int(cur.lastrowid)
+            assert cur.lastrowid is not None  # every INSERT sets it
+            return cur.lastrowid
 
     def record(self, rollout_id: int, phase: str | None, kind: str, message: str,
                **data) -> None:

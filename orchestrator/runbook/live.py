@@ -106,10 +106,10 @@ def _verify_data(ctx: Context) -> None:
     keys, mismatches = ctx.sync.verify("forward")
     ctx.remember(verified_keys=keys)
     if mismatches:
-        keys = ", ".join(f"{m.table}{list(m.key)}" for m in mismatches[:5])
-        ctx.record("verify", "mismatch", f"{len(mismatches)} mismatching keys: {keys}",
+        first = ", ".join(f"{m.table}{list(m.key)}" for m in mismatches[:5])
+        ctx.record("verify", "mismatch", f"{len(mismatches)} mismatching keys: {first}",
                    keys=[[m.table, list(m.key)] for m in mismatches[:1000]])
-        raise VerifyFailed(f"{len(mismatches)} key(s) differ between green and f(blue): {keys}")
+        raise VerifyFailed(f"{len(mismatches)} key(s) differ between green and f(blue): {first}")
 
 
 @phase("cutover")

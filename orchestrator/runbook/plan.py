@@ -21,11 +21,12 @@ def plan_steps(cfg: Config) -> list[str]:
     if cfg.database.shared:
         return steps + _shared_steps(cfg, lb)
     migrations = ", ".join(p.name for p in cfg.database.migrations) or "none"
+    transform = cfg.database.transform.name if cfg.database.transform else "-"
     return steps + [
         f"deploy: {cfg.playbooks['db']} on green's database (rebuilt), {cfg.playbooks['app']}"
         f" with app {cfg.app_version}, {lb}",
         f"schema: migrations on green ({migrations})",
-        f"sync: snapshot blue through {cfg.database.transform.name}, then stream changes",
+        f"sync: snapshot blue through {transform}, then stream changes",
         "verify: checksums of green against f(blue); verify-scope checks on green directly;"
         " green healthy in the LB's checks",
         f"cutover: wait for lag under {cfg.cutover.lag_threshold_bytes} bytes, hold (at most"
