@@ -45,8 +45,7 @@ lock:
 	rm -rf build/lock-venv
 
 # The whole suite: unit tests, then integration tests on a lab of real namespace hosts.
-test: bootstrap
-	$(VENV)/bin/ruff check orchestrator tests bench
+test: bootstrap lint
 	@# pytest exits 5 when it collected nothing: a suite that ran no test has failed.
 	@$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
@@ -63,8 +62,11 @@ test-unit: venv
 demo: bootstrap
 	$(VENV)/bin/greenswap lab demo $(DEMO_ARGS)
 
+# Style, then types: mypy holds every call to a Protocol (Provider, LoadBalancer,
+# SyncDriver, Swapper, Shell) to what the Protocol declares.
 lint: venv
 	$(VENV)/bin/ruff check orchestrator tests bench
+	$(VENV)/bin/mypy
 
 lab-down: venv
 	$(VENV)/bin/greenswap lab down

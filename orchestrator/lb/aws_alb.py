@@ -2,19 +2,20 @@
 
 Terraform makes the listener and one target group per colour (terraform/); greenswap
 only changes the listener's default action: all of it to one colour (`flip`), or
-weighted steps toward it (`canary`). After every change the listener is read back
-and must say exactly what was asked: an emulator, or a concurrent hand edit, must
-not leave the journal believing something the ALB does not do.
+a weighted split toward it (`shift`, walked step by step by lb.base.canary). After
+every change the listener is read back and must say exactly what was asked: an
+emulator, or a concurrent hand edit, must not leave the journal believing
+something the ALB does not do.
 
 An ALB cannot hold requests, and does not say how many are in flight per target
-group: `hold`, `release` and `inflight` refuse. Requests already on the old colour
+group: it is a WeightedLoadBalancer, not a HoldingLoadBalancer (lb/base.py), and
+so serves a shared database's rollout only. Requests already on the old colour
 finish by the target group's deregistration delay when its hosts are retired.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -134,17 +135,6 @@ class AlbLoadBalancer:
                                     "look at the listener in the console; fix it by hand "
                                     "or with 'greenswap rollback'")
 
-    def hold(self) -> None:
-        raise LoadBalancerError("an ALB cannot hold requests",
-                                "use the canary cutover on AWS, or HAProxy in front")
-
-    def release(self) -> None:
-        self.hold()
-
-    def inflight(self, color: str) -> int:
-        raise LoadBalancerError("an ALB does not report in-flight requests per colour",
-                                "rely on the target group's deregistration delay")
-
     # -- plumbing -------------------------------------------------------------------
 
     def _group(self, color: str) -> str:
@@ -171,27 +161,3 @@ class AlbLoadBalancer:
             raise LoadBalancerError(f"ALB {method} failed: {exc}",
                                     "check credentials and the listener; nothing else was "
                                     "changed by this call") from exc
-
-
-def canary(alb: AlbLoadBalancer, color: str, steps: Sequence[int],
-           check: Callable[[int], None], say: Callable[[str], None] = lambda _m: None
-           ) -> list[int]:
-    """Move traffic to `color` step by step, calling `check(percent)` after each.
-
-    A check that raises sends every request back to the other colour before the
-    error goes on: a canary never stays half-way on a failure."""
-    if not steps or list(steps) != sorted(set(steps)) or steps[-1] != 100 or steps[0] <= 0:
-        raise InputError(f"cutover.canary_steps: {list(steps)} must rise strictly to 100")
-    done: list[int] = []
-    other = next(c for c in COLORS if c != color)
-    for percent in steps:
-        alb.shift(color, percent)
-        done.append(percent)
-        say(f"canary: {percent}% of requests to {color}")
-        try:
-            check(percent)
-        except BaseException:
-            alb.flip(other)
-            say(f"canary: check failed at {percent}%; all requests back to {other}")
-            raise
-    return done

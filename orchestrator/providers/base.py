@@ -7,12 +7,12 @@ in-memory fake for unit tests (``fake``); static fleets and AWS come later.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
-from orchestrator.errors import InputError
+from orchestrator.errors import ConfigError, InputError
 
 ROLES = ("app", "db", "lb")
 COLORS = ("blue", "green")
@@ -65,3 +65,22 @@ class Provider(Protocol):
     def check_route(self, address: str) -> None:
         """Refuse (raise) if traffic to `address` would leave the provider's network."""
         ...
+
+
+@runtime_checkable
+class ImageBaker(Provider, Protocol):
+    """A provider whose new hosts start from an image it can bake (AWS)."""
+
+    image_id: str | None  # what create_hosts launches from; None: its default
+
+    def bake_image(self, base_image: str, patch: Callable[[list[Host]], None],
+                   name: str) -> str:
+        """An image made from `base_image` with `patch` applied; returns its id."""
+        ...
+
+
+def image_baker(provider: Provider) -> ImageBaker:
+    """The provider as one that bakes images, or a ConfigError naming the setting."""
+    if not isinstance(provider, ImageBaker):
+        raise ConfigError("provider.bake_from", f"{type(provider).__name__} cannot bake images")
+    return provider

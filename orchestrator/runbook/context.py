@@ -16,6 +16,7 @@ from functools import cached_property
 
 from orchestrator import faults
 from orchestrator.config import Config
+from orchestrator.db.lag import LagSample
 from orchestrator.db.sync import Sync, SyncDriver
 from orchestrator.errors import GreenswapError, NotYet, PhaseFailed
 from orchestrator.lb.base import LoadBalancer
@@ -23,6 +24,8 @@ from orchestrator.ops.hooks import run_hooks
 from orchestrator.ops.notify import Webhook, secret_values
 from orchestrator.runbook.fleet import Fleet, open_provider
 from orchestrator.runbook.journal import Journal, Lease
+from orchestrator.swap import Swapper
+from orchestrator.swap import for_config as swap_for
 
 Say = Callable[[str], None]
 # The runbook's phases, in order (rollout.py runs them).
@@ -59,6 +62,10 @@ class Context:
     @property
     def green(self) -> str:
         return self.facts["green"]
+
+    @cached_property
+    def swapper(self) -> Swapper:
+        return swap_for(self.cfg)
 
     @cached_property
     def sync(self) -> SyncDriver:
@@ -99,6 +106,19 @@ class Context:
         webhook = self.__dict__.get("webhook")
         if webhook is not None:
             webhook.close()
+
+    def sample(self, phase_name: str, direction: str, lag: LagSample | None) -> None:
+        """One point of the report's charts: a stream's lag and what the LB answered."""
+        data: dict = {"direction": direction}
+        if lag is not None:
+            data.update(lag_bytes=lag.bytes, lag_s=round(lag.seconds, 3))
+        try:
+            for color in (self.blue, self.green):
+                data[color] = list(self.lb.responses(color))
+        except GreenswapError:
+            pass  # a point without the LB's counters: the LB's health is the swap's business
+        self.record(phase_name, "sample", f"{direction} lag {data.get('lag_bytes', '-')} bytes",
+                    **data)
 
     def remember(self, **facts) -> None:
         self.facts = self.journal.update_facts(self.rollout_id, **facts)

@@ -59,7 +59,7 @@ class Fleet:
 
     def db_address(self, color: str) -> str:
         db = self.cfg.database
-        address = db.host if db.shared and db.host else self.db_host(color).address
+        address = db.host or self.db_host(color).address  # a host: the shared database
         self.provider.check_route(address)
         return address
 

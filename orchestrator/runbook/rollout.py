@@ -30,7 +30,7 @@ from orchestrator.runbook import green, live
 from orchestrator.runbook.context import Context, Say, open_context
 from orchestrator.runbook.journal import Journal, holder_identity
 from orchestrator.runbook.lease import open_journal
-from orchestrator.swap import canary, watchdog
+from orchestrator.swap import watchdog
 
 RESUMABLE = ("running", "failed-cutover", "baked")
 
@@ -119,16 +119,12 @@ def abort(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
 def _put_blue_back(ctx: Context) -> None:
     """A cutover cut short may have left blue fenced and requests held (its watchdog
     stopped before it acted, say): aborted, blue serves and takes writes again."""
-    if ctx.cfg.database.shared or "green" not in ctx.facts:
-        return  # no swap of databases can have begun
-    live.put_blue_back(ctx)
+    if "green" in ctx.facts:  # before that, no swap can have begun
+        ctx.swapper.put_blue_back(ctx)
 
 
 def _green_took_traffic(ctx: Context) -> bool:
-    if ctx.cfg.database.shared:
-        canary.restore(ctx)  # a canary cut short: every request back on blue first
-        return False
-    return ctx.lb.live_color() == ctx.green
+    return ctx.swapper.green_took_traffic(ctx)
 
 
 def _note_override(journal: Journal, rollout_id: int, reason: str | None) -> dict | None:
@@ -145,10 +141,7 @@ def _note_override(journal: Journal, rollout_id: int, reason: str | None) -> dic
 def _keep_blue_fed(ctx: Context) -> None:
     """Between cutover and retire, the reverse replayer must run (it may have died
     with the machine): a rollback catches up from it."""
-    if ctx.cfg.database.shared:
-        return  # one database: nothing to feed
-    if ctx.done("cutover") and not ctx.done("retire") and ctx.lb.live_color() == ctx.green:
-        ctx.sync.start("reverse")
+    ctx.swapper.keep_blue_fed(ctx)
 
 
 def _drive(ctx: Context) -> None:

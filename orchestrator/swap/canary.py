@@ -9,41 +9,113 @@ to blue before the error goes on, so a canary never stays half-way on a failure.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
+from orchestrator.config import Config
+from orchestrator.db.lag import LagSample
 from orchestrator.errors import CanaryFailed
-from orchestrator.runbook.context import Context
+from orchestrator.lb.base import canary, weighted
 from orchestrator.swap.cutover import SwapResult
 
+if TYPE_CHECKING:
+    from orchestrator.runbook.context import Context
 
-def move(ctx: Context, new: str) -> SwapResult:
-    """All requests to `new` (its label), in the configured steps; each step timed."""
-    steps: dict[str, float] = {}
-    percents = ctx.cfg.cutover.canary_steps
-    began = time.monotonic()
-    if percents == (100,):
-        ctx.lb.flip(new, release=True)
-        steps["flip"] = _ms(began)
-    else:
-        from orchestrator.lb.aws_alb import canary  # the one LB with weights
+
+class SharedDatabase:
+    """The Swapper of a rollout whose colours share one database: nothing to build,
+    sync, verify, fence or feed; the LB alone moves the traffic."""
+
+    blue_checks = ""
+    retires = ""
+
+    def plan(self, cfg: Config, lb: str) -> list[str]:
+        steps = cfg.cutover.canary_steps
+        move = ("flip all requests to green" if steps == (100,) else
+                "canary " + " -> ".join(f"{p}%" for p in steps) + f", green's bake checks"
+                f" for {cfg.cutover.canary_interval_s:.0f}s between steps; a failure sends"
+                " every request back to blue")
+        return [
+            f"deploy: {cfg.playbooks['app']} with app {cfg.app_version} against the shared"
+            f" database {cfg.database.host}, {lb}",
+            "schema: none (shared database: a rollout does not change it)",
+            "sync: none (shared database)",
+            "verify: verify-scope checks on green directly; green healthy in the LB's checks",
+            f"cutover: {move}",
+        ]
+
+    def check_blue(self, ctx: Context) -> None:
+        pass  # the shared database is neither synced nor changed
+
+    def app_database(self, ctx: Context) -> dict[str, str]:
+        assert ctx.cfg.database.host is not None  # config: shared mode requires it
+        return {"db_host": ctx.cfg.database.host}
+
+    def migrate(self, ctx: Context) -> None:
+        ctx.record("schema", "skip", "shared database: its schema is not changed by a rollout")
+
+    def sync(self, ctx: Context) -> None:
+        ctx.record("sync", "skip", "shared database: nothing to sync")
+
+    def verify(self, ctx: Context) -> None:
+        pass  # one database: green's data is blue's
+
+    def finish_interrupted(self, ctx: Context) -> bool:
+        """Every request on blue, as before any cutover: undoes a canary step a crash
+        left behind (the listener split), and is a no-op otherwise. The canary then
+        starts again from blue, so nothing is ever finished here."""
+        lb = weighted(ctx.lb)
+        if lb.weights()[ctx.blue] != 100:
+            lb.flip(ctx.blue, release=True)
+            ctx.record("cutover", "restore", f"an interrupted canary: all requests back on "
+                       f"{ctx.blue}")
+        return False
+
+    def prepare(self, ctx: Context) -> None:
+        pass  # finish_interrupted has put every request back on blue
+
+    def move(self, ctx: Context) -> SwapResult:
+        """All requests to green, in the configured steps; each step timed."""
+        lb, new = weighted(ctx.lb), ctx.green
+        steps: dict[str, float] = {}
+        percents = ctx.cfg.cutover.canary_steps
+        began = time.monotonic()
+        if percents == (100,):
+            lb.flip(new, release=True)
+            steps["flip"] = _ms(began)
+            return SwapResult(steps=steps, pause_ms=None)
 
         def watch(percent: int) -> None:
             steps[f"{percent}%"] = _ms(began)
             ctx.record("cutover", "canary", f"{percent}% of requests on {new}",
-                       weights=ctx.lb.weights())
+                       weights=lb.weights())
             if percent < 100:  # at 100 % the bake takes over the watching
                 _watch(ctx, new, percent)
 
-        canary(ctx.lb, new, percents, watch, ctx.say)
-    return SwapResult(steps=steps, pause_ms=0.0)
+        canary(lb, new, percents, watch, ctx.say)
+        return SwapResult(steps=steps, pause_ms=None)
 
+    def move_back(self, ctx: Context) -> SwapResult | None:
+        ctx.lb.flip(ctx.blue, release=True)  # nothing to catch up: every write is there
+        return None
 
-def restore(ctx: Context) -> None:
-    """Every request on blue, as before any cutover: undoes a canary step a crash
-    left behind (the listener split), and is a no-op otherwise."""
-    if ctx.lb.weights()[ctx.blue] != 100:
-        ctx.lb.flip(ctx.blue, release=True)
-        ctx.record("cutover", "restore", f"an interrupted canary: all requests back on "
-                   f"{ctx.blue}")
+    def put_blue_back(self, ctx: Context) -> None:
+        pass  # no swap of databases can have begun
+
+    def green_took_traffic(self, ctx: Context) -> bool:
+        self.finish_interrupted(ctx)  # a canary cut short: every request back on blue first
+        return False
+
+    def keep_blue_fed(self, ctx: Context) -> None:
+        pass  # one database: nothing to feed
+
+    def watch_feed(self, ctx: Context, restarts: int) -> int:
+        return 0
+
+    def feed_lag(self, ctx: Context) -> LagSample | None:
+        return None
+
+    def retire(self, ctx: Context) -> None:
+        pass
 
 
 def _watch(ctx: Context, color: str, percent: int) -> None:

@@ -14,12 +14,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from orchestrator import faults
 from orchestrator.config import Cutover
-from orchestrator.db.sync import SyncDriver
+from orchestrator.db.sync import Follower, SyncDriver
 from orchestrator.errors import CutoverAborted, GreenswapError
-from orchestrator.lb.base import LoadBalancer
+from orchestrator.lb.base import HoldingLoadBalancer
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -38,11 +41,11 @@ ROLLBACK = Swap("green", "blue", "reverse", None, True)
 @dataclass
 class SwapResult:
     steps: dict[str, float] = field(default_factory=dict)  # step -> ms
-    pause_ms: float = 0.0  # from hold to release
+    pause_ms: float | None = None  # from hold to release; None: nothing was held
     final_lsn: int = 0
 
 
-def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
+def swap(plan: Swap, lb: HoldingLoadBalancer, sync: SyncDriver, settings: Cutover,
          arm: Callable[[], None] = lambda: None, labels: dict[str, str] | None = None
          ) -> SwapResult:
     """The steps, each timed into the result; on an abort the steps done so far
@@ -50,9 +53,9 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
     `arm` is called just before the hold (the watchdog starts its clock there).
     `labels` names the LB's colour for each role ("blue" is whichever was live)."""
     result = SwapResult()
-    lb = _Labelled(lb, labels or {"blue": "blue", "green": "green"})
+    roles = _Labelled(lb, labels or {"blue": "blue", "green": "green"})
 
-    def step(name: str, action: Callable[[], object]) -> object:
+    def step(name: str, action: Callable[[], T]) -> T:
         began = time.monotonic()
         try:
             return action()
@@ -60,58 +63,63 @@ def swap(plan: Swap, lb: LoadBalancer, sync: SyncDriver, settings: Cutover,
             result.steps[name] = round((time.monotonic() - began) * 1000, 2)
             faults.point(name)
 
-    follower = None
-    alongside = None
+    follower: Follower | None = None
+    alongside: _Alongside | None = None
     held_at = time.monotonic()
     try:
         step("lag check", lambda: _wait_lag(sync, plan.stream, settings))
         step("wait for long transactions", lambda: wait_for_long_writers(sync, plan.old, settings))
-        if plan.next_stream:
-            step("prepare reverse stream", lambda: sync.prepare(plan.next_stream))
-        follower = step("take stream in-process", lambda: sync.follow(plan.stream))
+        next_stream = plan.next_stream
+        if next_stream:
+            step("prepare reverse stream", lambda: sync.prepare(next_stream))
+        follower = taken = step("take stream in-process", lambda: sync.follow(plan.stream))
         # Caught up to the old side's position of a moment ago, before holding: the
         # pause then only covers the last few milliseconds of writes, not the lag.
         warm = time.monotonic() + settings.deadline_ms / 1000
         step("catch up before hold",
-             lambda: follower.wait_for(sync.flushed_lsn(plan.old), warm))
+             lambda: taken.wait_for(sync.flushed_lsn(plan.old), warm))
         arm()
         held_at = time.monotonic()
         deadline = held_at + settings.max_pause_ms / 1000
-        step("hold", lb.hold)
-        step("drain in-flight", lambda: _drain(lb, plan.old, settings, deadline))
-        result.final_lsn = step("fence", lambda: sync.fence(plan.old))
+        step("hold", roles.hold)
+        step("drain in-flight", lambda: _drain(roles, plan.old, settings, deadline))
+        final_lsn = result.final_lsn = step("fence", lambda: sync.fence(plan.old))
         # Independent of the catch-up, so run beside it: the old side's sequences are
         # final once it is fenced, and the new side takes no traffic until the flip.
-        alongside = _Alongside(lambda: (sync.sequences(plan.stream), sync.unfence(plan.new)))
-        step("catch up", lambda: follower.wait_for(result.final_lsn, deadline))
-        step("stop stream", follower.stop)
+        def sequences_and_unfence() -> None:
+            sync.sequences(plan.stream)
+            sync.unfence(plan.new)
+
+        alongside = _Alongside(sequences_and_unfence)
+        step("catch up", lambda: taken.wait_for(final_lsn, deadline))
+        step("stop stream", taken.stop)
         step("wait for sequences and unfence new", alongside.join)
         result.steps["sequences and unfence new (alongside)"] = alongside.ms
         _check_deadline(deadline, settings)
         # The point of no return: from here the new colour holds every write.
         step("drop stream", lambda: sync.drop(plan.stream))
-        if plan.next_stream:
-            step("anchor reverse stream", lambda: sync.anchor(plan.next_stream))
+        if next_stream:
+            step("anchor reverse stream", lambda: sync.anchor(next_stream))
         _check_deadline(deadline, settings)
-        released_at = step("flip and release", lambda: lb.flip(plan.new, release=True))
+        released_at = step("flip and release", lambda: roles.flip(plan.new, release=True))
     except BaseException as exc:
         exc.steps = result.steps  # type: ignore[attr-defined]
-        if _flipped(lb, plan):
+        if _flipped(roles, plan):
             # The LB points at the new colour (the error came with or after the
             # flip): only forward now. Tearing down would wipe the live side.
-            _release_anyway(lb)
+            _release_anyway(roles)
             raise
         if alongside is not None:
             alongside.thread.join(timeout=30)  # it uses connections the undo needs
-        undo_failures = _abort(plan, lb, sync, follower)
+        undo_failures = _abort(plan, roles, sync, follower)
         if isinstance(exc, CutoverAborted) and not undo_failures:
             raise
         aborted = _aborted(plan, exc, undo_failures)
         aborted.steps = result.steps  # type: ignore[attr-defined]
         raise aborted from exc
     result.pause_ms = round((released_at - held_at) * 1000, 2)
-    if plan.next_stream:
-        step("start reverse stream", lambda: sync.start(plan.next_stream))
+    if next_stream:
+        step("start reverse stream", lambda: sync.start(next_stream))
     return result
 
 
@@ -119,7 +127,7 @@ class _Labelled:
     """The LB, spoken to in this rollout's roles: its colour labels alternate between
     rollouts, the roles (blue = live at the start) do not."""
 
-    def __init__(self, lb: LoadBalancer, labels: dict[str, str]) -> None:
+    def __init__(self, lb: HoldingLoadBalancer, labels: dict[str, str]) -> None:
         self.lb, self.labels = lb, labels
         self.roles = {v: k for k, v in labels.items()}
 
@@ -145,7 +153,7 @@ def _check_deadline(deadline: float, settings: Cutover) -> None:
                              f" ({settings.max_pause_ms} ms) before the flip")
 
 
-def _flipped(lb: LoadBalancer, plan: Swap) -> bool:
+def _flipped(lb: _Labelled, plan: Swap) -> bool:
     try:
         return lb.live_color() == plan.new
     except Exception:  # noqa: BLE001 - unknown: the abort path asks the LB again
@@ -202,7 +210,7 @@ def wait_for_long_writers(sync: SyncDriver, color: str, settings: Cutover) -> No
         time.sleep(0.1)
 
 
-def _drain(lb: LoadBalancer, color: str, settings: Cutover, deadline: float) -> None:
+def _drain(lb: _Labelled, color: str, settings: Cutover, deadline: float) -> None:
     """Wait until the old colour answers nothing: held requests are not counted."""
     until = min(deadline, time.monotonic() + settings.inflight_timeout_ms / 1000)
     while (busy := lb.inflight(color)) > 0:
@@ -212,17 +220,20 @@ def _drain(lb: LoadBalancer, color: str, settings: Cutover, deadline: float) -> 
         time.sleep(0.005)
 
 
-def _abort(plan: Swap, lb: LoadBalancer, sync: SyncDriver, follower) -> list[str]:
+def _abort(plan: Swap, lb: _Labelled, sync: SyncDriver, follower: Follower | None
+           ) -> list[str]:
     """Put both sides back as they were: the old colour serving, writable and
     streamed from; a rollback's blue fenced again. Every undo is tried; returns
     those that failed, one line each, since the operator must then look."""
-    undos = [("stop the catch-up", follower.stop if follower else lambda: None),
+    undos: list[tuple[str, Callable[[], object]]] = [
+             ("stop the catch-up", follower.stop if follower else lambda: None),
              (f"unfence {plan.old}", lambda: sync.unfence(plan.old)),
              ("release the hold", lb.release)]
     if plan.new_was_fenced:
         undos.append((f"fence {plan.new} again", lambda: sync.fence(plan.new)))
-    if plan.next_stream:  # it may have been anchored already: it would pin the WAL
-        undos.append(("drop the new reverse stream", lambda: sync.drop(plan.next_stream)))
+    next_stream = plan.next_stream
+    if next_stream:  # it may have been anchored already: it would pin the WAL
+        undos.append(("drop the new reverse stream", lambda: sync.drop(next_stream)))
     undos.append((f"restart the {plan.stream} stream", lambda: sync.start(plan.stream)))
     failed = []
     for what, undo in undos:
@@ -240,14 +251,15 @@ def _aborted(plan: Swap, cause: BaseException, undo_failures: list[str]) -> Cuto
         f"cutover step failed: {_text(cause)}")
     if not undo_failures:  # the cause's own advice, if it gave any
         given = isinstance(cause, GreenswapError) and cause.hint != type(cause).default_hint
-        return CutoverAborted(why, cause.hint if given else None)
+        return CutoverAborted(why, cause.hint if isinstance(cause, GreenswapError) and given
+                              else None)
     again = "rollback" if plan.new_was_fenced else "resume"
     return CutoverAborted(f"{why}; undoing it failed too ({'; '.join(undo_failures)})",
                           f"check by hand that {plan.old} is unfenced and serving, then "
                           f"'greenswap {again}'")
 
 
-def _release_anyway(lb: LoadBalancer) -> None:
+def _release_anyway(lb: _Labelled) -> None:
     # If this fails too, the LB's own hold bound (max_pause_ms) releases the requests.
     with contextlib.suppress(Exception):
         lb.release()

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 from orchestrator import faults, processes
 from orchestrator.errors import GreenswapError
 from orchestrator.fsutil import write_atomic
+from orchestrator.lb.base import holding
 
 if TYPE_CHECKING:
     from orchestrator.runbook.context import Context
@@ -95,7 +96,7 @@ def guard(ctx: Context, old: str, new: str, at: float, cli_pid: int) -> str:
     the CLI to die, then acts. Returns what it did."""
     from orchestrator.db.fence import Fence
 
-    lb = ctx.fleet.lb()
+    lb = holding(ctx.fleet.lb())
     fence = Fence(ctx.fleet.dsn(old))
     ends = time.time() + LIFETIME_S
     while time.time() < at or processes.alive(cli_pid):

@@ -6,7 +6,8 @@ import pytest
 
 from orchestrator.aws import outputs
 from orchestrator.errors import ConfigError, InputError, LoadBalancerError
-from orchestrator.lb.aws_alb import AlbLoadBalancer, canary
+from orchestrator.lb.aws_alb import AlbLoadBalancer
+from orchestrator.lb.base import canary
 
 
 def listener_groups(aws, base) -> dict[str, int]:

@@ -80,11 +80,12 @@ def test_abort_after_a_watchdog_stopped_before_acting_puts_blue_back():
     from orchestrator.db.sync import FakeSync
     from orchestrator.lb.base import FakeLoadBalancer
     from orchestrator.runbook.rollout import _put_blue_back
+    from orchestrator.swap.database import DatabaseSwap
 
     lb, sync = FakeLoadBalancer(), FakeSync()
     lb.hold()
     sync.fenced = {"blue"}
-    ctx = SimpleNamespace(cfg=SimpleNamespace(database=SimpleNamespace(shared=False)),
-                          facts={"blue": "blue", "green": "green"}, sync=sync, lb=lb)
+    ctx = SimpleNamespace(swapper=DatabaseSwap(), facts={"blue": "blue", "green": "green"},
+                          sync=sync, lb=lb)
     _put_blue_back(ctx)
     assert sync.fenced == set() and lb.held is False
