@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from orchestrator.retry import poll_until
+
 
 def cmdline(pid: int) -> list[str] | None:
     try:
@@ -48,12 +50,8 @@ def children(pid: int) -> list[int]:
 
 
 def wait_gone(pids: list[int], deadline_s: float = 10.0) -> bool:
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        if not any(alive(p) for p in pids):
-            return True
-        time.sleep(0.01)
-    return False
+    return poll_until(lambda: any(alive(p) for p in pids), lambda busy: not busy,
+                      deadline_s, 0.01).done
 
 
 def _state(pid: int) -> str | None:
@@ -81,12 +79,12 @@ def stop_pid(pid: int, token: str, sig: int = signal.SIGTERM, deadline_s: float 
         os.kill(pid, sig)
     except ProcessLookupError:
         return True
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
+    def gone() -> bool:
         _reap(pid)
-        if not alive(pid):
-            return True
-        time.sleep(0.02)
+        return not alive(pid)
+
+    if poll_until(gone, bool, deadline_s, 0.02).done:
+        return True
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
     return True

@@ -24,6 +24,7 @@ import time
 from orchestrator.db.connect import connect
 from orchestrator.db.pgoutput import lsn_int
 from orchestrator.errors import ReplayError
+from orchestrator.retry import poll_until
 
 TERMINATE_WAIT_MS = 2000
 SETTLE_S = 2.0
@@ -140,18 +141,18 @@ def _wait_gone(cur, pids: list[int]) -> None:
 
 
 def _wait_for_superusers(cur) -> None:
-    deadline = time.monotonic() + TERMINATE_WAIT_MS / 1000
-    while True:
+    def open_transactions() -> list:
         cur.execute(SUPERUSER_TRANSACTIONS)
-        if not (open_ := cur.fetchall()):
-            return
-        if time.monotonic() > deadline:
-            pid, user = open_[0]
-            raise ReplayError(f"fence: superuser {user}'s session (pid {pid}) stayed in a "
-                              f"transaction for {TERMINATE_WAIT_MS} ms, and greenswap's role "
-                              "cannot end it", "let it finish (or end it); the swap aborts "
-                              "and unfences")
-        time.sleep(0.005)
+        return cur.fetchall()
+
+    waited = poll_until(open_transactions, lambda found: not found,
+                        TERMINATE_WAIT_MS / 1000, 0.005)
+    if not waited.done:
+        pid, user = waited.last[0]
+        raise ReplayError(f"fence: superuser {user}'s session (pid {pid}) stayed in a "
+                          f"transaction for {TERMINATE_WAIT_MS} ms, and greenswap's role "
+                          "cannot end it", "let it finish (or end it); the swap aborts "
+                          "and unfences")
 
 
 def _set_read_only(cur, on: bool) -> None:
@@ -167,13 +168,11 @@ def _set_read_only(cur, on: bool) -> None:
     # sessions already running are ended; superusers' take it at their next
     # transaction). Asked on this connection: a new one per poll would cost a TCP
     # and SCRAM handshake each, inside the swap's pause.
-    deadline = time.monotonic() + SETTLE_S
-    while True:
+    def reloaded() -> bool:
         cur.execute("SELECT pg_conf_load_time() > %s", (asked_at,))
-        if cur.fetchone()[0]:
-            return
-        if time.monotonic() > deadline:
-            raise ReplayError("the server did not reload its configuration (default_transaction"
-                              f"_read_only={'on' if on else 'off'}) within {SETTLE_S}s",
-                              "check the server's log")
-        time.sleep(0.002)
+        return bool(cur.fetchone()[0])
+
+    if not poll_until(reloaded, bool, SETTLE_S, 0.002).done:
+        raise ReplayError("the server did not reload its configuration (default_transaction"
+                          f"_read_only={'on' if on else 'off'}) within {SETTLE_S}s",
+                          "check the server's log")

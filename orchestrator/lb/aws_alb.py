@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from orchestrator.aws.outputs import COLORS, Base
 from orchestrator.errors import InputError, LoadBalancerError
 from orchestrator.lb.base import Answers
+from orchestrator.retry import poll_until
 
 HEALTH_POLL_S = 2.0
 
@@ -74,17 +75,15 @@ class AlbLoadBalancer:
 
     def wait_healthy(self, color: str, count: int, deadline_s: float) -> dict[str, str]:
         """Wait until `count` targets of the colour are healthy; fail at the deadline."""
-        end = time.monotonic() + deadline_s
-        while True:
-            health = self.target_health(color)
-            if sum(s == "healthy" for s in health.values()) >= count:
-                return health
-            if time.monotonic() > end:
-                raise LoadBalancerError(
-                    f"{color}'s target group has {health or 'no targets'}, not {count} healthy "
-                    f"targets, after {deadline_s:.0f}s",
-                    "check the app on those hosts and the target group's health check path")
-            time.sleep(HEALTH_POLL_S)
+        waited = poll_until(lambda: self.target_health(color),
+                            lambda health: sum(s == "healthy" for s in health.values()) >= count,
+                            deadline_s, HEALTH_POLL_S)
+        if not waited.done:
+            raise LoadBalancerError(
+                f"{color}'s target group has {waited.last or 'no targets'}, not {count} healthy "
+                f"targets, after {deadline_s:.0f}s",
+                "check the app on those hosts and the target group's health check path")
+        return waited.last
 
     def responses(self, color: str) -> Answers:
         """What the colour's targets answered since this driver was made, from the

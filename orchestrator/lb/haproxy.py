@@ -15,6 +15,7 @@ from orchestrator.lb.base import BACKENDS, Answers, backend_for
 from orchestrator.lb.haproxy_api import AdminAPI, AdminSession
 from orchestrator.remote.base import Shell
 from orchestrator.remote.ssh import ShellSession, SSHShell
+from orchestrator.retry import poll_until
 
 BACKEND_MAP = "/etc/haproxy/greenswap-backend.map"
 FLAGS_MAP = "/etc/haproxy/greenswap-flags.map"
@@ -76,16 +77,15 @@ class HAProxyLB:
     def wait_healthy(self, color: str, count: int, deadline_s: float) -> dict[str, str]:
         """Wait until `count` servers of the colour's backend pass HAProxy's own health
         checks; server -> status. Fails at the deadline."""
-        end = time.monotonic() + deadline_s
-        while True:
-            status = {r["svname"]: r.get("status", "") for r in self.stat_rows(color)[1]}
-            if sum(_serving(s) for s in status.values()) >= count:
-                return status
-            if time.monotonic() > end:
-                raise LoadBalancerError(
-                    f"{backend_for(color)} has {status or 'no servers'}, not {count} healthy,"
-                    f" after {deadline_s:.0f}s", "check the app on those hosts (its /health)")
-            time.sleep(0.5)
+        waited = poll_until(
+            lambda: {r["svname"]: r.get("status", "") for r in self.stat_rows(color)[1]},
+            lambda status: sum(_serving(s) for s in status.values()) >= count,
+            deadline_s, 0.5)
+        if not waited.done:
+            raise LoadBalancerError(
+                f"{backend_for(color)} has {waited.last or 'no servers'}, not {count} healthy,"
+                f" after {deadline_s:.0f}s", "check the app on those hosts (its /health)")
+        return waited.last
 
     def inflight(self, color: str) -> int:
         """Requests being served or queued on the colour's servers that HAProxy's checks

@@ -21,6 +21,7 @@ from orchestrator.config import Cutover
 from orchestrator.db.sync import Follower, SyncDriver
 from orchestrator.errors import CutoverAborted, GreenswapError
 from orchestrator.lb.base import HoldingLoadBalancer
+from orchestrator.retry import poll_until
 
 T = TypeVar("T")
 
@@ -188,36 +189,34 @@ class _Alongside:
 def _wait_lag(sync: SyncDriver, stream: str, settings: Cutover) -> None:
     """The swap starts only when the stream is close behind: the pause then covers
     a few hundred ms of changes, not a backlog. Bounded by cutover.deadline_ms."""
-    until = time.monotonic() + settings.deadline_ms / 1000
-    while (lag := sync.lag_bytes(stream)) > settings.lag_threshold_bytes:
-        if time.monotonic() > until:
-            raise CutoverAborted(f"lag of the {stream} stream stayed at {lag} bytes, over"
-                                 f" cutover.lag_threshold_bytes, for cutover.deadline_ms",
-                                 "wait for sync to catch up, then run 'greenswap resume'")
-        time.sleep(0.1)
+    waited = poll_until(lambda: sync.lag_bytes(stream),
+                        lambda lag: lag <= settings.lag_threshold_bytes,
+                        settings.deadline_ms / 1000, 0.1)
+    if not waited.done:
+        raise CutoverAborted(f"lag of the {stream} stream stayed at {waited.last} bytes, over"
+                             f" cutover.lag_threshold_bytes, for cutover.deadline_ms",
+                             "wait for sync to catch up, then run 'greenswap resume'")
 
 
 def wait_for_long_writers(sync: SyncDriver, color: str, settings: Cutover) -> None:
     """A transaction that has been writing on the old side for longer than the pause
     may last would be ended by the fence, its work rolled back. Wait for it to end,
     within cutover.deadline_ms, or do not start the swap: nothing has moved yet."""
-    until = time.monotonic() + settings.deadline_ms / 1000
-    while long := sync.long_writers(color, settings.max_pause_ms / 1000):
-        if time.monotonic() > until:
-            raise CutoverAborted(
-                f"a transaction on {color}'s database kept writing past cutover.deadline_ms:"
-                f" {long[0]}", "let it finish (or end it), then run 'greenswap resume'")
-        time.sleep(0.1)
+    waited = poll_until(lambda: sync.long_writers(color, settings.max_pause_ms / 1000),
+                        lambda long: not long, settings.deadline_ms / 1000, 0.1)
+    if not waited.done:
+        raise CutoverAborted(
+            f"a transaction on {color}'s database kept writing past cutover.deadline_ms:"
+            f" {waited.last[0]}", "let it finish (or end it), then run 'greenswap resume'")
 
 
 def _drain(lb: _Labelled, color: str, settings: Cutover, deadline: float) -> None:
     """Wait until the old colour answers nothing: held requests are not counted."""
-    until = min(deadline, time.monotonic() + settings.inflight_timeout_ms / 1000)
-    while (busy := lb.inflight(color)) > 0:
-        if time.monotonic() > until:
-            raise CutoverAborted(f"{busy} request(s) still in flight on {color} after "
-                                 f"{settings.inflight_timeout_ms} ms")
-        time.sleep(0.005)
+    within = min(deadline - time.monotonic(), settings.inflight_timeout_ms / 1000)
+    waited = poll_until(lambda: lb.inflight(color), lambda busy: busy == 0, within, 0.005)
+    if not waited.done:
+        raise CutoverAborted(f"{waited.last} request(s) still in flight on {color} after "
+                             f"{settings.inflight_timeout_ms} ms")
 
 
 def _abort(plan: Swap, lb: _Labelled, sync: SyncDriver, follower: Follower | None
