@@ -118,11 +118,36 @@ class DatabaseSwap:
                 cur.execute(MIGRATIONS)
                 conn.commit()
                 for path in ctx.cfg.database.migrations:
-                    if _migrate(cur, path.name, path.read_text(), ctx.cfg.database.app_user):
-                        conn.commit()
+                    if self._migrate(conn, cur, path.name, path.read_text(),
+                                     ctx.cfg.database.app_user):
                         ctx.say(f"migration {path.name} applied")
         finally:
-            conn.close()  # a failed migration's transaction is rolled back with it
+            conn.close()
+
+    def _migrate(self, conn, cur, name: str, text: str, app_user: str) -> bool:
+        """One migration, committed with its record, unless it was applied already;
+        True if it ran now."""
+        digest = hashlib.sha256(text.encode()).hexdigest()
+        cur.execute("SELECT sha256 FROM greenswap.migrations WHERE name = %s", (name,))
+        row = cur.fetchone()
+        if row and row[0] != digest:
+            raise PreflightFailed(f"database.migrations: {name} changed after it was applied"
+                                  " to green", "add a new migration file")
+        if row:
+            return False
+        try:
+            # The app owns what it uses; greenswap's role only applies it.
+            cur.execute(f"SET LOCAL ROLE {quote_ident(app_user)}")
+            cur.execute(text)
+            cur.execute("RESET ROLE")
+            cur.execute("INSERT INTO greenswap.migrations (name, sha256) VALUES (%s, %s)",
+                        (name, digest))
+            conn.commit()
+        except psycopg2.Error as exc:
+            conn.rollback()
+            raise PreflightFailed(f"database.migrations: {name} failed on green: "
+                                  f"{str(exc).strip().splitlines()[0]}") from None
+        return True
 
     def sync(self, ctx: Context) -> None:
         """Snapshot blue through the transform, then stream its change log until the lag
@@ -265,26 +290,3 @@ class DatabaseSwap:
 
     def retire(self, ctx: Context) -> None:
         ctx.sync.drop("reverse")
-
-
-def _migrate(cur, name: str, text: str, app_user: str) -> bool:
-    """One migration, unless it was applied already; True if it ran now."""
-    digest = hashlib.sha256(text.encode()).hexdigest()
-    cur.execute("SELECT sha256 FROM greenswap.migrations WHERE name = %s", (name,))
-    row = cur.fetchone()
-    if row and row[0] != digest:
-        raise PreflightFailed(f"database.migrations: {name} changed after it was applied to"
-                              " green", "add a new migration file")
-    if row:
-        return False
-    # The app owns what it uses; greenswap's role only applies it.
-    cur.execute(f"SET LOCAL ROLE {quote_ident(app_user)}")
-    try:
-        cur.execute(text)
-    except psycopg2.Error as exc:
-        raise PreflightFailed(f"database.migrations: {name} failed on green: "
-                              f"{str(exc).strip().splitlines()[0]}") from None
-    cur.execute("RESET ROLE")
-    cur.execute("INSERT INTO greenswap.migrations (name, sha256) VALUES (%s, %s)",
-                (name, digest))
-    return True

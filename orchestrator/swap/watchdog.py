@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import psycopg2
+
 from orchestrator import faults, processes
 from orchestrator.errors import GreenswapError
 from orchestrator.fsutil import write_atomic
@@ -139,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         print(guard(ctx, args.old, args.new, args.at, args.cli_pid), flush=True)
     except GreenswapError as exc:
         print(f"error: {exc.one_line()}", file=sys.stderr, flush=True)
+        return exc.exit_code
+    except psycopg2.Error as exc:  # as the CLI says it: one line, never a traceback
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"error: PostgreSQL: {first}", file=sys.stderr, flush=True)
         return 1
     return 0
 

@@ -32,6 +32,7 @@ from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.lab import Lab
 from orchestrator.providers.aws import AwsProvider
 from orchestrator.providers.base import Host
+from orchestrator.runbook import context as runbook_context
 from orchestrator.runbook import rollout
 from orchestrator.runbook.journal import Journal
 from tests.aws.conftest import REGION, make_base
@@ -168,7 +169,7 @@ def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, docum
         return LabBacked(Clients(base.region, moto_url), base, tmp_path / "state" / "shop",
                          cfg.aws.ssh_key, deadline_s=60, poll_s=0.2, lab=env.lab)
 
-    monkeypatch.setattr(rollout, "open_provider", provider)
+    monkeypatch.setattr(runbook_context, "open_provider", provider)
     provider(cfg).create_hosts("app", 2, "blue")  # blue as a previous rollout left it
     assert groups(aws) == ["gs-shop-blue-app"]
 
