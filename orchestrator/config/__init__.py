@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import MISSING, dataclass, fields, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ class Check:
     query: str = ""  # sql: must return one row whose first value is true
     command: str = ""  # command: run on the controller; exit 0 is healthy
     timeout_s: float = 5.0
+
+
+CHECK_DEFAULTS = {f.name: f.default for f in fields(Check) if f.default is not MISSING}
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,9 @@ class Notify:
     webhook_url_env: str  # the URL carries a token: it is a secret, read from here
     attempts: int = 3
     timeout_s: float = 5.0
+
+
+NOTIFY_DEFAULTS = {f.name: f.default for f in fields(Notify) if f.default is not MISSING}
 
 
 @dataclass(frozen=True)
@@ -186,23 +192,26 @@ def parse(raw: Any, path: Path) -> Config:
     retire = doc.section("retire", required=False)
     lease = doc.section("lease", required=False)
     kind = provider.choice("kind", PROVIDERS)
+    # Each default is the dataclass's own (written once; docs/config.md is tested
+    # against them): an instance built with no settings carries them.
+    d = Database()
     db = Database(
-        port=database.integer("port", default=5432, low=1, high=65535),
-        dbname=database.text("dbname", default="app"),
-        admin_user=database.text("admin_user", default="greenswap"),
-        app_user=database.text("app_user", default="app"),
-        admin_password_env=database.text("admin_password_env",
-                                         default="GREENSWAP_DB_ADMIN_PASSWORD"),
-        app_password_env=database.text("app_password_env", default="GREENSWAP_DB_PASSWORD"),
+        port=database.integer("port", default=d.port, low=1, high=65535),
+        dbname=database.text("dbname", default=d.dbname),
+        admin_user=database.text("admin_user", default=d.admin_user),
+        app_user=database.text("app_user", default=d.app_user),
+        admin_password_env=database.text("admin_password_env", default=d.admin_password_env),
+        app_password_env=database.text("app_password_env", default=d.app_password_env),
         migrations=tuple(database.files("migrations")),
         transform=_transform(database),
-        stream=database.text("stream", default="greenswap",
+        stream=database.text("stream", default=d.stream,
                              pattern=re.compile(r"^[a-z_][a-z0-9_]{0,49}$")),
-        max_slot_wal_mb=database.integer("max_slot_wal_mb", default=1024, low=1),
-        sync_timeout_s=database.number("sync_timeout_s", default=1800.0, low=1),
-        mode=database.choice("mode", DATABASE_MODES, default="swap"),
+        max_slot_wal_mb=database.integer("max_slot_wal_mb", default=d.max_slot_wal_mb, low=1),
+        sync_timeout_s=database.number("sync_timeout_s", default=d.sync_timeout_s, low=1),
+        mode=database.choice("mode", DATABASE_MODES, default=d.mode),
         host=database.optional_text("host"),
     )
+    c = Cutover()
     lab = provider.text("lab", default="gs", pattern=re.compile(r"^[a-z][a-z0-9]{0,5}$"))
     lab_paths = {k: provider.path(k) for k in ("state_root", "inventory_dir")
                  if provider.raw.get(k)}
@@ -221,13 +230,17 @@ def parse(raw: Any, path: Path) -> Config:
         lb_host=lb.optional_text("host"),
         checks=tuple(_check(c) for c in doc.items("checks")),
         cutover=Cutover(
-            lag_threshold_bytes=cutover.integer("lag_threshold_bytes", default=1 << 20, low=0),
-            max_pause_ms=cutover.integer("max_pause_ms", default=1000, low=50, high=60_000),
-            deadline_ms=cutover.integer("deadline_ms", default=30000, low=100, high=3_600_000),
-            inflight_timeout_ms=cutover.integer("inflight_timeout_ms", default=2000, low=0),
+            lag_threshold_bytes=cutover.integer("lag_threshold_bytes",
+                                                default=c.lag_threshold_bytes, low=0),
+            max_pause_ms=cutover.integer("max_pause_ms", default=c.max_pause_ms, low=50,
+                                         high=60_000),
+            deadline_ms=cutover.integer("deadline_ms", default=c.deadline_ms, low=100,
+                                        high=3_600_000),
+            inflight_timeout_ms=cutover.integer("inflight_timeout_ms",
+                                                default=c.inflight_timeout_ms, low=0),
             canary_steps=_canary_steps(cutover),
-            canary_interval_s=cutover.number("canary_interval_s", default=30.0, low=0,
-                                             high=3600),
+            canary_interval_s=cutover.number("canary_interval_s", default=c.canary_interval_s,
+                                             low=0, high=3600),
         ),
         bake=_bake(doc.section("bake", required=False)),
         keep_blue_s=retire.number("keep_blue_s", default=3600, low=0),
@@ -326,8 +339,10 @@ def _notify(section: Section) -> Notify | None:
         return None
     notify = Notify(
         webhook_url_env=section.text("webhook_url_env", pattern=re.compile(r"^[A-Z_][A-Z0-9_]*$")),
-        attempts=section.integer("attempts", default=3, low=1, high=10),
-        timeout_s=section.number("timeout_s", default=5.0, low=0.1, high=60),
+        attempts=section.integer("attempts", default=NOTIFY_DEFAULTS["attempts"], low=1,
+                                 high=10),
+        timeout_s=section.number("timeout_s", default=NOTIFY_DEFAULTS["timeout_s"], low=0.1,
+                                 high=60),
     )
     section.no_unknown({f.name for f in fields(Notify)})
     return notify
@@ -375,11 +390,13 @@ def _check(item: Section) -> Check:
                               f"expected some of {', '.join(SCOPES)}")
     check = Check(
         name=item.text("name"), kind=kind, scopes=scopes,
-        path=item.text("path", default="/health"),
-        expect_status=item.integer("expect_status", default=200, low=100, high=599),
+        path=item.text("path", default=CHECK_DEFAULTS["path"]),
+        expect_status=item.integer("expect_status", default=CHECK_DEFAULTS["expect_status"],
+                                   low=100, high=599),
         query=item.text("query", default="") if kind == "sql" else "",
         command=item.text("command", default="") if kind == "command" else "",
-        timeout_s=item.number("timeout_s", default=5.0, low=0.1, high=300),
+        timeout_s=item.number("timeout_s", default=CHECK_DEFAULTS["timeout_s"], low=0.1,
+                              high=300),
     )
     if kind == "sql" and not check.query:
         raise ConfigError(f"{item.where}.query", "is required for a sql check")
@@ -391,11 +408,13 @@ def _check(item: Section) -> Check:
 
 
 def _bake(section: Section) -> Bake:
+    d = Bake()
     bake = Bake(
-        duration_s=section.number("duration_s", default=60.0, low=0),
-        interval_s=section.number("interval_s", default=1.0, low=0.1, high=3600),
-        failures=section.integer("failures", default=2, low=1, high=100),
-        max_error_rate=section.number("max_error_rate", default=0.01, low=0, high=1),
+        duration_s=section.number("duration_s", default=d.duration_s, low=0),
+        interval_s=section.number("interval_s", default=d.interval_s, low=0.1, high=3600),
+        failures=section.integer("failures", default=d.failures, low=1, high=100),
+        max_error_rate=section.number("max_error_rate", default=d.max_error_rate, low=0,
+                                      high=1),
     )
     section.no_unknown({"duration_s", "interval_s", "failures", "max_error_rate"})
     return bake
