@@ -19,7 +19,7 @@ from orchestrator.config import Config, load
 from orchestrator.errors import InputError
 from orchestrator.runbook import rollout as runbook
 from orchestrator.runbook.context import PHASES
-from orchestrator.runbook.journal import Journal, Rollout
+from orchestrator.runbook.journal import Journal, Rollout, RolloutState
 from orchestrator.runbook.lease import open_journal
 from orchestrator.runbook.plan import plan_steps
 
@@ -47,7 +47,7 @@ def plan(config_path: Path, as_json: bool) -> None:
     latest = journal.latest(cfg.environment) if journal else None
     unfinished = latest is not None and latest.state in runbook.RESUMABLE
     steps = plan_steps(cfg)
-    if (latest is not None and latest.state == "succeeded"
+    if (latest is not None and latest.state == RolloutState.SUCCEEDED
             and latest.facts.get("app_version") == cfg.app_version):
         steps = []  # the last rollout already brought this version
     if as_json:
@@ -136,7 +136,7 @@ def status(config_path: Path, as_json: bool, watch: bool) -> None:
         else:
             _show_status(data)
         if not watch or time.monotonic() > ends or data.get("state") not in (
-                "running", "baked", None):
+                RolloutState.RUNNING, RolloutState.BAKED, None):
             return
         time.sleep(WATCH_EVERY_S)
 

@@ -161,6 +161,11 @@ class Config:
     def checks_for(self, scope: str) -> list[Check]:
         return [c for c in self.checks if scope in c.scopes]
 
+    def require_secrets(self) -> None:
+        """Every secret a rollout needs is set; refused, naming the variable, if not."""
+        for variable in self.database.secret_variables:
+            self.secret(variable)
+
     def secret(self, variable: str) -> str:
         value = os.environ.get(variable, "")
         if not value:

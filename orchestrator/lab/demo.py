@@ -21,6 +21,7 @@ from orchestrator.lab.loadgen import Load
 from orchestrator.lab.packages import APP_SOURCE
 from orchestrator.ops.report import render
 from orchestrator.runbook import rollout
+from orchestrator.runbook.journal import RolloutState
 from orchestrator.runbook.lease import open_journal
 
 CONFIG = APP_SOURCE / "rollout.yml"
@@ -47,7 +48,8 @@ class DemoSummary:
 
     def problems(self) -> list[str]:
         """What keeps this demo from being a clean swap; empty when it was one."""
-        found = [] if self.state == "succeeded" else [f"the rollout ended {self.state}"]
+        found = ([] if self.state == RolloutState.SUCCEEDED
+                 else [f"the rollout ended {self.state}"])
         for count, what in ((self.failed_requests, "failed requests"),
                             (self.stale_reads, "stale reads"),
                             (self.lost_writes, "lost acknowledged writes")):

@@ -9,6 +9,7 @@ import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import psycopg2
 
@@ -19,6 +20,20 @@ from orchestrator.secrets import environment_without
 Urls = Callable[[str], list[str]]
 Dsn = Callable[[str], str]
 Guard = Callable[[str], None]  # refuses a URL the network rule forbids
+
+
+@dataclass
+class FailedRounds:
+    """Rounds of checks that failed in a row, against a limit (bake.failures): what
+    the bake and a canary's watch both roll back on."""
+
+    limit: int
+    in_a_row: int = 0
+
+    def count(self, problems: list[str]) -> bool:
+        """This round's problems counted; True once `limit` rounds in a row failed."""
+        self.in_a_row = self.in_a_row + 1 if problems else 0
+        return self.in_a_row >= self.limit
 
 
 def run_checks(checks: list[Check], color: str, urls: Urls, dsn: Dsn,

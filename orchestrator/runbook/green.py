@@ -14,8 +14,7 @@ OTHER = {"blue": "green", "green": "blue"}
 def preflight(ctx: Context) -> None:
     """config, connectivity, blue healthy, replica identity, slot/WAL headroom"""
     cfg = ctx.cfg
-    for variable in cfg.database.secret_variables:
-        cfg.secret(variable)
+    cfg.require_secrets()  # again: a resumed rollout did not pass through rollout()
     if "blue" not in ctx.facts:
         live = ctx.lb.live_color()
         ctx.remember(blue=live, green=OTHER[live])

@@ -19,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
@@ -38,6 +39,19 @@ CREATE TABLE IF NOT EXISTS lease (
 """
 LEASE_S = 30.0
 SAFE_SHARE = 2 / 3  # unrenewed for this share of the lease, a holder counts it lost
+
+
+@dataclass(frozen=True)
+class RolloutState(StrEnum):
+    """A rollout's state as the journal keeps it (the text is what the journal holds)."""
+
+    RUNNING = "running"
+    FAILED_CUTOVER = "failed-cutover"  # blue serves; green kept; 'resume' tries again
+    BAKED = "baked"  # green live; blue kept until retire.keep_blue_s
+    SUCCEEDED = "succeeded"
+    ROLLED_BACK = "rolled-back"
+    ABORTED = "aborted"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)
@@ -118,7 +132,7 @@ class Journal:
             if phase is not None and kind == "start":
                 db.execute("UPDATE rollouts SET phase = ? WHERE id = ?", (phase, rollout_id))
 
-    def set_state(self, rollout_id: int, state: str, ended: bool = False) -> None:
+    def set_state(self, rollout_id: int, state: RolloutState, ended: bool = False) -> None:
         with self._tx() as db:
             db.execute("UPDATE rollouts SET state = ?, ended_at = ? WHERE id = ?",
                        (state, time.time() if ended else None, rollout_id))

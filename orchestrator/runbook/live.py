@@ -17,6 +17,7 @@ from orchestrator.errors import (
     VerifyFailed,
 )
 from orchestrator.ops import window
+from orchestrator.ops.checks import FailedRounds
 from orchestrator.runbook.context import Context, phase
 from orchestrator.runbook.green import refresh_lb
 from orchestrator.swap.cutover import SwapResult
@@ -74,7 +75,7 @@ def bake(ctx: Context) -> None:
     if ctx.facts.get("rollback_pending"):  # a bake rollback that did not finish
         _roll_back_from_bake(ctx, ctx.facts["rollback_pending"])
     until = ctx.facts.get("cutover_at", time.time()) + cfg.duration_s
-    failed_rounds = restarts = 0
+    rounds, restarts = FailedRounds(cfg.failures), 0
     last = ctx.lb.responses(ctx.green)
     while time.time() < until:
         time.sleep(cfg.interval_s)
@@ -88,11 +89,11 @@ def bake(ctx: Context) -> None:
         ctx.sample("bake", "reverse", ctx.swapper.feed_lag(ctx))
         if answers and errors / answers > cfg.max_error_rate:
             problems.append(f"LB error rate {errors}/{answers} over {cfg.max_error_rate:.2%}")
-        failed_rounds = failed_rounds + 1 if problems else 0
+        failed = rounds.count(problems)
         if problems:
-            ctx.record("bake", "check", problems[0], failed_rounds=failed_rounds)
-            ctx.say(f"bake: {problems[0]} ({failed_rounds}/{cfg.failures})")
-        if failed_rounds >= cfg.failures:
+            ctx.record("bake", "check", problems[0], failed_rounds=rounds.in_a_row)
+            ctx.say(f"bake: {problems[0]} ({rounds.in_a_row}/{cfg.failures})")
+        if failed:
             _roll_back_from_bake(ctx, problems[0])
 
 

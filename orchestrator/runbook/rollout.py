@@ -28,11 +28,11 @@ from orchestrator.errors import (
 from orchestrator.ops import window
 from orchestrator.runbook import green, live
 from orchestrator.runbook.context import Context, Say, open_context
-from orchestrator.runbook.journal import Journal, holder_identity
+from orchestrator.runbook.journal import Journal, RolloutState, holder_identity
 from orchestrator.runbook.lease import open_journal
 from orchestrator.swap import watchdog
 
-RESUMABLE = ("running", "failed-cutover", "baked")
+RESUMABLE = (RolloutState.RUNNING, RolloutState.FAILED_CUTOVER, RolloutState.BAKED)
 
 
 def run_phases(ctx: Context) -> None:
@@ -51,14 +51,14 @@ def run_phases(ctx: Context) -> None:
 def rollout(cfg: Config, say: Say, keep_failed: bool = False,
             override_window: str | None = None, reason: str = "by hand") -> Context:
     window.check(cfg.window, override_window, datetime.now(UTC), "rollout refused")
-    for variable in cfg.database.secret_variables:  # before anything is written
-        cfg.secret(variable)
+    cfg.require_secrets()  # before anything is written
     journal = open_journal(cfg)
     lease = journal.acquire(cfg.environment, None)
     try:
         current = journal.latest(cfg.environment)
         if current is not None and (current.state in RESUMABLE or (
-                current.state == "failed" and "cutover" in journal.done_phases(current.id))):
+                current.state == RolloutState.FAILED
+                and "cutover" in journal.done_phases(current.id))):
             raise InputError(f"rollout {current.id} of {cfg.environment} is {current.state}",
                              "finish it with 'greenswap resume', or end it with "
                              "'greenswap abort' / 'greenswap rollback'")
@@ -81,7 +81,7 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False,
 def resume(cfg: Config, say: Say, keep_failed: bool = False,
            override_window: str | None = None) -> Context:
     with _active(cfg, say, keep_failed, "resume") as ctx:
-        ctx.journal.set_state(ctx.rollout_id, "running")
+        ctx.journal.set_state(ctx.rollout_id, RolloutState.RUNNING)
         ctx.record(None, "resume", "resumed")
         ctx.facts = _note_override(ctx.journal, ctx.rollout_id, override_window) or ctx.facts
         _keep_blue_fed(ctx)
@@ -100,7 +100,7 @@ def rollback(cfg: Config, say: Say) -> Context:
         _keep_blue_fed(ctx)
         live.rollback(ctx, reason="requested by hand")
         _clean_up_green(ctx)
-        _end(ctx, "rolled-back")
+        _end(ctx, RolloutState.ROLLED_BACK)
         return ctx
 
 
@@ -112,7 +112,7 @@ def abort(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
                              "use 'greenswap rollback' to go back to blue")
         _put_blue_back(ctx)
         _clean_up_green(ctx)
-        _end(ctx, "aborted")
+        _end(ctx, RolloutState.ABORTED)
         return ctx
 
 
@@ -148,30 +148,30 @@ def _drive(ctx: Context) -> None:
     try:
         run_phases(ctx)
     except RetireNotDue as due:
-        ctx.journal.set_state(ctx.rollout_id, "baked")
+        ctx.journal.set_state(ctx.rollout_id, RolloutState.BAKED)
         ctx.say(due.one_line())
         return
     except PhaseFailed as failed:
         _failed(ctx, failed)
         raise
-    _end(ctx, "succeeded")
+    _end(ctx, RolloutState.SUCCEEDED)
 
 
 def _failed(ctx: Context, failed: PhaseFailed) -> None:
     if isinstance(failed.cause, CutoverAborted):
         # Blue serves, unfenced, and the forward stream runs again: green is kept so
         # that 'resume' can try the cutover again.
-        ctx.journal.set_state(ctx.rollout_id, "failed-cutover")
+        ctx.journal.set_state(ctx.rollout_id, RolloutState.FAILED_CUTOVER)
         return
     if isinstance(failed.cause, BakeFailed | CanaryFailed):
         _clean_up_green(ctx)
-        _end(ctx, "rolled-back")
+        _end(ctx, RolloutState.ROLLED_BACK)
         return
     if ctx.done("cutover") or _green_is_live(ctx):
-        ctx.journal.set_state(ctx.rollout_id, "failed")
+        ctx.journal.set_state(ctx.rollout_id, RolloutState.FAILED)
         return  # green is live: nothing is torn down; 'rollback' or 'resume'
     _clean_up_green(ctx)
-    _end(ctx, "failed")
+    _end(ctx, RolloutState.FAILED)
     _run_failure_hooks(ctx, failed)
 
 
@@ -213,7 +213,7 @@ def _run_failure_hooks(ctx: Context, failed: PhaseFailed) -> None:
         ctx.record(None, "hook", exc.one_line())
 
 
-def _end(ctx: Context, state: str) -> None:
+def _end(ctx: Context, state: RolloutState) -> None:
     ctx.journal.set_state(ctx.rollout_id, state, ended=True)
     ctx.record(None, "end", state)
 
@@ -222,7 +222,7 @@ def _end(ctx: Context, state: str) -> None:
 def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Context]:
     journal = open_journal(cfg)
     current = journal.latest(cfg.environment)
-    if current is None or current.state not in RESUMABLE + ("failed",):
+    if current is None or current.state not in RESUMABLE + (RolloutState.FAILED,):
         raise InputError(f"{verb}: environment {cfg.environment} has no unfinished rollout",
                          "see 'greenswap history'")
     lease = journal.acquire(cfg.environment, current.id)

@@ -15,6 +15,7 @@ from orchestrator.config import Config
 from orchestrator.db.lag import LagSample
 from orchestrator.errors import CanaryFailed
 from orchestrator.lb.base import canary, weighted
+from orchestrator.ops.checks import FailedRounds
 from orchestrator.swap.cutover import SwapResult
 
 if TYPE_CHECKING:
@@ -122,13 +123,12 @@ def _watch(ctx: Context, color: str, percent: int) -> None:
     """canary_interval_s of green's bake checks, a round every bake.interval_s."""
     bake = ctx.cfg.bake
     until = time.monotonic() + ctx.cfg.cutover.canary_interval_s
-    failed_rounds = 0
+    rounds = FailedRounds(bake.failures)
     while time.monotonic() < until:
         if ctx.lease is not None:
             ctx.lease.check()
         problems = ctx.check("bake", color)
-        failed_rounds = failed_rounds + 1 if problems else 0
-        if failed_rounds >= bake.failures:
+        if rounds.count(problems):
             raise CanaryFailed(f"canary at {percent}% failed: {problems[0]}")
         time.sleep(min(bake.interval_s, max(0.0, until - time.monotonic())))
 
