@@ -188,9 +188,9 @@ def demo(name: str, subnet: str | None, rollout: bool, as_json: bool) -> None:
     say(f"demo finished in {seconds:.1f}s; the lab stays up ('greenswap lab down' removes it)")
     if summary is not None and summary.problems():
         raise GreenswapError(f"demo: {'; '.join(summary.problems())}"
-                       + (f": {summary.failure}" if summary.failure else ""),
-                       f"read the report {summary.report}" if summary.report
-                       else "see the messages above")
+                             + (f": {summary.failure}" if summary.failure else ""),
+                             f"read the report {summary.report}" if summary.report
+                             else "see the messages above")
 
 
 def show_follow_up(summary: DemoSummary) -> None:

@@ -19,6 +19,7 @@ import psycopg2
 from orchestrator import __version__
 from orchestrator.cli import lab, replay, report, rollout, schedule, transform, window
 from orchestrator.cli.output import err
+from orchestrator.db.connect import first_line
 from orchestrator.errors import EXIT_INPUT, GreenswapError
 
 
@@ -54,9 +55,8 @@ def main(argv: list[str] | None = None) -> None:
     except psycopg2.Error as exc:
         # The data commands translate what they expect; this is the net under them,
         # so that no server error ever reaches an operator as a traceback.
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        err.print(f"error: PostgreSQL: {first} (next: fix the cause on that server, then run"
-                  " the command again; replay resumes from its stored position)",
+        err.print(f"error: PostgreSQL: {first_line(exc)} (next: fix the cause on that server,"
+                  " then run the command again; replay resumes from its stored position)",
                   markup=False, soft_wrap=True)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -10,8 +10,7 @@ from orchestrator.cli.output import say
 from orchestrator.cli.rollout import config_option
 from orchestrator.config import load
 from orchestrator.errors import InputError
-from orchestrator.fsutil import write_atomic
-from orchestrator.ops.report import render
+from orchestrator.ops.report import write as write_report
 from orchestrator.runbook.lease import open_journal
 
 
@@ -36,6 +35,5 @@ def report(config_path: Path, rollout_ref: str, output: Path | None) -> None:
         raise InputError(f"ROLLOUT: environment {cfg.environment} has no rollout {rollout_ref}",
                          "see 'greenswap history'")
     path = output or Path(f"greenswap-{cfg.environment}-{found.id}.html")
-    # 0600: the page shows hosts, addresses and who ran what.
-    write_atomic(path, render(found, journal.events(found.id)), 0o600)
+    write_report(path, found, journal.events(found.id))
     say(f"report of rollout {found.id} written to {path}")

@@ -20,6 +20,11 @@ SESSION = ("-c TimeZone=UTC -c DateStyle=ISO -c extra_float_digits=3 -c lock_tim
            " -c default_transaction_read_only=off")
 
 
+def first_line(exc: psycopg2.Error) -> str:
+    """What an operator reads of a server error: its first line."""
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def connect(dsn: str, purpose: str, replication: bool = False):
     kwargs = {"options": SESSION, "application_name": f"greenswap-{purpose}",
               "connect_timeout": 10}

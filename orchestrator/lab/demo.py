@@ -15,11 +15,10 @@ from rich.table import Table
 
 from orchestrator import config
 from orchestrator.errors import PhaseFailed
-from orchestrator.fsutil import write_atomic
 from orchestrator.lab.environment import LabEnvironment
 from orchestrator.lab.loadgen import Load
 from orchestrator.lab.packages import APP_SOURCE
-from orchestrator.ops.report import render
+from orchestrator.ops.report import write as write_report
 from orchestrator.runbook import rollout
 from orchestrator.runbook.journal import RolloutState
 from orchestrator.runbook.lease import open_journal
@@ -113,7 +112,7 @@ def rollout_under_load(env: LabEnvironment, say) -> DemoSummary:
     report = None
     if latest is not None:
         path = cfg.run_dir(latest.id) / "report.html"
-        write_atomic(path, render(latest, events), 0o600)  # hosts and addresses: 0600
+        write_report(path, latest, events)
         report = str(path)
     # The sample config names one lab; on another lab no config file on disk points
     # at this journal, so no commands rather than ones that would show nothing.

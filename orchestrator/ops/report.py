@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 
+from orchestrator.fsutil import write_atomic
 from orchestrator.runbook.context import PHASES
 from orchestrator.runbook.journal import Event, Rollout
 
@@ -27,6 +28,11 @@ class PhaseSpan:
     start: float  # seconds since the rollout started
     end: float | None
     state: str  # done | fail | running | wait
+
+
+def write(path: Path, rollout: Rollout, events: list[Event]) -> None:
+    """The page, whole or not at all; 0600: it shows hosts, addresses and who ran what."""
+    write_atomic(path, render(rollout, events), 0o600)
 
 
 def render(rollout: Rollout, events: list[Event]) -> str:

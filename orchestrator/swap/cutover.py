@@ -73,6 +73,7 @@ def swap(plan: Swap, lb: HoldingLoadBalancer, sync: SyncDriver, settings: Cutove
         next_stream = plan.next_stream
         if next_stream:
             step("prepare reverse stream", lambda: sync.prepare(next_stream))
+        # `taken` for the steps below; `follower` may still be None in the undo.
         follower = taken = step("take stream in-process", lambda: sync.follow(plan.stream))
         # Caught up to the old side's position of a moment ago, before holding: the
         # pause then only covers the last few milliseconds of writes, not the lag.
@@ -84,7 +85,7 @@ def swap(plan: Swap, lb: HoldingLoadBalancer, sync: SyncDriver, settings: Cutove
         deadline = held_at + settings.max_pause_ms / 1000
         step("hold", roles.hold)
         step("drain in-flight", lambda: _drain(roles, plan.old, settings, deadline))
-        final_lsn = result.final_lsn = step("fence", lambda: sync.fence(plan.old))
+        result.final_lsn = step("fence", lambda: sync.fence(plan.old))
         # Independent of the catch-up, so run beside it: the old side's sequences are
         # final once it is fenced, and the new side takes no traffic until the flip.
         def sequences_and_unfence() -> None:
@@ -92,7 +93,7 @@ def swap(plan: Swap, lb: HoldingLoadBalancer, sync: SyncDriver, settings: Cutove
             sync.unfence(plan.new)
 
         alongside = _Alongside(sequences_and_unfence)
-        step("catch up", lambda: taken.wait_for(final_lsn, deadline))
+        step("catch up", lambda: taken.wait_for(result.final_lsn, deadline))
         step("stop stream", taken.stop)
         step("wait for sequences and unfence new", alongside.join)
         result.steps["sequences and unfence new (alongside)"] = alongside.ms
@@ -249,9 +250,9 @@ def _aborted(plan: Swap, cause: BaseException, undo_failures: list[str]) -> Cuto
     why = cause.message if isinstance(cause, CutoverAborted) else (
         f"cutover step failed: {_text(cause)}")
     if not undo_failures:  # the cause's own advice, if it gave any
-        given = isinstance(cause, GreenswapError) and cause.hint != type(cause).default_hint
-        return CutoverAborted(why, cause.hint if isinstance(cause, GreenswapError) and given
-                              else None)
+        given = (cause.hint if isinstance(cause, GreenswapError)
+                 and cause.hint != type(cause).default_hint else None)
+        return CutoverAborted(why, given)
     again = "rollback" if plan.new_was_fenced else "resume"
     return CutoverAborted(f"{why}; undoing it failed too ({'; '.join(undo_failures)})",
                           f"check by hand that {plan.old} is unfenced and serving, then "

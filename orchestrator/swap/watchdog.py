@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Imported here: the runbook imports this module to arm the watchdog.
     from orchestrator.config import load
+    from orchestrator.db.connect import first_line
     from orchestrator.runbook.context import open_context
     from orchestrator.runbook.lease import open_journal
 
@@ -143,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.one_line()}", file=sys.stderr, flush=True)
         return exc.exit_code
     except psycopg2.Error as exc:  # as the CLI says it: one line, never a traceback
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"error: PostgreSQL: {first}", file=sys.stderr, flush=True)
+        print(f"error: PostgreSQL: {first_line(exc)}", file=sys.stderr, flush=True)
         return 1
     return 0
 
