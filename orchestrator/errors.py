@@ -28,6 +28,7 @@ with the error's code; nothing else in the package decides exit codes.
     ├── LeaseLost                               another greenswap took the environment over
     ├── HookFailed                              an operator's hook failed or timed out
     ├── PhaseFailed                             a runbook phase failed (carries phase, cause)
+    ├── OutOfOrder                              a phase or state asked for out of order (a bug)
     ├── PreflightFailed                         blue, or what green is built from, is unfit
     ├── VerifyFailed                            green is not f(blue), or not healthy
     ├── CutoverAborted                          the swap stopped; the old colour serves
@@ -175,6 +176,13 @@ class PhaseFailed(GreenswapError):
                          getattr(cause, "hint", None))
         self.phase = phase
         self.cause = cause
+
+
+class OutOfOrder(GreenswapError):
+    """The runbook only moves forward: a phase runs after every phase before it is
+    done, and an ended rollout's state is final. Asked otherwise, it refuses."""
+
+    default_hint = "nothing was changed; this is greenswap's bug: report it with the journal"
 
 
 class PreflightFailed(GreenswapError):

@@ -18,10 +18,9 @@ from orchestrator.cli.output import emit_json, out, say
 from orchestrator.config import Config, load
 from orchestrator.errors import InputError
 from orchestrator.runbook import rollout as runbook
-from orchestrator.runbook.context import PHASES
-from orchestrator.runbook.journal import Journal, Rollout, RolloutState
+from orchestrator.runbook.journal import PHASES, Journal, Rollout, RolloutState
 from orchestrator.runbook.lease import open_journal
-from orchestrator.runbook.plan import plan_steps
+from orchestrator.runbook.plan import PlannedPhase, rehearse
 
 EXIT_CHANGES = 2
 WATCH_EVERY_S = 2.0
@@ -46,22 +45,27 @@ def plan(config_path: Path, as_json: bool) -> None:
     journal = Journal.existing(cfg.state_dir)
     latest = journal.latest(cfg.environment) if journal else None
     unfinished = latest is not None and latest.state in runbook.RESUMABLE
-    steps = plan_steps(cfg)
-    if (latest is not None and latest.state == RolloutState.SUCCEEDED
-            and latest.facts.get("app_version") == cfg.app_version):
-        steps = []  # the last rollout already brought this version
+    done = (latest is not None and latest.state == RolloutState.SUCCEEDED
+            and latest.facts.get("app_version") == cfg.app_version)
+    phases = [] if done else rehearse(cfg)  # done: the last rollout brought this version
     if as_json:
         emit_json({"environment": cfg.environment, "app_version": cfg.app_version,
                    "unfinished_rollout": latest.id if unfinished and latest else None,
-                   "steps": steps})
+                   "phases": [p.as_dict() for p in phases]})
     else:
         if unfinished and latest is not None:
             say(f"rollout {latest.id} is {latest.state}: 'greenswap resume' continues it")
-        for n, line in enumerate(steps, 1):
-            out.print(f"{n:2}. {line}", soft_wrap=True)
-        if not steps and latest is not None:
+        _print_plan(phases)
+        if not phases and latest is not None:
             say(f"nothing to do: rollout {latest.id} already brought app {cfg.app_version}")
-    sys.exit(EXIT_CHANGES if steps else 0)
+    sys.exit(EXIT_CHANGES if phases else 0)
+
+
+def _print_plan(phases: list[PlannedPhase]) -> None:
+    for n, planned in enumerate(phases, 1):
+        out.print(f"{n:2}. {planned.name}: {planned.does}", soft_wrap=True)
+        for line in planned.lines():
+            out.print(f"      - {line}", soft_wrap=True)
 
 
 @click.command("rollout")
@@ -77,8 +81,7 @@ def rollout_cmd(config_path: Path, yes: bool, keep_failed: bool,
     cfg = load(config_path)
     _check_reason(override_window)
     if not yes:
-        for n, line in enumerate(plan_steps(cfg), 1):
-            out.print(f"{n:2}. {line}", soft_wrap=True)
+        _print_plan(rehearse(cfg))
         click.confirm(f"Roll out app {cfg.app_version} to {cfg.environment}?", abort=True)
     ctx = runbook.rollout(cfg, say, keep_failed, override_window, reason)
     _summary(ctx.journal, ctx.rollout_id)

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -25,6 +26,7 @@ import psycopg2
 
 from orchestrator import processes
 from orchestrator.db import lag as lag_data
+from orchestrator.db import schema
 from orchestrator.db.apply import SCHEMA
 from orchestrator.db.connect import connect
 from orchestrator.db.fence import Fence
@@ -48,6 +50,11 @@ class Follower(Protocol):
 class SyncDriver(Protocol):
     """Everything a rollout asks of the data side: the real Sync, or FakeSync."""
 
+    def check_source(self, direction: str) -> None:
+        """The direction's source can be followed: keys, WAL level, slot room."""
+    def migrate(self, color: str, migrations: Sequence[Path], app_user: str,
+                applied: Callable[[str], None]) -> None:
+        """The colour's database gets each migration once, as the app's role."""
     def start(self, direction: str) -> None:
         """Run the direction's stream in the background (idempotent)."""
     def running(self, direction: str) -> bool: ...
@@ -74,7 +81,9 @@ class SyncDriver(Protocol):
 class Sync:
     """The real driver, against the two colours' PostgreSQL."""
 
-    dsns: dict[str, str]  # colour label ("blue"/"green" of this rollout) -> admin DSN
+    # Colour label ("blue"/"green" of this rollout) -> admin DSN, asked when first
+    # needed: at preflight, green has no database host yet.
+    dsn: Callable[[str], str]
     transform_path: Path
     stream_base: str  # e.g. greenswap_7: the rollout's streams are <base>_f and <base>_r
     log_dir: Path
@@ -96,11 +105,21 @@ class Sync:
 
     def _dsn(self, direction: str) -> tuple[str, str]:
         source, target = DIRECTIONS[direction]
-        return self.dsns[source], self.dsns[target]
+        return self.dsn(source), self.dsn(target)
 
     def replay(self, direction: str) -> Replay:
         source, target = self._dsn(direction)
         return Replay(source, target, self.transform, self.stream(direction), direction)
+
+    # -- the databases -----------------------------------------------------------
+
+    def check_source(self, direction: str) -> None:
+        source, _target = DIRECTIONS[direction]
+        schema.check_followable(self.dsn(source), self.transform.tables, self.max_slot_wal_mb)
+
+    def migrate(self, color: str, migrations: Sequence[Path], app_user: str,
+                applied: Callable[[str], None]) -> None:
+        schema.migrate(self.dsn(color), migrations, app_user, applied)
 
     # -- the background process --------------------------------------------
 
@@ -198,7 +217,7 @@ class Sync:
 
     def _admin(self, color: str) -> Fence:
         if color not in self._fences:
-            self._fences[color] = Fence(self.dsns[color])
+            self._fences[color] = Fence(self.dsn(color))
         return self._fences[color]
 
     def _take(self, direction: str) -> Replay:
@@ -269,7 +288,7 @@ class Sync:
         times) once the stream has passed the position the first look saw: what
         remains is real. Where more mismatched than verify lists, listed ones alone
         cannot be rechecked: the whole verify runs again instead."""
-        blue, green = self.dsns["blue"], self.dsns["green"]
+        blue, green = self.dsn("blue"), self.dsn("green")
         first = result = verify(blue, green, self.transform, direction)
         mismatches = result.mismatches
         for _ in range(rounds):
@@ -345,6 +364,15 @@ class FakeSync:
         self.streams: set[str] = {"forward"}
         self.background: set[str] = {"forward"}
 
+    def check_source(self, direction: str) -> None:
+        self.events.append(f"check source {direction}")
+
+    def migrate(self, color: str, migrations: Sequence[Path], app_user: str,
+                applied: Callable[[str], None]) -> None:
+        self.events.append(f"migrate {color}")
+        for path in migrations:
+            applied(path.name)
+
     def start(self, direction: str) -> None:
         self.events.append(f"start {direction}")
         self.streams.add(direction)
@@ -373,7 +401,7 @@ class FakeSync:
     def prepare(self, direction: str) -> None:
         self.events.append(f"prepare {direction}")
 
-    def follow(self, direction: str) -> _FakeFollower:
+    def follow(self, direction: str) -> Follower:
         self.stop(direction)
         self.events.append(f"follow {direction}")
         return _FakeFollower(self)

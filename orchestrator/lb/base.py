@@ -164,3 +164,34 @@ class FakeLoadBalancer:
 
     def close(self) -> None:
         self.events.append("close")
+
+
+class FakeWeightedLoadBalancer:
+    """An LB with weights and no hold, as an ALB's listener is."""
+
+    def __init__(self, live: str = "blue") -> None:
+        self.shares = {color: 100 if color == live else 0 for color in BACKENDS}
+        self.answers: dict[str, Answers] = {c: Answers(0, 0, 0) for c in BACKENDS}
+
+    def live_color(self) -> str:
+        return max(self.shares, key=lambda c: self.shares[c])
+
+    def flip(self, color: str, release: bool = False) -> float:
+        self.shift(color, 100)
+        return time.monotonic()
+
+    def weights(self) -> dict[str, int]:
+        return dict(self.shares)
+
+    def shift(self, color: str, percent: int) -> None:
+        backend_for(color)
+        self.shares = {c: percent if c == color else 100 - percent for c in BACKENDS}
+
+    def responses(self, color: str) -> Answers:
+        return self.answers[color]
+
+    def wait_healthy(self, color: str, count: int, deadline_s: float) -> dict[str, str]:
+        return {f"{color}-{n}": "healthy" for n in range(count)}
+
+    def close(self) -> None:
+        pass

@@ -16,8 +16,7 @@ from pathlib import Path
 import jinja2
 
 from orchestrator.fsutil import write_atomic
-from orchestrator.runbook.context import PHASES
-from orchestrator.runbook.journal import Event, Rollout
+from orchestrator.runbook.journal import PHASES, Event, Rollout
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 

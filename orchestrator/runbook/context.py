@@ -8,6 +8,7 @@ boundary instead of racing another one.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable
@@ -17,20 +18,17 @@ from functools import cached_property
 from orchestrator import faults
 from orchestrator.config import Config
 from orchestrator.db.lag import LagSample
-from orchestrator.db.sync import Sync, SyncDriver
-from orchestrator.errors import GreenswapError, NotYet, PhaseFailed
+from orchestrator.db.sync import SyncDriver
+from orchestrator.errors import GreenswapError, NotYet, OutOfOrder, PhaseFailed
 from orchestrator.lb.base import LoadBalancer
-from orchestrator.ops.hooks import run_hooks
 from orchestrator.ops.notify import Webhook, secret_values
+from orchestrator.runbook.controller import Controller, ThisMachine
 from orchestrator.runbook.fleet import Fleet, open_provider
-from orchestrator.runbook.journal import Journal, Lease
+from orchestrator.runbook.journal import PHASES, Journal, Lease, Phase
 from orchestrator.swap import Swapper
 from orchestrator.swap import for_config as swap_for
 
 Say = Callable[[str], None]
-# The runbook's phases, in order (rollout.py runs them).
-PHASES = ("preflight", "provision", "patch", "deploy", "schema", "sync", "verify",
-          "cutover", "bake", "retire")
 
 
 def _worth_telling(phase: str | None, kind: str) -> bool:
@@ -49,6 +47,7 @@ class Context:
     say: Say = lambda _m: None
     keep_failed: bool = False
     facts: dict = field(default_factory=dict)
+    controller: Controller = field(default_factory=ThisMachine)
 
     @cached_property
     def lb(self) -> LoadBalancer:
@@ -69,14 +68,8 @@ class Context:
 
     @cached_property
     def sync(self) -> SyncDriver:
-        db = self.cfg.database
-        assert db.transform is not None  # config: every database that is synced has one
-        return Sync(
-            dsns={"blue": self.fleet.dsn(self.blue), "green": self.fleet.dsn(self.green)},
-            transform_path=db.transform,
-            stream_base=f"{db.stream}_{self.rollout_id}",
-            log_dir=self.run_dir, max_slot_wal_mb=db.max_slot_wal_mb,
-        )
+        return self.fleet.sync({"blue": self.blue, "green": self.green},
+                               f"{self.cfg.database.stream}_{self.rollout_id}", self.run_dir)
 
     @property
     def run_dir(self):
@@ -144,22 +137,32 @@ class Context:
     def hooks(self, moment: str, **facts) -> list[str]:
         """The config's hooks for `moment`, with this rollout's facts (and `facts`),
         never its secrets. Raises HookFailed on the first that fails."""
-        return run_hooks(self.cfg.hooks[moment], moment, {**self.facts, **facts},
-                         self.cfg.database.secret_variables)
+        return self.controller.run_hooks(self.cfg.hooks[moment], moment,
+                                         {**self.facts, **facts},
+                                         self.cfg.database.secret_variables)
 
-    def done(self, name: str) -> bool:
+    def done(self, name: Phase) -> bool:
         return name in self.journal.done_phases(self.rollout_id)
 
 
-def phase(name: str) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
+def phase(name: Phase) -> Callable[[Callable[[Context], None]], Callable[[Context], None]]:
+    before = PHASES[:PHASES.index(name)]
+
     def wrap(fn: Callable[[Context], None]) -> Callable[[Context], None]:
+        does = fn.__doc__.strip().splitlines()[0] if fn.__doc__ else ""
+
+        @functools.wraps(fn)
         def run(ctx: Context) -> None:
-            if ctx.done(name):
+            done = ctx.journal.done_phases(ctx.rollout_id)
+            if name in done:
                 return
+            missing = [p for p in before if p not in done]
+            if missing:
+                raise OutOfOrder(f"phase {name} asked for before {', '.join(missing)}")
             if ctx.lease is not None:
                 ctx.lease.check()
-            ctx.say(f"[{name}] {fn.__doc__.strip().splitlines()[0] if fn.__doc__ else ''}")
-            ctx.record(name, "start", f"{name} started")
+            ctx.say(f"[{name}] {does}")
+            ctx.record(name, "start", f"{name} started", does=does)
             began = time.monotonic()
             try:
                 fn(ctx)

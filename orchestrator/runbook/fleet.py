@@ -9,14 +9,17 @@ builds its green under the label that was freed.
 from __future__ import annotations
 
 from importlib.metadata import entry_points
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.config import Config
+from orchestrator.db.sync import Sync, SyncDriver
 from orchestrator.errors import InputError
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.lb.haproxy import HAProxyLB
 from orchestrator.ops.checks import run_checks
 from orchestrator.providers.base import Host, Provider
+from orchestrator.providers.fake import FakeProvider
 from orchestrator.remote.ansible import PlaybookResult, run_playbook
 from orchestrator.remote.ssh import SSHShell
 from orchestrator.secrets import scram_sha256
@@ -100,6 +103,15 @@ class Fleet:
         assert self.cfg.lb_host is not None  # config: lb.kind haproxy requires lb.host
         return HAProxyLB.over_ssh(self.shell(self.host(self.cfg.lb_host)))
 
+    def sync(self, labels: dict[str, str], stream_base: str, log_dir: Path) -> SyncDriver:
+        """The data side of a swap between the colours `labels` names ("blue" is
+        whichever was live when the rollout began)."""
+        db = self.cfg.database
+        assert db.transform is not None  # config: every database that is synced has one
+        return Sync(dsn=lambda role: self.dsn(labels[role]), transform_path=db.transform,
+                    stream_base=stream_base, log_dir=log_dir,
+                    max_slot_wal_mb=db.max_slot_wal_mb)
+
     def secrets(self) -> dict[str, str]:
         """The playbooks' secrets, from the environment: passwords and their verifiers."""
         app = self.cfg.secret(self.cfg.database.app_password_env)
@@ -121,3 +133,30 @@ class Fleet:
             extravars={"target": target, **extravars}, limit=limit, secrets=self.secrets(),
             on_task=lambda task: self.say(f"  {name}: {task}") if task else None,
         ).raise_for_failure()
+
+
+class FakeFleet(Fleet):
+    """For tests and the rehearsal: hosts from a FakeProvider, the LB and the
+    databases the fakes given, and every playbook and check agreed to at once (each
+    kept in `asked`)."""
+
+    def __init__(self, cfg: Config, lb: LoadBalancer, sync: SyncDriver,
+                 provider: Provider | None = None) -> None:
+        super().__init__(cfg, provider or FakeProvider())
+        self.fake_lb, self.fake_sync = lb, sync
+        self.asked: list[str] = []
+
+    def lb(self) -> LoadBalancer:
+        return self.fake_lb
+
+    def sync(self, labels: dict[str, str], stream_base: str, log_dir: Path) -> SyncDriver:
+        return self.fake_sync
+
+    def playbook(self, key: str, target: str, limit: str | None = None,
+                 **extravars: object) -> PlaybookResult:
+        self.asked.append(f"{self.cfg.playbooks[key]} on {target}")
+        return PlaybookResult(self.cfg.playbooks[key], "successful", 0)
+
+    def check(self, scope: str, color: str) -> list[str]:
+        self.asked.append(f"{scope} checks on {color}")
+        return []

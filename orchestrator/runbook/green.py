@@ -6,15 +6,14 @@ from __future__ import annotations
 from orchestrator.errors import PreflightFailed
 from orchestrator.providers.base import image_baker
 from orchestrator.runbook.context import Context, phase
+from orchestrator.runbook.journal import Phase
 
 OTHER = {"blue": "green", "green": "blue"}
 
 
-@phase("preflight")
+@phase(Phase.PREFLIGHT)
 def preflight(ctx: Context) -> None:
     """config, connectivity, blue healthy, replica identity, slot/WAL headroom"""
-    cfg = ctx.cfg
-    cfg.require_secrets()  # again: a resumed rollout did not pass through rollout()
     if "blue" not in ctx.facts:
         live = ctx.lb.live_color()
         ctx.remember(blue=live, green=OTHER[live])
@@ -24,7 +23,7 @@ def preflight(ctx: Context) -> None:
     ctx.swapper.check_blue(ctx)
 
 
-@phase("provision")
+@phase(Phase.PROVISION)
 def provision(ctx: Context) -> None:
     """green's app hosts and database host"""
     bake_from = ctx.cfg.aws.bake_from if ctx.cfg.aws else None
@@ -53,7 +52,7 @@ def _bake_image(ctx: Context, base_image: str) -> None:
     baker.image_id = ctx.facts["image_id"]
 
 
-@phase("patch")
+@phase(Phase.PATCH)
 def patch(ctx: Context) -> None:
     """OS updates on every green host"""
     result = ctx.fleet.playbook("patch", ctx.green)
@@ -66,7 +65,7 @@ def patch(ctx: Context) -> None:
                    host=host, upgrades=changes)
 
 
-@phase("deploy")
+@phase(Phase.DEPLOY)
 def deploy(ctx: Context) -> None:
     """the database server, the new app version, and green's servers in the LB"""
     fleet, green = ctx.fleet, ctx.green
@@ -88,7 +87,7 @@ def refresh_lb(ctx: Context) -> None:
                        hold_max_ms=ctx.cfg.cutover.max_pause_ms + 1000)
 
 
-@phase("schema")
+@phase(Phase.SCHEMA)
 def schema(ctx: Context) -> None:
     """green's migrations, each once, as the app's role"""
     ctx.swapper.migrate(ctx)

@@ -23,7 +23,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
-from orchestrator.errors import InputError, LeaseLost, LockHeld
+from orchestrator.errors import InputError, LeaseLost, LockHeld, OutOfOrder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (
@@ -41,9 +41,28 @@ LEASE_S = 30.0
 SAFE_SHARE = 2 / 3  # unrenewed for this share of the lease, a holder counts it lost
 
 
-@dataclass(frozen=True)
+class Phase(StrEnum):
+    """The runbook's phases, in the order they run (rollout.py runs them): a phase
+    runs only once every phase before it is done."""
+
+    PREFLIGHT = "preflight"
+    PROVISION = "provision"
+    PATCH = "patch"
+    DEPLOY = "deploy"
+    SCHEMA = "schema"
+    SYNC = "sync"
+    VERIFY = "verify"
+    CUTOVER = "cutover"
+    BAKE = "bake"
+    RETIRE = "retire"
+
+
+PHASES = tuple(Phase)
+
+
 class RolloutState(StrEnum):
-    """A rollout's state as the journal keeps it (the text is what the journal holds)."""
+    """A rollout's state as the journal keeps it (the text is what the journal holds).
+    It only moves forward: once a rollout has ended, its state is final."""
 
     RUNNING = "running"
     FAILED_CUTOVER = "failed-cutover"  # blue serves; green kept; 'resume' tries again
@@ -133,9 +152,15 @@ class Journal:
                 db.execute("UPDATE rollouts SET phase = ? WHERE id = ?", (phase, rollout_id))
 
     def set_state(self, rollout_id: int, state: RolloutState, ended: bool = False) -> None:
+        """Raises OutOfOrder on an ended rollout: its state is final."""
         with self._tx() as db:
-            db.execute("UPDATE rollouts SET state = ?, ended_at = ? WHERE id = ?",
-                       (state, time.time() if ended else None, rollout_id))
+            changed = db.execute("UPDATE rollouts SET state = ?, ended_at = ? WHERE id = ?"
+                                 " AND ended_at IS NULL",
+                                 (state, time.time() if ended else None, rollout_id)).rowcount
+        if not changed:
+            ended_as = self.rollout(rollout_id).state  # or InputError: no such rollout
+            raise OutOfOrder(f"rollout {rollout_id} has ended ({ended_as}); its state cannot"
+                             f" become {state}")
 
     def update_facts(self, rollout_id: int, **facts) -> dict:
         with self._tx() as db:

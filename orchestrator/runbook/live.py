@@ -4,7 +4,6 @@ to the data and the traffic is the rollout's Swapper's (swap/)."""
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 from orchestrator.errors import (
@@ -20,16 +19,17 @@ from orchestrator.ops import window
 from orchestrator.ops.checks import FailedRounds
 from orchestrator.runbook.context import Context, phase
 from orchestrator.runbook.green import refresh_lb
+from orchestrator.runbook.journal import Phase
 from orchestrator.swap.cutover import SwapResult
 
 
-@phase("sync")
+@phase(Phase.SYNC)
 def sync(ctx: Context) -> None:
     """snapshot blue through the transform, then stream its change log"""
     ctx.swapper.sync(ctx)
 
 
-@phase("verify")
+@phase(Phase.VERIFY)
 def verify(ctx: Context) -> None:
     """green == f(blue), and green's health checked directly"""
     ctx.swapper.verify(ctx)
@@ -42,7 +42,7 @@ def verify(ctx: Context) -> None:
     ctx.lb.wait_healthy(ctx.green, apps, ctx.cfg.cutover.deadline_ms / 1000)
 
 
-@phase("cutover")
+@phase(Phase.CUTOVER)
 def cutover(ctx: Context) -> None:
     """hold, fence blue, catch up, flip to green, release; blue then fed in reverse"""
     swapper = ctx.swapper
@@ -61,24 +61,25 @@ def cutover(ctx: Context) -> None:
     except CanaryFailed as failed:
         rollback(ctx, reason=failed.message)  # all back on blue already: record, hooks
         raise
-    ctx.remember(cutover_at=time.time(), cutover_steps=result.steps,
+    ctx.remember(cutover_at=ctx.controller.now(), cutover_steps=result.steps,
                  cutover_pause_ms=result.pause_ms)
     ctx.say(f"cutover: green ({ctx.green}) is live" + (
         "" if result.pause_ms is None else f"; paused {result.pause_ms:.0f} ms"))
     _hooks_after(ctx, "after_cutover")
 
 
-@phase("bake")
+@phase(Phase.BAKE)
 def bake(ctx: Context) -> None:
     """watch green under traffic; roll back on its own on failed checks or 5xx"""
     cfg = ctx.cfg.bake
     if ctx.facts.get("rollback_pending"):  # a bake rollback that did not finish
         _roll_back_from_bake(ctx, ctx.facts["rollback_pending"])
-    until = ctx.facts.get("cutover_at", time.time()) + cfg.duration_s
+    clock = ctx.controller
+    until = ctx.facts.get("cutover_at", clock.now()) + cfg.duration_s
     rounds, restarts = FailedRounds(cfg.failures), 0
     last = ctx.lb.responses(ctx.green)
-    while time.time() < until:
-        time.sleep(cfg.interval_s)
+    while clock.now() < until:
+        clock.sleep(cfg.interval_s)
         if ctx.lease is not None:
             ctx.lease.check()
         restarts = ctx.swapper.watch_feed(ctx, restarts)
@@ -115,17 +116,17 @@ def rollback(ctx: Context, reason: str) -> SwapResult | None:
     pause_ms = result.pause_ms if result else None
     if pause_ms is not None:
         ctx.say(f"rollback: paused {pause_ms:.0f} ms; blue ({ctx.blue}) is live")
-    ctx.remember(rolled_back_at=time.time(), rollback_pause_ms=pause_ms)
+    ctx.remember(rolled_back_at=ctx.controller.now(), rollback_pause_ms=pause_ms)
     ctx.record("rollback", "done", "blue is live", pause_ms=pause_ms)
     _hooks_after(ctx, "on_rollback")
     return result
 
 
-@phase("retire")
+@phase(Phase.RETIRE)
 def retire(ctx: Context) -> None:
     """stop reverse replay, drop its slot, destroy blue's hosts"""
-    due = ctx.facts.get("cutover_at", time.time()) + ctx.cfg.keep_blue_s
-    if time.time() < due:
+    due = ctx.facts.get("cutover_at", ctx.controller.now()) + ctx.cfg.keep_blue_s
+    if ctx.controller.now() < due:
         raise RetireNotDue(due)
     blue_hosts = [h.name for role in ("app", "db") for h in ctx.fleet.hosts(ctx.blue, role)]
     if blue_hosts:  # a rerun after the hosts are gone only finishes the LB

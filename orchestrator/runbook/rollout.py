@@ -28,7 +28,7 @@ from orchestrator.errors import (
 from orchestrator.ops import window
 from orchestrator.runbook import green, live
 from orchestrator.runbook.context import Context, Say, open_context
-from orchestrator.runbook.journal import Journal, RolloutState, holder_identity
+from orchestrator.runbook.journal import Journal, Phase, RolloutState, holder_identity
 from orchestrator.runbook.lease import open_journal
 from orchestrator.swap import watchdog
 
@@ -58,7 +58,7 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False,
         current = journal.latest(cfg.environment)
         if current is not None and (current.state in RESUMABLE or (
                 current.state == RolloutState.FAILED
-                and "cutover" in journal.done_phases(current.id))):
+                and Phase.CUTOVER in journal.done_phases(current.id))):
             raise InputError(f"rollout {current.id} of {cfg.environment} is {current.state}",
                              "finish it with 'greenswap resume', or end it with "
                              "'greenswap abort' / 'greenswap rollback'")
@@ -80,6 +80,7 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False,
 
 def resume(cfg: Config, say: Say, keep_failed: bool = False,
            override_window: str | None = None) -> Context:
+    cfg.require_secrets()  # before anything is written, as a rollout does
     with _active(cfg, say, keep_failed, "resume") as ctx:
         ctx.journal.set_state(ctx.rollout_id, RolloutState.RUNNING)
         ctx.record(None, "resume", "resumed")
@@ -92,10 +93,10 @@ def resume(cfg: Config, say: Say, keep_failed: bool = False,
 def rollback(cfg: Config, say: Say) -> Context:
     """By hand, any time between the cutover and the retirement of blue."""
     with _active(cfg, say, False, "rollback") as ctx:
-        if not ctx.done("cutover"):
+        if not ctx.done(Phase.CUTOVER):
             raise InputError(f"rollout {ctx.rollout_id} has not cut over: blue is still live",
                              "use 'greenswap abort' to end it")
-        if ctx.done("retire"):
+        if ctx.done(Phase.RETIRE):
             raise InputError("blue was retired; there is nothing to roll back to")
         _keep_blue_fed(ctx)
         live.rollback(ctx, reason="requested by hand")
@@ -107,7 +108,7 @@ def rollback(cfg: Config, say: Say) -> Context:
 def abort(cfg: Config, say: Say, keep_failed: bool = False) -> Context:
     """End a rollout that has not cut over: green is destroyed, blue untouched."""
     with _active(cfg, say, keep_failed, "abort") as ctx:
-        if ctx.done("cutover") or "green" in ctx.facts and _green_took_traffic(ctx):
+        if ctx.done(Phase.CUTOVER) or "green" in ctx.facts and _green_took_traffic(ctx):
             raise InputError(f"rollout {ctx.rollout_id} already cut over to green",
                              "use 'greenswap rollback' to go back to blue")
         _put_blue_back(ctx)
@@ -167,7 +168,7 @@ def _failed(ctx: Context, failed: PhaseFailed) -> None:
         _clean_up_green(ctx)
         _end(ctx, RolloutState.ROLLED_BACK)
         return
-    if ctx.done("cutover") or _green_is_live(ctx):
+    if ctx.done(Phase.CUTOVER) or _green_is_live(ctx):
         ctx.journal.set_state(ctx.rollout_id, RolloutState.FAILED)
         return  # green is live: nothing is torn down; 'rollback' or 'resume'
     _clean_up_green(ctx)
@@ -222,7 +223,8 @@ def _end(ctx: Context, state: RolloutState) -> None:
 def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Context]:
     journal = open_journal(cfg)
     current = journal.latest(cfg.environment)
-    if current is None or current.state not in RESUMABLE + (RolloutState.FAILED,):
+    if (current is None or current.ended_at is not None
+            or current.state not in RESUMABLE + (RolloutState.FAILED,)):
         raise InputError(f"{verb}: environment {cfg.environment} has no unfinished rollout",
                          "see 'greenswap history'")
     lease = journal.acquire(cfg.environment, current.id)

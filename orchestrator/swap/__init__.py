@@ -27,16 +27,6 @@ if TYPE_CHECKING:
 class Swapper(Protocol):
     """What the runbook's phases ask of the data and the traffic, in phase order."""
 
-    # What `greenswap plan` says of it: the preflight's extra checks of blue (after
-    # a comma), what retire stops before the hosts go, and the lines from deploy
-    # to cutover.
-    blue_checks: str
-    retires: str
-
-    def plan(self, cfg: Config, lb: str) -> list[str]:
-        """The plan's lines from deploy to cutover; `lb` says how green joins the LB."""
-        ...
-
     def check_blue(self, ctx: Context) -> None:
         """preflight: blue's database can be followed (keys, WAL level, slot room)."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from orchestrator.config import Config
 from orchestrator.db.lag import LagSample
 from orchestrator.errors import CanaryFailed
 from orchestrator.lb.base import canary, weighted
@@ -25,24 +24,6 @@ if TYPE_CHECKING:
 class SharedDatabase:
     """The Swapper of a rollout whose colours share one database: nothing to build,
     sync, verify, fence or feed; the LB alone moves the traffic."""
-
-    blue_checks = ""
-    retires = ""
-
-    def plan(self, cfg: Config, lb: str) -> list[str]:
-        steps = cfg.cutover.canary_steps
-        move = ("flip all requests to green" if steps == (100,) else
-                "canary " + " -> ".join(f"{p}%" for p in steps) + f", green's bake checks"
-                f" for {cfg.cutover.canary_interval_s:.0f}s between steps; a failure sends"
-                " every request back to blue")
-        return [
-            f"deploy: {cfg.playbooks['app']} with app {cfg.app_version} against the shared"
-            f" database {cfg.database.host}, {lb}",
-            "schema: none (shared database: a rollout does not change it)",
-            "sync: none (shared database)",
-            "verify: verify-scope checks on green directly; green healthy in the LB's checks",
-            f"cutover: {move}",
-        ]
 
     def check_blue(self, ctx: Context) -> None:
         pass  # the shared database is neither synced nor changed
@@ -122,15 +103,16 @@ class SharedDatabase:
 def _watch(ctx: Context, color: str, percent: int) -> None:
     """canary_interval_s of green's bake checks, a round every bake.interval_s."""
     bake = ctx.cfg.bake
-    until = time.monotonic() + ctx.cfg.cutover.canary_interval_s
+    clock = ctx.controller
+    until = clock.now() + ctx.cfg.cutover.canary_interval_s
     rounds = FailedRounds(bake.failures)
-    while time.monotonic() < until:
+    while clock.now() < until:
         if ctx.lease is not None:
             ctx.lease.check()
         problems = ctx.check("bake", color)
         if rounds.count(problems):
             raise CanaryFailed(f"canary at {percent}% failed: {problems[0]}")
-        time.sleep(min(bake.interval_s, max(0.0, until - time.monotonic())))
+        clock.sleep(min(bake.interval_s, max(0.0, until - clock.now())))
 
 
 def _ms(since: float) -> float:

@@ -7,94 +7,38 @@ inverse, so that a rollback is one more swap that loses nothing.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from typing import TYPE_CHECKING
 
 import psycopg2
 
-from orchestrator.config import Config
-from orchestrator.db.catalog import quote_ident, table_info
-from orchestrator.db.connect import connect
 from orchestrator.db.lag import LagSample
-from orchestrator.db.transform import load as load_transform
 from orchestrator.errors import (
     GreenswapError,
     PreflightFailed,
     ReplayError,
-    ReplayRefused,
     VerifyFailed,
 )
 from orchestrator.lb.base import holding
+from orchestrator.runbook.journal import Phase
 from orchestrator.swap.cutover import CUTOVER, ROLLBACK, Swap, SwapResult, swap
-from orchestrator.swap.watchdog import Watchdog
 
 if TYPE_CHECKING:
     from orchestrator.runbook.context import Context
+    from orchestrator.runbook.controller import Stoppable
 
 SYNC_PROGRESS_S = 5.0
 SAMPLE_S = 1.0  # lag and LB answers recorded for the report while waiting on sync
-MIGRATIONS = """
-CREATE SCHEMA IF NOT EXISTS greenswap;
-CREATE TABLE IF NOT EXISTS greenswap.migrations (
-    name text PRIMARY KEY, sha256 text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())
-"""
 
 
 class DatabaseSwap:
     """The Swapper of a rollout whose colours each have a database."""
 
-    blue_checks = ", replica identity, WAL headroom"
-    retires = "stop reverse replay and "
-
-    def plan(self, cfg: Config, lb: str) -> list[str]:
-        migrations = ", ".join(p.name for p in cfg.database.migrations) or "none"
-        transform = cfg.database.transform.name if cfg.database.transform else "-"
-        return [
-            f"deploy: {cfg.playbooks['db']} on green's database (rebuilt),"
-            f" {cfg.playbooks['app']} with app {cfg.app_version}, {lb}",
-            f"schema: migrations on green ({migrations})",
-            f"sync: snapshot blue through {transform}, then stream changes",
-            "verify: checksums of green against f(blue); verify-scope checks on green"
-            " directly; green healthy in the LB's checks",
-            f"cutover: wait for lag under {cfg.cutover.lag_threshold_bytes} bytes, hold (at"
-            f" most {cfg.cutover.max_pause_ms} ms), fence blue, catch up, sequences, flip,"
-            f" release; deadline {cfg.cutover.deadline_ms} ms; then reverse replay",
-        ]
-
     # -- before any traffic moves --------------------------------------------------
 
     def check_blue(self, ctx: Context) -> None:
         """Every table the transform reads can be replayed, and blue's WAL can hold a slot."""
-        assert ctx.cfg.database.transform is not None  # config: swap mode requires one
-        transform = load_transform(ctx.cfg.database.transform)
-        conn = connect(ctx.fleet.dsn(ctx.blue), "preflight")
-        try:
-            with conn.cursor() as cur:
-                for table in transform.tables:
-                    info = table_info(cur, table)
-                    if info is None:
-                        raise PreflightFailed(f"database.transform: blue has no table {table}")
-                    if info.replica_identity == "n" or (
-                            info.replica_identity == "d" and not info.primary_key):
-                        raise ReplayRefused(
-                            f"blue table {table} has no primary key or replica identity",
-                            f"add a primary key, or ALTER TABLE {table} REPLICA IDENTITY FULL")
-                cur.execute("SHOW wal_level")
-                if cur.fetchone()[0] != "logical":
-                    raise PreflightFailed("blue's wal_level is not logical",
-                                          "set wal_level = logical and restart blue's database")
-                cur.execute("SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(),"
-                            " restart_lsn)::bigint FROM pg_replication_slots")
-                cap = ctx.cfg.database.max_slot_wal_mb << 20
-                for slot, retained in cur.fetchall():
-                    if (retained or 0) > cap // 2:
-                        raise PreflightFailed(
-                            f"slot {slot} on blue already retains {retained >> 20} MiB of WAL,"
-                            f" over half of database.max_slot_wal_mb",
-                            "drop the stale slot (pg_drop_replication_slot) or raise the cap")
-        finally:
-            conn.close()
+        ctx.sync.check_source("forward")
 
     def app_database(self, ctx: Context) -> dict[str, str]:
         """Green's database server, built from nothing; the app playbook's pointer to it."""
@@ -112,42 +56,8 @@ class DatabaseSwap:
 
     def migrate(self, ctx: Context) -> None:
         """Green's migrations, each once, as the app's role."""
-        conn = connect(ctx.fleet.dsn(ctx.green), "migrations")
-        try:
-            with conn.cursor() as cur:
-                cur.execute(MIGRATIONS)
-                conn.commit()
-                for path in ctx.cfg.database.migrations:
-                    if self._migrate(conn, cur, path.name, path.read_text(),
-                                     ctx.cfg.database.app_user):
-                        ctx.say(f"migration {path.name} applied")
-        finally:
-            conn.close()
-
-    def _migrate(self, conn, cur, name: str, text: str, app_user: str) -> bool:
-        """One migration, committed with its record, unless it was applied already;
-        True if it ran now."""
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        cur.execute("SELECT sha256 FROM greenswap.migrations WHERE name = %s", (name,))
-        row = cur.fetchone()
-        if row and row[0] != digest:
-            raise PreflightFailed(f"database.migrations: {name} changed after it was applied"
-                                  " to green", "add a new migration file")
-        if row:
-            return False
-        try:
-            # The app owns what it uses; greenswap's role only applies it.
-            cur.execute(f"SET LOCAL ROLE {quote_ident(app_user)}")
-            cur.execute(text)
-            cur.execute("RESET ROLE")
-            cur.execute("INSERT INTO greenswap.migrations (name, sha256) VALUES (%s, %s)",
-                        (name, digest))
-            conn.commit()
-        except psycopg2.Error as exc:
-            conn.rollback()
-            raise PreflightFailed(f"database.migrations: {name} failed on green: "
-                                  f"{str(exc).strip().splitlines()[0]}") from None
-        return True
+        ctx.sync.migrate("green", ctx.cfg.database.migrations, ctx.cfg.database.app_user,
+                         lambda name: ctx.say(f"migration {name} applied"))
 
     def sync(self, ctx: Context) -> None:
         """Snapshot blue through the transform, then stream its change log until the lag
@@ -230,11 +140,11 @@ class DatabaseSwap:
         """One swap with a watchdog, armed just before the hold: if this process dies
         mid-swap, the watchdog puts the old colour back (unfenced, released) once the
         pause bound has passed."""
-        dogs: list[Watchdog] = []
+        dogs: list[Stoppable] = []
         steps: dict[str, float] = {}
         try:
             result = swap(plan, holding(ctx.lb), ctx.sync, ctx.cfg.cutover,
-                          arm=lambda: dogs.append(Watchdog.start(ctx, plan)),
+                          arm=lambda: dogs.append(ctx.controller.arm_watchdog(ctx, plan)),
                           labels={"blue": ctx.blue, "green": ctx.green})
             steps = result.steps
             return result
@@ -255,7 +165,7 @@ class DatabaseSwap:
         ctx.lb.flip(ctx.facts[plan.new], release=True)
         if plan.next_stream:
             if "cutover_at" not in ctx.facts:
-                ctx.remember(cutover_at=time.time())
+                ctx.remember(cutover_at=ctx.controller.now())
             ctx.sync.start(plan.next_stream)
 
     # -- after the swap: blue kept fed, then retired ------------------------------------
@@ -263,7 +173,8 @@ class DatabaseSwap:
     def keep_blue_fed(self, ctx: Context) -> None:
         """Between cutover and retire, the reverse replayer must run (it may have died
         with the machine): a rollback catches up from it."""
-        if ctx.done("cutover") and not ctx.done("retire") and ctx.lb.live_color() == ctx.green:
+        if (ctx.done(Phase.CUTOVER) and not ctx.done(Phase.RETIRE)
+                and ctx.lb.live_color() == ctx.green):
             ctx.sync.start("reverse")
 
     def watch_feed(self, ctx: Context, restarts: int) -> int:

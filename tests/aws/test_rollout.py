@@ -177,7 +177,8 @@ def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, docum
     planned = subprocess.run([str(Path(sys.executable).with_name("greenswap")), "plan", "-c",
                               str(cfg.path)], capture_output=True, text=True, timeout=60)
     assert planned.returncode == 2, planned.stderr
-    assert "canary 10% -> 50% -> 100%" in planned.stdout.replace("\n", " ")
+    shifts = [line.strip() for line in planned.stdout.splitlines() if "% of new" in line]
+    assert shifts == [f"- LB: {p}% of new requests to green" for p in (10, 50, 100)], shifts
 
     # 1. Canary 10 -> 50 -> 100 %, bake, retire.
     first = rollout.rollout(cfg, print)

@@ -14,11 +14,10 @@ from orchestrator import config
 from orchestrator.db.sync import FakeSync
 from orchestrator.errors import PhaseFailed, ReplayError
 from orchestrator.lb.base import FakeLoadBalancer
-from orchestrator.providers.fake import FakeProvider
 from orchestrator.runbook import live
 from orchestrator.runbook.context import Context
-from orchestrator.runbook.fleet import Fleet
-from orchestrator.runbook.journal import Journal
+from orchestrator.runbook.fleet import FakeFleet
+from orchestrator.runbook.journal import PHASES, Journal, Phase
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
 
@@ -47,10 +46,11 @@ def baking(tmp_path: Path, sync: FakeSync) -> Context:
     cfg = config.parse(doc, SAMPLE)
     journal = Journal(tmp_path)
     rollout_id = journal.start(cfg.environment, {})
-    ctx = Context(cfg, journal, rollout_id, Fleet(cfg, FakeProvider()),
-                  facts={"blue": "blue", "green": "green", "cutover_at": time.time()})
-    ctx.__dict__.update(lb=FakeLoadBalancer(live="green"), sync=sync)
-    return ctx
+    for before in PHASES[:PHASES.index(Phase.BAKE)]:
+        journal.record(rollout_id, before, "done", f"{before} done")
+    fleet = FakeFleet(cfg, FakeLoadBalancer(live="green"), sync)
+    return Context(cfg, journal, rollout_id, fleet,
+                   facts={"blue": "blue", "green": "green", "cutover_at": time.time()})
 
 
 def test_a_reverse_replayer_that_keeps_dying_stops_the_bake_with_green_live(tmp_path):

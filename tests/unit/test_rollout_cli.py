@@ -36,10 +36,11 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
 def test_plan_exits_2_with_changes_and_creates_nothing(capsys, cfg_path, tmp_path):
     code, out, _ = run(capsys, "plan", "-c", str(cfg_path), "--json")
     assert code == 2
-    steps = json.loads(out)["steps"]
-    assert [s.split(":")[0] for s in steps] == [
+    phases = json.loads(out)["phases"]
+    assert [p["phase"] for p in phases] == [
         "preflight", "provision", "patch", "deploy", "schema", "sync", "verify", "cutover",
         "bake", "retire"]
+    assert all(p["does"] and p["steps"] for p in phases)
     assert not (tmp_path / "state").exists()  # a dry run writes nothing
 
 
