@@ -54,13 +54,25 @@ EXIT_PRIVILEGE = 4
 
 
 class GreenswapError(Exception):
+    """Where it happened travels as fields too, for the journal and `--json`: the
+    rollout and phase (set where a phase fails) and the host (set by what talks to
+    one). The message says them for a person; the fields are for a machine."""
+
     exit_code = EXIT_FAILED
     default_hint = "see the message above; rerun with --verbose for details"
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, *, rollout: int | None = None,
+                 phase: str | None = None, host: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint or self.default_hint
+        self.rollout, self.phase, self.host = rollout, phase, host
+
+    def as_dict(self) -> dict[str, object]:
+        """What `--json` prints of a failure."""
+        return {"error": type(self).__name__, "message": self.message, "hint": self.hint,
+                "exit_code": self.exit_code, "rollout": self.rollout, "phase": self.phase,
+                "host": self.host}
 
     def one_line(self) -> str:
         text = f"{self.message} (next: {self.hint})"
@@ -76,6 +88,9 @@ class ConfigError(InputError):
     def __init__(self, field: str, problem: str, hint: str | None = None) -> None:
         super().__init__(f"{field}: {problem}", hint)
         self.field = field
+
+    def as_dict(self) -> dict[str, object]:
+        return {**super().as_dict(), "field": self.field}
 
 
 class AddressConflictError(InputError):
@@ -169,12 +184,12 @@ class HookFailed(GreenswapError):
 class PhaseFailed(GreenswapError):
     """A phase failed; its cause is the message. Raised to the driver, which cleans up."""
 
-    def __init__(self, phase: str, cause: BaseException) -> None:
+    def __init__(self, phase: str, cause: BaseException, rollout: int | None = None) -> None:
         text = cause.message if isinstance(cause, GreenswapError) else (
             f"{type(cause).__name__}: {cause}")
-        super().__init__(f"phase {phase} failed: {text}",
-                         getattr(cause, "hint", None))
-        self.phase = phase
+        super().__init__(f"phase {phase} failed: {text}", getattr(cause, "hint", None),
+                         rollout=rollout, phase=phase, host=getattr(cause, "host", None))
+        self.phase: str = phase
         self.cause = cause
 
 

@@ -17,8 +17,23 @@ import click
 import psycopg2
 
 from orchestrator import __version__
-from orchestrator.cli import lab, replay, report, rollout, schedule, transform, window
-from orchestrator.cli.output import err
+from orchestrator.cli import (
+    abort,
+    history,
+    lab,
+    plan,
+    replay,
+    report,
+    resume,
+    rollback,
+    rollout,
+    schedule,
+    status,
+    transform,
+    unlock,
+    window,
+)
+from orchestrator.cli.output import emit_json, err
 from orchestrator.db.connect import first_line
 from orchestrator.errors import EXIT_INPUT, GreenswapError
 
@@ -35,13 +50,15 @@ cli.add_command(transform.transform)
 cli.add_command(window.window)
 cli.add_command(schedule.schedule)
 cli.add_command(report.report)
-for command in rollout.COMMANDS:
+for command in (plan.plan, rollout.rollout_cmd, status.status, resume.resume,
+                rollback.rollback, abort.abort, history.history, unlock.unlock):
     cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
     try:
-        code = cli.main(args=argv, prog_name="greenswap", standalone_mode=False)
+        code = cli.main(args=args, prog_name="greenswap", standalone_mode=False)
     except click.exceptions.Abort:
         err.print("greenswap: aborted")
         sys.exit(130)
@@ -51,6 +68,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INPUT if isinstance(exc, click.UsageError) else exc.exit_code)
     except GreenswapError as exc:
         err.print(f"error: {exc.one_line()}", markup=False, soft_wrap=True)
+        if "--json" in args:  # a machine reading stdout gets the failure there too
+            emit_json(exc.as_dict())
         sys.exit(exc.exit_code)
     except psycopg2.Error as exc:
         # The data commands translate what they expect; this is the net under them,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
+from orchestrator.cli.options import config_option
 from orchestrator.cli.output import say
-from orchestrator.cli.rollout import config_option
 from orchestrator.config import load
 from orchestrator.errors import InputError
 from orchestrator.ops.report import write as write_report

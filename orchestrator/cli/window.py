@@ -9,8 +9,8 @@ from pathlib import Path
 
 import click
 
+from orchestrator.cli.options import config_option
 from orchestrator.cli.output import emit_json, out
-from orchestrator.cli.rollout import config_option
 from orchestrator.config import load
 from orchestrator.errors import InputError
 

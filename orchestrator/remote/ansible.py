@@ -47,6 +47,7 @@ class PlaybookResult:
                 f"playbook {self.playbook} {self.status} (rc {self.rc})"
                 + (f" on {where}" if where else ""),
                 f"read the run's output in {self.artifacts}",
+                host=", ".join(sorted(self.failed_hosts)) or None,
             )
         return self
 

@@ -49,18 +49,19 @@ class SSHShell:
         except paramiko.BadHostKeyException:
             raise HostKeyMismatchError(
                 f"host {self.name} ({self.address}) presented an SSH host key that differs "
-                f"from the one pinned in {self.known_hosts}; refusing to connect"
-            ) from None
+                f"from the one pinned in {self.known_hosts}; refusing to connect",
+                host=self.name) from None
         except paramiko.SSHException as exc:
             if "not found in known_hosts" in str(exc):
                 raise HostKeyMismatchError(
                     f"host {self.name} ({self.address}) has no pinned key in {self.known_hosts}; "
-                    "refusing to trust it on first use"
-                ) from None
-            raise RemoteError(f"ssh to {self.name} ({self.address}) failed: {exc}") from None
+                    "refusing to trust it on first use", host=self.name) from None
+            raise RemoteError(f"ssh to {self.name} ({self.address}) failed: {exc}",
+                              host=self.name) from None
         except (OSError, EOFError) as exc:
             where = f"{self.address}:{self.port}"
-            raise RemoteError(f"cannot reach {self.name} at {where}: {exc}") from None
+            raise RemoteError(f"cannot reach {self.name} at {where}: {exc}",
+                              host=self.name) from None
         self._client = client
 
     @ssh_connect
@@ -96,13 +97,13 @@ class SSHShell:
             rc = chan.recv_exit_status()
         except TimeoutError:
             raise RemoteError(
-                f"'{command}' on {self.name} did not finish within {timeout:g}s"
-            ) from None
+                f"'{command}' on {self.name} did not finish within {timeout:g}s",
+                host=self.name) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
             raise RemoteError(
-                f"ssh to {self.name} dropped while running '{command}': {exc}"
-            ) from None
+                f"ssh to {self.name} dropped while running '{command}': {exc}",
+                host=self.name) from None
         finally:
             if chan is not None:
                 chan.close()  # on a timeout too: the remote command gets SIGHUP
@@ -149,7 +150,8 @@ class Conversation:
             assert self.shell._client is not None  # connect() made it, or raised
             transport = self.shell._client.get_transport()
         if transport is None:
-            raise RemoteError(f"{self.shell.name}: the SSH connection has no transport")
+            raise RemoteError(f"{self.shell.name}: the SSH connection has no transport",
+                              host=self.shell.name)
         chan = transport.open_session(timeout=CONNECT_TIMEOUT_S)
         chan.set_combine_stderr(True)
         chan.exec_command(self.command)
@@ -204,11 +206,12 @@ class ShellSession:
             out = self._sh.read_until(f"\n{marker} ".encode(), deadline)
             rc = int(self._sh.read_until(b"\n", deadline))
         except TimeoutError:
-            raise RemoteError(f"a command on {self.name} did not finish in time") from None
+            raise RemoteError(f"a command on {self.name} did not finish in time",
+                              host=self.name) from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self.close()
-            raise RemoteError(f"ssh to {self.name} dropped while running '{command}': {exc}"
-                              ) from None
+            raise RemoteError(f"ssh to {self.name} dropped while running '{command}': {exc}",
+                              host=self.name) from None
         return CommandResult(rc, out.decode(errors="replace"), "")
 
     def close(self) -> None:

@@ -170,11 +170,12 @@ def phase(name: Phase) -> Callable[[Callable[[Context], None]], Callable[[Contex
                 ctx.record(name, "wait", wait.message)
                 raise
             except Exception as exc:
+                host = getattr(exc, "host", None)
                 ctx.record(name, "fail", str(exc) if not isinstance(exc, GreenswapError)
-                           else exc.one_line())
+                           else exc.one_line(), **({"host": host} if host else {}))
                 if isinstance(exc, PhaseFailed):
                     raise
-                raise PhaseFailed(name, exc) from exc
+                raise PhaseFailed(name, exc, ctx.rollout_id) from exc
             seconds = round(time.monotonic() - began, 2)
             ctx.record(name, "done", f"{name} done in {seconds}s", seconds=seconds)
             ctx.say(f"[{name}] done in {seconds}s")

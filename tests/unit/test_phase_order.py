@@ -10,9 +10,10 @@ import pytest
 
 from orchestrator import config
 from orchestrator.db.sync import FakeSync
-from orchestrator.errors import InputError, OutOfOrder
+from orchestrator.errors import InputError, OutOfOrder, PhaseFailed
 from orchestrator.lb.base import FakeLoadBalancer
-from orchestrator.runbook import live, rollout
+from orchestrator.remote.ansible import PlaybookResult
+from orchestrator.runbook import green, live, rollout
 from orchestrator.runbook.context import Context
 from orchestrator.runbook.fleet import FakeFleet
 from orchestrator.runbook.journal import Journal, RolloutState
@@ -54,3 +55,25 @@ def test_resume_does_not_take_up_a_failed_rollout_that_ended(tmp_path, monkeypat
     journal.set_state(rid, RolloutState.FAILED, ended=True)
     with pytest.raises(InputError, match="has no unfinished rollout"):
         rollout.resume(cfg, print)
+
+
+class FailingPatch(FakeFleet):
+    def playbook(self, key, target, limit=None, **extravars):
+        return PlaybookResult(self.cfg.playbooks[key], "failed", 2,
+                              failed_hosts={"green-app-1": "apt-get failed"}).raise_for_failure()
+
+
+def test_a_failed_phase_carries_its_rollout_phase_and_host(tmp_path):
+    cfg = config.load(SAMPLE)
+    journal = Journal(tmp_path)
+    rid = journal.start(cfg.environment, {})
+    for before in ("preflight", "provision"):
+        journal.record(rid, before, "done", f"{before} done")
+    ctx = Context(cfg, journal, rid, FailingPatch(cfg, FakeLoadBalancer(), FakeSync()),
+                  facts={"blue": "blue", "green": "green"})
+    with pytest.raises(PhaseFailed) as failed:
+        green.patch(ctx)
+    assert (failed.value.rollout, failed.value.phase, failed.value.host) == (
+        rid, "patch", "green-app-1")
+    assert failed.value.as_dict()["error"] == "PhaseFailed"
+    assert journal.events(rid)[-1].data == {"host": "green-app-1"}

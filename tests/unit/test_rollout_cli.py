@@ -82,3 +82,13 @@ def test_a_bad_config_is_exit_3_naming_the_field(capsys, tmp_path):
     path.write_text("environment: Bad Name\n")
     code, _, err = run(capsys, "plan", "-c", str(path))
     assert code == 3 and err.startswith("error: environment:")
+
+
+def test_with_json_a_failure_is_json_on_stdout_too(capsys, tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("environment: Bad Name\n")
+    code, out, err = run(capsys, "plan", "-c", str(path), "--json")
+    assert code == 3 and err.startswith("error: environment:")
+    failure = json.loads(out)
+    assert failure["error"] == "ConfigError" and failure["exit_code"] == 3
+    assert failure["field"] == "environment"

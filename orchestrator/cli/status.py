@@ -1,0 +1,87 @@
+"""`greenswap status`: the latest rollout, its phases, cutover figures and the
+lock; --watch (bounded) and --json."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from orchestrator.cli.options import config_option, when
+from orchestrator.cli.output import emit_json, out
+from orchestrator.config import Config, load
+from orchestrator.runbook.journal import PHASES, Journal, Rollout, RolloutState
+from orchestrator.runbook.lease import open_journal
+
+WATCH_EVERY_S = 2.0
+WATCH_MAX_S = 24 * 3600  # --watch is bounded too
+
+
+@click.command()
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--watch", "-w", is_flag=True, help=f"Refresh every {WATCH_EVERY_S:.0f}s.")
+def status(config_path: Path, as_json: bool, watch: bool) -> None:
+    """The latest rollout: state, phases, cutover figures and the lock."""
+    cfg = load(config_path)
+    journal = open_journal(cfg)
+    ends = time.monotonic() + WATCH_MAX_S
+    while True:
+        data = status_data(cfg, journal)
+        if as_json:
+            emit_json(data)
+        else:
+            show_status(data)
+        if not watch or time.monotonic() > ends or data.get("state") not in (
+                RolloutState.RUNNING, RolloutState.BAKED, None):
+            return
+        time.sleep(WATCH_EVERY_S)
+
+
+def status_data(cfg: Config, journal: Journal) -> dict:
+    latest = journal.latest(cfg.environment)
+    holder = journal.lease_holder(cfg.environment)
+    data: dict = {"environment": cfg.environment,
+                  "lock": {"holder": holder[0], "rollout": holder[1],
+                           "expires_in_s": round(holder[2] - time.time(), 1)} if holder else None}
+    if latest is None:
+        return {**data, "state": None}
+    events = journal.events(latest.id)
+    phases = {}
+    for e in events:
+        if e.phase in PHASES and e.kind in ("start", "done", "fail"):
+            phases[e.phase] = {"state": e.kind, "seconds": e.data.get("seconds"),
+                               "message": e.message if e.kind == "fail" else None}
+    return {**data, **rollout_data(latest), "phases": phases,
+            "cutover_steps_ms": latest.facts.get("cutover_steps"),
+            "last_events": [f"{when(e.at)} {e.kind} {e.message}" for e in events[-8:]]}
+
+
+def rollout_data(r: Rollout) -> dict:
+    return {"id": r.id, "state": r.state, "phase": r.phase, "started": when(r.started_at),
+            "ended": when(r.ended_at) if r.ended_at else None, "facts": r.facts}
+
+
+def show_status(data: dict) -> None:
+    if data.get("state") is None:
+        out.print(f"{data['environment']}: no rollout yet")
+        return
+    facts = data["facts"]
+    out.print(f"{data['environment']}: rollout {data['id']} [bold]{data['state']}[/]"
+              f" (app {facts.get('app_version')}; blue={facts.get('blue', '?')},"
+              f" green={facts.get('green', '?')})")
+    table = Table()
+    for col in ("phase", "state", "seconds", "note"):
+        table.add_column(col)
+    for name in PHASES:
+        p = data["phases"].get(name)
+        table.add_row(name, p["state"] if p else "-", str(p["seconds"] or "") if p else "",
+                      (p["message"] or "") if p else "")
+    out.print(table)
+    if facts.get("cutover_pause_ms") is not None:
+        out.print(f"cutover pause: {facts['cutover_pause_ms']} ms")
+    if data["lock"]:
+        out.print(f"locked by {data['lock']['holder']} (expires in"
+                  f" {data['lock']['expires_in_s']}s)")
