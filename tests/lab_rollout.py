@@ -9,18 +9,17 @@ import yaml
 
 from orchestrator import config
 from orchestrator.lab.loadgen import Load
+from tests.sample_app import sample_doc
 
 SAMPLE_APP = Path(__file__).resolve().parents[1] / "examples" / "sample-app"
 
 
 def write_config(tmp_path: Path, lab, **overrides) -> config.Config:
-    doc = yaml.safe_load((SAMPLE_APP / "rollout.yml").read_text())
+    doc = sample_doc()
     doc["environment"] = "it"
     doc["state_dir"] = str(tmp_path / "state")
     doc["provider"].update(lab=lab.settings.name, state_root=str(lab.settings.state_root),
                            inventory_dir=str(lab.settings.inventory_path.parent))
-    doc["database"].update(migrations=[str(SAMPLE_APP / "schema_v2.sql")],
-                           transform=str(SAMPLE_APP / "transform.py"))
     for key, value in overrides.items():
         doc[key] = {**doc.get(key, {}), **value} if isinstance(value, dict) else value
     path = tmp_path / "rollout.yml"

@@ -138,7 +138,8 @@ class Config:
     green_hosts: dict[str, int]
     app_version: str
     app_port: int
-    playbooks: dict[str, str]
+    app_deploy: Path  # the operator's deploy playbook (docs/app-contract.md)
+    playbooks: dict[str, str]  # greenswap's own: patch, db, lb
     database: Database
     lb_kind: str
     lb_host: str | None  # haproxy: the LB host, as the provider names it
@@ -153,6 +154,13 @@ class Config:
     aws: AwsSettings | None = None
     window: Window | None = None  # None: rollouts may start at any time
     notify: Notify | None = None
+    app_release: Path | None = None  # the operator's stop playbook, for static fleets
+    health_path: str = "/health"  # the LB's own health check asks it of every app host
+
+    def playbook(self, key: str) -> str:
+        """The playbook a step runs: the app's own deploy playbook (a path), or one
+        of greenswap's by name."""
+        return str(self.app_deploy) if key == "app" else self.playbooks[key]
 
     def run_dir(self, rollout_id: int) -> Path:
         """Where one rollout's logs, dead letters and report live."""
@@ -172,6 +180,24 @@ class Config:
             raise ConfigError(f"${variable}", "is not set; it holds a secret the rollout needs",
                               f"export {variable} (greenswap never reads secrets from files)")
         return remember(value)
+
+
+# Database and role names: plain lowercase identifiers, which need no quoting in SQL,
+# a shell or a DSN, and which PostgreSQL keeps as written.
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def database_names(cfg: Config) -> dict[str, Any]:
+    """What greenswap's database playbook is told to make: the config's names."""
+    db = cfg.database
+    return {"db_name": db.dbname, "db_user": db.app_user, "db_port": db.port}
+
+
+def deploy_inputs(cfg: Config, db_host: str) -> dict[str, Any]:
+    """The app's deploy playbook's inputs, as docs/app-contract.md defines them
+    (with `target`, given by the caller, and the password in the environment)."""
+    return {"app_version": cfg.app_version, "app_port": cfg.app_port,
+            "health_path": cfg.health_path, "db_host": db_host, **database_names(cfg)}
 
 
 def load(path: Path) -> Config:
@@ -202,9 +228,9 @@ def parse(raw: Any, path: Path) -> Config:
     d = Database()
     db = Database(
         port=database.integer("port", default=d.port, low=1, high=65535),
-        dbname=database.text("dbname", default=d.dbname),
-        admin_user=database.text("admin_user", default=d.admin_user),
-        app_user=database.text("app_user", default=d.app_user),
+        dbname=database.text("dbname", default=d.dbname, pattern=IDENTIFIER),
+        admin_user=database.text("admin_user", default=d.admin_user, pattern=IDENTIFIER),
+        app_user=database.text("app_user", default=d.app_user, pattern=IDENTIFIER),
         admin_password_env=database.text("admin_password_env", default=d.admin_password_env),
         app_password_env=database.text("app_password_env", default=d.app_password_env),
         migrations=tuple(database.files("migrations")),
@@ -229,6 +255,10 @@ def parse(raw: Any, path: Path) -> Config:
         green_hosts=_green_hosts(provider, db.shared),
         app_version=app.text("version"),
         app_port=app.integer("port", default=8000, low=1, high=65535),
+        app_deploy=app.file("deploy"),
+        app_release=app.file("release") if app.raw.get("release") else None,
+        health_path=app.text("health_path", default=Config.health_path,
+                             pattern=re.compile(r"^/[\x21-\x7e]*$")),
         playbooks=_playbooks(doc.section("playbooks", required=False)),
         database=db,
         lb_kind=lb.choice("kind", LB_KINDS),
@@ -270,7 +300,7 @@ def parse(raw: Any, path: Path) -> Config:
     database.no_unknown({f.name for f in fields(Database)})
     lb.no_unknown({"kind", "host"})
     cutover.no_unknown({f.name for f in fields(Cutover)})
-    app.no_unknown({"version", "port"})
+    app.no_unknown({"version", "port", "deploy", "release", "health_path"})
     retire.no_unknown({"keep_blue_s"})
     if cfg.cutover.max_pause_ms >= cfg.cutover.deadline_ms:
         raise ConfigError("cutover.max_pause_ms", "must be shorter than cutover.deadline_ms",
@@ -380,7 +410,10 @@ def _aws(section: Section, provider: Section | None) -> AwsSettings | None:
 
 
 def _playbooks(section: Section) -> dict[str, str]:
-    names = {"patch": "patch.yml", "db": "postgres.yml", "app": "app.yml", "lb": "haproxy.yml"}
+    if "app" in section.raw:
+        raise ConfigError("playbooks.app", "is gone: the app's own deploy playbook is named by"
+                          " app.deploy", "move it to app.deploy (see docs/app-contract.md)")
+    names = {"patch": "patch.yml", "db": "postgres.yml", "lb": "haproxy.yml"}
     books = {k: section.text(k, default=v) for k, v in names.items()}
     section.no_unknown(set(names))
     return books

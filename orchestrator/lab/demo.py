@@ -15,15 +15,13 @@ from rich.table import Table
 
 from orchestrator import config
 from orchestrator.errors import PhaseFailed
-from orchestrator.lab.environment import LabEnvironment
+from orchestrator.lab.environment import SAMPLE_CONFIG, LabEnvironment
 from orchestrator.lab.loadgen import Load
-from orchestrator.lab.packages import APP_SOURCE
 from orchestrator.ops.report import write as write_report
 from orchestrator.runbook import rollout
 from orchestrator.runbook.journal import RolloutState
 from orchestrator.runbook.lease import open_journal
 
-CONFIG = APP_SOURCE / "rollout.yml"
 RATE = 100.0  # requests/s, each a write and a read-back
 
 
@@ -82,14 +80,15 @@ def demo_config(env: LabEnvironment, sample: config.Config | None = None) -> con
     """The sample config, pointed at this lab (its journal lives and dies with the lab)."""
     settings = env.lab.settings
     return dataclasses.replace(
-        sample or config.load(CONFIG), lab=settings.name, state_dir=settings.state_dir / "rollouts",
+        sample or config.load(SAMPLE_CONFIG), lab=settings.name,
+        state_dir=settings.state_dir / "rollouts",
         lab_paths={"state_root": settings.state_root,
                    "inventory_dir": settings.inventory_path.parent})
 
 
 def rollout_under_load(env: LabEnvironment, say) -> DemoSummary:
     os.environ.update(env.secrets())  # the lab's own secrets, handed over in env only
-    sample = config.load(CONFIG)
+    sample = config.load(SAMPLE_CONFIG)
     cfg = demo_config(env, sample)
     lb = next(r.address for r in env.lab.records() if r.role == "lb")
     load = Load(f"http://{lb}", rate=RATE, workers=4, max_requests=200_000,
@@ -134,9 +133,9 @@ def follow_up_commands(rollout_id: int) -> list[str]:
     """The commands that read this rollout again, as this very program and config."""
     program = sys.argv[0] if Path(sys.argv[0]).name == "greenswap" else "greenswap"
     try:
-        shown = CONFIG.relative_to(Path.cwd())
+        shown = SAMPLE_CONFIG.relative_to(Path.cwd())
     except ValueError:
-        shown = CONFIG
+        shown = SAMPLE_CONFIG
     c = f"-c {shlex.quote(str(shown))}"
     return [f"{program} history {c}", f"{program} status {c}",
             f"{program} report {rollout_id} {c} -o rollout-{rollout_id}.html"]

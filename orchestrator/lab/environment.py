@@ -11,6 +11,8 @@ import secrets
 import urllib.request
 from pathlib import Path
 
+from orchestrator import config
+from orchestrator.config import Config
 from orchestrator.errors import InputError, RemoteError
 from orchestrator.lab import network
 from orchestrator.lab.keys import write_secret
@@ -22,6 +24,7 @@ from orchestrator.remote.ssh import SSHShell
 from orchestrator.secrets import scram_sha256
 
 SCHEMAS = {"1.0": APP_SOURCE / "schema_v1.sql", "2.0": APP_SOURCE / "schema_v2.sql"}
+SAMPLE_CONFIG = APP_SOURCE / "rollout.yml"
 
 
 class LabEnvironment:
@@ -50,25 +53,33 @@ class LabEnvironment:
                 "GREENSWAP_DB_ADMIN_PASSWORD": admin,
                 "GREENSWAP_DB_ADMIN_PASSWORD_SCRAM": scram_sha256(admin)}
 
-    def playbook(self, name: str, limit: str | None = None, **extravars: object) -> PlaybookResult:
+    def playbook(self, name: str, limit: str | None = None, admin_user: str = "greenswap",
+                 **extravars: object) -> PlaybookResult:
         self.check_route()
         self.say(f"ansible: {name} {' '.join(f'{k}={v}' for k, v in extravars.items())}")
         return run_playbook(
             name, self.lab.settings.inventory_path, self.lab.settings.state_dir / "runs",
             extravars=extravars, limit=limit,
-            secrets=self.secrets(),
+            secrets={**self.secrets(), "GREENSWAP_DB_ADMIN_USER": admin_user},
         ).raise_for_failure()
 
-    def deploy(self, color: str, app_version: str) -> None:
-        """Database with the version's schema, the app on every app host, the LB."""
+    def deploy(self, color: str, app_version: str, cfg: Config | None = None) -> None:
+        """The sample app as a rollout of `cfg` (by default its own rollout.yml) would
+        leave it: the database with the version's schema, the app on every app host
+        through the config's deploy playbook, the LB."""
         if app_version not in SCHEMAS:
             raise InputError(f"app_version: no sample app {app_version!r}; have 1.0 and 2.0")
+        cfg = cfg or config.load(SAMPLE_CONFIG)
+        db_host = next(r.address for r in self.lab.records()
+                       if (r.role, r.color) == ("db", color))
         self.playbook("postgres.yml", target=f"{color}_db",
                       allowed_cidr=str(self.lab.settings.subnet),
-                      schema_file=str(SCHEMAS[app_version]))
-        self.playbook("app.yml", target=f"{color}_app", app_version=app_version,
-                      db_group=f"{color}_db")
-        self.playbook("haproxy.yml", target="lb")
+                      schema_file=str(SCHEMAS[app_version]),
+                      admin_user=cfg.database.admin_user, **config.database_names(cfg))
+        self.playbook(cfg.playbook("app"), target=f"{color}_app",
+                      **{**config.deploy_inputs(cfg, db_host), "app_version": app_version})
+        self.playbook("haproxy.yml", target="lb", app_port=cfg.app_port,
+                      health_path=cfg.health_path)
 
     def patch(self, host: str) -> PlaybookResult:
         return self.playbook("patch.yml", limit=host, target=host)

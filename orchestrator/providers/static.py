@@ -43,12 +43,17 @@ def open_static(cfg: Config) -> StaticProvider:
     fleet = cfg.static
     assert fleet is not None  # config.load reads the static section for this kind
     return StaticProvider(fleet.inventory, fleet.ssh_key, fleet.known_hosts,
-                          cfg.state_dir / cfg.environment)
+                          cfg.state_dir / cfg.environment,
+                          release=(*([str(cfg.app_release)] if cfg.app_release else []),
+                                   "release.yml"))
 
 class StaticProvider:
     def __init__(self, inventory_path: Path, key_path: Path, known_hosts: Path,
-                 state_dir: Path) -> None:
+                 state_dir: Path, release: tuple[str, ...] = ("release.yml",)) -> None:
         self.key_path, self.known_hosts, self.state_dir = key_path, known_hosts, state_dir
+        # Run in order to take a host out of service: the app's own stop playbook
+        # (app.release), then greenswap's, which stops the database.
+        self.release = release
         self.pool = read_pools(inventory_path)
         _check_pinned(self.pool, known_hosts)
         self._released_path = state_dir / "static-released.json"
@@ -77,8 +82,9 @@ class StaticProvider:
             raise InputError(f"hosts: no host in service named {', '.join(unknown)}")
         if not names:
             return
-        run_playbook("release.yml", self.inventory(), self.state_dir / "runs",
-                     extravars={"target": ",".join(names)}).raise_for_failure()
+        for playbook in self.release:
+            run_playbook(playbook, self.inventory(), self.state_dir / "runs",
+                         extravars={"target": ",".join(names)}).raise_for_failure()
         self._write_released(self._released() | set(names))
 
     def hosts(self) -> list[Host]:

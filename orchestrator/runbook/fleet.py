@@ -126,7 +126,7 @@ class Fleet:
 
     def playbook(self, key: str, target: str, limit: str | None = None,
                  **extravars: object) -> PlaybookResult:
-        name = self.cfg.playbooks[key]
+        name = self.cfg.playbook(key)
         self.say(f"ansible: {name} on {target}")
         return run_playbook(
             name, self.provider.inventory(), self.cfg.state_dir / self.cfg.environment / "runs",
@@ -154,8 +154,8 @@ class FakeFleet(Fleet):
 
     def playbook(self, key: str, target: str, limit: str | None = None,
                  **extravars: object) -> PlaybookResult:
-        self.asked.append(f"{self.cfg.playbooks[key]} on {target}")
-        return PlaybookResult(self.cfg.playbooks[key], "successful", 0)
+        self.asked.append(f"{Path(self.cfg.playbook(key)).name} on {target}")
+        return PlaybookResult(self.cfg.playbook(key), "successful", 0)
 
     def check(self, scope: str, color: str) -> list[str]:
         self.asked.append(f"{scope} checks on {color}")

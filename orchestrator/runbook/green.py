@@ -3,6 +3,7 @@ its database the new schema. Every phase here can run again: it converges."""
 
 from __future__ import annotations
 
+from orchestrator.config import deploy_inputs
 from orchestrator.errors import PreflightFailed
 from orchestrator.providers.base import image_baker
 from orchestrator.runbook.context import Context, phase
@@ -68,11 +69,9 @@ def patch(ctx: Context) -> None:
 @phase(Phase.DEPLOY)
 def deploy(ctx: Context) -> None:
     """the database server, the new app version, and green's servers in the LB"""
-    fleet, green = ctx.fleet, ctx.green
-    database = ctx.swapper.app_database(ctx)
-    fleet.playbook("app", f"{green}_app", app_version=ctx.cfg.app_version,
-                   app_port=ctx.cfg.app_port, restart_throttle=0,  # green serves nobody yet
-                   **database)
+    db_host = ctx.swapper.app_database(ctx)
+    ctx.fleet.playbook("app", f"{ctx.green}_app", **deploy_inputs(ctx.cfg, db_host),
+                       restart_throttle=0)  # green serves nobody yet: all hosts at once
     refresh_lb(ctx)  # green's servers into be_<green>; the live map entry is untouched
 
 
@@ -84,6 +83,7 @@ def refresh_lb(ctx: Context) -> None:
     # The hold's bound is longer than the swap may pause, plus the watchdog's grace:
     # if greenswap dies mid-swap, held requests go only after blue is unfenced.
     ctx.fleet.playbook("lb", "lb", app_port=ctx.cfg.app_port,
+                       health_path=ctx.cfg.health_path,
                        hold_max_ms=ctx.cfg.cutover.max_pause_ms + 1000)
 
 

@@ -170,7 +170,7 @@ class _RehearsalFleet(FakeFleet):
     def playbook(self, key: str, target: str, limit: str | None = None,
                  **extravars: object) -> PlaybookResult:
         given = ", ".join(f"{k}={v}" for k, v in extravars.items())
-        self.recorder.step(f"ansible: {self.cfg.playbooks[key]} on {target}"
+        self.recorder.step(f"ansible: {Path(self.cfg.playbook(key)).name} on {target}"
                            + (f" ({given})" if given else ""))
         return super().playbook(key, target, limit, **extravars)
 

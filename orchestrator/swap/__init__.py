@@ -30,8 +30,8 @@ class Swapper(Protocol):
     def check_blue(self, ctx: Context) -> None:
         """preflight: blue's database can be followed (keys, WAL level, slot room)."""
 
-    def app_database(self, ctx: Context) -> dict[str, str]:
-        """deploy: green's database, ready; the app playbook's variables naming it."""
+    def app_database(self, ctx: Context) -> str:
+        """deploy: green's database, ready; its address, for the app's deploy playbook."""
         ...
 
     def migrate(self, ctx: Context) -> None:

@@ -28,9 +28,9 @@ class SharedDatabase:
     def check_blue(self, ctx: Context) -> None:
         pass  # the shared database is neither synced nor changed
 
-    def app_database(self, ctx: Context) -> dict[str, str]:
+    def app_database(self, ctx: Context) -> str:
         assert ctx.cfg.database.host is not None  # config: shared mode requires it
-        return {"db_host": ctx.cfg.database.host}
+        return ctx.cfg.database.host
 
     def migrate(self, ctx: Context) -> None:
         ctx.record("schema", "skip", "shared database: its schema is not changed by a rollout")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import psycopg2
 
+from orchestrator.config import database_names
 from orchestrator.db.lag import LagSample
 from orchestrator.errors import (
     GreenswapError,
@@ -40,8 +41,8 @@ class DatabaseSwap:
         """Every table the transform reads can be replayed, and blue's WAL can hold a slot."""
         ctx.sync.check_source("forward")
 
-    def app_database(self, ctx: Context) -> dict[str, str]:
-        """Green's database server, built from nothing; the app playbook's pointer to it."""
+    def app_database(self, ctx: Context) -> str:
+        """Green's database server, built from nothing; its address."""
         if ctx.lb.live_color() == ctx.green:  # never: but this is about to drop a cluster
             raise PreflightFailed(f"green ({ctx.green}) is live at the LB; its database is "
                                   "not rebuilt",
@@ -51,8 +52,9 @@ class DatabaseSwap:
         # network: the colours' hosts, the LB and the controller, which replays and fences.
         address = ctx.fleet.db_host(ctx.green).address
         ctx.fleet.playbook("db", f"{ctx.green}_db", recreate=True,
-                           allowed_cidr=".".join(address.split(".")[:3]) + ".0/24")
-        return {"db_group": f"{ctx.green}_db"}
+                           allowed_cidr=".".join(address.split(".")[:3]) + ".0/24",
+                           **database_names(ctx.cfg))
+        return address
 
     def migrate(self, ctx: Context) -> None:
         """Green's migrations, each once, as the app's role."""

@@ -124,7 +124,7 @@ def write_config(env: LabEnvironment, tmp_path: Path, moto_url: str, base_doc: d
         "environment": "shop", "state_dir": str(tmp_path / "state"),
         "provider": {"kind": "aws", "ssh_key": str(env.lab.key_path),
                      "green_hosts": {"app": 2}, "bake_from": base_image},
-        "app": {"version": "2.0", "port": 8000},
+        "app": {"version": "2.0", "port": 8000, "deploy": str(SAMPLE_APP / "deploy.yml")},
         "database": {"mode": "shared", "host": db},
         "lb": {"kind": "aws-alb"},
         "lease": {"backend": "dynamodb"},

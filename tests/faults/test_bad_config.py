@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from orchestrator.cli.main import main
+from tests.sample_app import sample_doc
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app"
 
@@ -87,11 +88,9 @@ def test_a_broken_config_is_one_line_naming_the_field_and_changes_nothing(
         what, field, change, tmp_path, capsys, monkeypatch):
     for name in ("GREENSWAP_DB_PASSWORD", "GREENSWAP_DB_ADMIN_PASSWORD"):
         monkeypatch.setenv(name, "s3cret")  # so that only the config is wrong
-    doc = yaml.safe_load((SAMPLE / "rollout.yml").read_text())
+    doc = sample_doc()
     state = tmp_path / "state"
     doc["state_dir"] = str(state)
-    doc["database"].update(transform=str(SAMPLE / "transform.py"),
-                           migrations=[str(SAMPLE / "schema_v2.sql")])
     change(doc, tmp_path)
     if doc["database"].get("transform") is None:
         doc["database"].pop("transform")
@@ -110,11 +109,9 @@ def test_a_broken_config_is_one_line_naming_the_field_and_changes_nothing(
 
 
 def test_a_missing_secret_is_one_line_and_changes_nothing(tmp_path, capsys, monkeypatch):
-    doc = yaml.safe_load((SAMPLE / "rollout.yml").read_text())
+    doc = sample_doc()
     state = tmp_path / "state"
     doc["state_dir"] = str(state)
-    doc["database"].update(transform=str(SAMPLE / "transform.py"),
-                           migrations=[str(SAMPLE / "schema_v2.sql")])
     path = tmp_path / "rollout.yml"
     path.write_text(yaml.safe_dump(doc))
     monkeypatch.setenv("GREENSWAP_DB_ADMIN_PASSWORD", "s3cret")

@@ -31,6 +31,7 @@ from orchestrator.runbook.journal import Journal
 from tests.browser import rendered_dom
 from tests.conftest import leftovers, make_settings
 from tests.receiver import Receiver
+from tests.sample_app import sample_doc
 
 pytestmark = pytest.mark.lab
 
@@ -68,7 +69,7 @@ def operator_inventory(env: LabEnvironment, path: Path) -> Path:
 
 
 def write_config(env: LabEnvironment, root: Path, name: str, **changes) -> Path:
-    doc = yaml.safe_load((SAMPLE_APP / "rollout.yml").read_text())
+    doc = sample_doc()
     doc.update(environment="shop", state_dir=str(root / "state"),
                provider={"kind": "static",
                          "inventory": str(operator_inventory(env, root / "hosts.yml")),
@@ -77,8 +78,6 @@ def write_config(env: LabEnvironment, root: Path, name: str, **changes) -> Path:
                          "green_hosts": {"app": 2, "db": 1}},
                bake={"duration_s": 3, "interval_s": 1}, retire={"keep_blue_s": 0},
                notify={"webhook_url_env": "GS_TEST_HOOK"})
-    doc["database"].update(migrations=[str(SAMPLE_APP / "schema_v2.sql")],
-                           transform=str(SAMPLE_APP / "transform.py"))
     doc.update(changes)
     path = root / name
     path.write_text(yaml.safe_dump(doc))

@@ -29,7 +29,9 @@ def test_the_sample_config_loads_with_defaults():
     assert cfg.environment == "lab-demo" and cfg.app_version == "2.0"
     assert cfg.database.transform.name == "transform.py" and cfg.database.transform.is_file()
     assert [c.name for c in cfg.checks_for("bake")] == ["app health", "accounts readable"]
-    assert cfg.cutover.max_pause_ms == 1000 and cfg.playbooks["app"] == "app.yml"
+    assert cfg.cutover.max_pause_ms == 1000 and cfg.playbooks["patch"] == "patch.yml"
+    assert cfg.playbook("app") == str(SAMPLE.parent / "deploy.yml")
+    assert cfg.app_release == SAMPLE.parent / "release.yml" and cfg.health_path == "/health"
 
 
 @pytest.mark.parametrize("change, field", [
@@ -50,6 +52,12 @@ def test_the_sample_config_loads_with_defaults():
     (lambda d: d.update(aws={"terraform_outputs": "transform.py",
                              "endpoint_url": "ftp://x"}), "aws.endpoint_url"),
     (lambda d: d.update(aws={"terraform_outputs": "transform.py", "regoin": "x"}), "aws.regoin"),
+    (lambda d: d["app"].pop("deploy"), "app.deploy"),
+    (lambda d: d["app"].update(deploy="missing.yml"), "app.deploy"),
+    (lambda d: d["app"].update(health_path="health"), "app.health_path"),
+    (lambda d: d.update(playbooks={"app": "app.yml"}), "playbooks.app"),
+    (lambda d: d["database"].update(dbname="Orders DB"), "database.dbname"),
+    (lambda d: d["database"].update(app_user="shop'; --"), "database.app_user"),
 ])
 def test_a_mistake_names_its_field(tmp_path, change, field):
     with pytest.raises(ConfigError) as err:

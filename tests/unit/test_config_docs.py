@@ -16,6 +16,7 @@ SAMPLE = ROOT / "examples" / "sample-app"
 ROW = re.compile(r"^\| `([a-z_.]+)` \| [^|]* \| ([^|]*) \|")
 # A section's settings as the Config holds them, where the names differ.
 WHERE = {("app", "port"): "app_port", ("app", "version"): "app_version",
+         ("app", "health_path"): "health_path",
          ("lease", "backend"): "lease_backend", ("retire", "keep_blue_s"): "keep_blue_s",
          ("provider", "lab"): "lab"}
 
@@ -53,7 +54,7 @@ def minimal() -> config.Config:
     doc = {
         "environment": "docs",
         "provider": {"kind": "lab"},
-        "app": {"version": "2.0"},
+        "app": {"version": "2.0", "deploy": "deploy.yml"},
         "database": {"transform": "transform.py"},
         "lb": {"kind": "haproxy", "host": "lb-1"},
         "checks": [{"name": "health", "kind": "http"}],

@@ -59,7 +59,7 @@ def test_resume_does_not_take_up_a_failed_rollout_that_ended(tmp_path, monkeypat
 
 class FailingPatch(FakeFleet):
     def playbook(self, key, target, limit=None, **extravars):
-        return PlaybookResult(self.cfg.playbooks[key], "failed", 2,
+        return PlaybookResult(self.cfg.playbook(key), "failed", 2,
                               failed_hosts={"green-app-1": "apt-get failed"}).raise_for_failure()
 
 

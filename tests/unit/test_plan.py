@@ -74,3 +74,14 @@ def test_a_phase_that_would_fail_fails_the_plan(cfg, monkeypatch):
     monkeypatch.setattr(DatabaseSwap, "prepare", refuse)
     with pytest.raises(PhaseFailed, match="phase cutover failed: cutover not started"):
         rehearse(cfg)
+
+
+def test_the_app_s_deploy_playbook_gets_the_config_s_names(cfg):
+    named = dataclasses.replace(cfg, app_port=9090, health_path="/ready", database=(
+        dataclasses.replace(cfg.database, dbname="orders", app_user="shop", port=6543)))
+    deploy = steps(rehearse(named), "deploy")
+    assert ("ansible: deploy.yml on green_app (app_version=2.0, app_port=9090,"
+            " health_path=/ready, db_host=198.18.0.15, db_name=orders, db_user=shop,"
+            " db_port=6543, restart_throttle=0)") in deploy, deploy
+    assert deploy[0].startswith("ansible: postgres.yml on green_db (recreate=True,") and (
+        "db_name=orders, db_user=shop, db_port=6543" in deploy[0])

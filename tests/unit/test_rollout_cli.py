@@ -11,16 +11,15 @@ import yaml
 
 from orchestrator.cli.main import main
 from orchestrator.runbook.journal import Journal
+from tests.sample_app import sample_doc
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
 
 
 @pytest.fixture
 def cfg_path(tmp_path) -> Path:
-    doc = yaml.safe_load(SAMPLE.read_text())
+    doc = sample_doc()
     doc["state_dir"] = str(tmp_path / "state")
-    doc["database"].update(transform=str(SAMPLE.parent / "transform.py"),
-                           migrations=[str(SAMPLE.parent / "schema_v2.sql")])
     path = tmp_path / "rollout.yml"
     path.write_text(yaml.safe_dump(doc))
     return path

@@ -14,6 +14,7 @@ from orchestrator.cli.main import main
 from orchestrator.errors import ConfigError, OutsideWindow
 from orchestrator.ops.window import Window, check
 from orchestrator.runbook.journal import Journal
+from tests.sample_app import sample_doc
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
@@ -81,10 +82,8 @@ def test_a_freeze_date_keeps_the_window_shut():
 
 
 def config_with(tmp_path: Path, window: dict, **extra) -> Path:
-    doc = yaml.safe_load(SAMPLE.read_text())
+    doc = sample_doc()
     doc["state_dir"] = str(tmp_path / "state")
-    doc["database"].update(transform=str(SAMPLE.parent / "transform.py"),
-                           migrations=[str(SAMPLE.parent / "schema_v2.sql")])
     doc["window"] = window
     doc["bake"]["duration_s"] = 600
     doc.update(extra)
