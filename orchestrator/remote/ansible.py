@@ -22,7 +22,10 @@ import ansible_runner
 from orchestrator.errors import PlaybookError
 from orchestrator.secrets import known, scrub_tree
 
-PLAYBOOKS = Path(__file__).resolve().parents[2] / "playbooks"  # beside the package
+# greenswap's own playbooks: package data (orchestrator/playbooks is a link to the
+# checkout's playbooks/, which a wheel carries as files), so an installed greenswap
+# needs no source tree.
+PLAYBOOKS = Path(__file__).parents[1] / "playbooks"
 FACT_PREFIX = "greenswap_"
 FAILURES = ("runner_on_failed", "runner_on_unreachable")
 
