@@ -9,13 +9,12 @@ import yaml
 
 from orchestrator import config
 from orchestrator.lab.loadgen import Load
-from tests.sample_app import sample_doc
-
-SAMPLE_APP = Path(__file__).resolve().parents[1] / "examples" / "sample-app"
+from tests.sample_app import SAMPLE_APP, sample_doc
 
 
-def write_config(tmp_path: Path, lab, **overrides) -> config.Config:
-    doc = sample_doc()
+def write_config(tmp_path: Path, lab, app: Path = SAMPLE_APP, **overrides) -> config.Config:
+    """`app`'s example rollout config, pointed at this lab and `tmp_path`."""
+    doc = sample_doc(app)
     doc["environment"] = "it"
     doc["state_dir"] = str(tmp_path / "state")
     doc["provider"].update(lab=lab.settings.name, state_root=str(lab.settings.state_root),

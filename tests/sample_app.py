@@ -1,5 +1,5 @@
-"""The sample app's rollout config, for tests that write a config of their own
-elsewhere: every file it names is made absolute, so it resolves from anywhere."""
+"""The example apps' rollout configs, for tests that write a config of their own
+elsewhere: every file one names is made absolute, so it resolves from anywhere."""
 
 from __future__ import annotations
 
@@ -7,14 +7,17 @@ from pathlib import Path
 
 import yaml
 
-SAMPLE_APP = Path(__file__).resolve().parents[1] / "examples" / "sample-app"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+SAMPLE_APP = EXAMPLES / "sample-app"
+LEDGER = EXAMPLES / "ledger"
 
 
-def sample_doc() -> dict:
-    doc = yaml.safe_load((SAMPLE_APP / "rollout.yml").read_text())
-    database, app = doc["database"], doc["app"]
-    database["migrations"] = [str(SAMPLE_APP / name) for name in database["migrations"]]
-    database["transform"] = str(SAMPLE_APP / database["transform"])
+def sample_doc(app: Path = SAMPLE_APP) -> dict:
+    doc = yaml.safe_load((app / "rollout.yml").read_text())
+    database, settings = doc["database"], doc["app"]
+    database["migrations"] = [str(app / name) for name in database["migrations"]]
+    database["transform"] = str(app / database["transform"])
     for key in ("deploy", "release"):
-        app[key] = str(SAMPLE_APP / app[key])
+        if key in settings:
+            settings[key] = str(app / settings[key])
     return doc

@@ -63,18 +63,23 @@ class LabEnvironment:
             secrets={**self.secrets(), "GREENSWAP_DB_ADMIN_USER": admin_user},
         ).raise_for_failure()
 
-    def deploy(self, color: str, app_version: str, cfg: Config | None = None) -> None:
-        """The sample app as a rollout of `cfg` (by default its own rollout.yml) would
-        leave it: the database with the version's schema, the app on every app host
-        through the config's deploy playbook, the LB."""
-        if app_version not in SCHEMAS:
-            raise InputError(f"app_version: no sample app {app_version!r}; have 1.0 and 2.0")
+    def deploy(self, color: str, app_version: str, cfg: Config | None = None,
+               schema_file: Path | None = None) -> None:
+        """An app as a rollout of `cfg` would leave it (by default the sample app, from
+        its own rollout.yml): the database under the config's names with
+        `schema_file` (the sample's schema of that version), the app on every app
+        host through the config's deploy playbook, the LB."""
+        if schema_file is None:
+            if app_version not in SCHEMAS:
+                raise InputError(f"app_version: no sample app {app_version!r}; have 1.0 and"
+                                 " 2.0")
+            schema_file = SCHEMAS[app_version]
         cfg = cfg or config.load(SAMPLE_CONFIG)
         db_host = next(r.address for r in self.lab.records()
                        if (r.role, r.color) == ("db", color))
         self.playbook("postgres.yml", target=f"{color}_db",
                       allowed_cidr=str(self.lab.settings.subnet),
-                      schema_file=str(SCHEMAS[app_version]),
+                      schema_file=str(schema_file),
                       admin_user=cfg.database.admin_user, **config.database_names(cfg))
         self.playbook(cfg.playbook("app"), target=f"{color}_app",
                       **{**config.deploy_inputs(cfg, db_host), "app_version": app_version})
