@@ -12,9 +12,9 @@ from orchestrator.lab.loadgen import Load
 from tests.sample_app import SAMPLE_APP, sample_doc
 
 
-def write_config(tmp_path: Path, lab, app: Path = SAMPLE_APP, **overrides) -> config.Config:
-    """`app`'s example rollout config, pointed at this lab and `tmp_path`."""
-    doc = sample_doc(app)
+def write_config(tmp_path: Path, lab, example: Path = SAMPLE_APP, **overrides) -> config.Config:
+    """The `example` app's rollout config, pointed at this lab and `tmp_path`."""
+    doc = sample_doc(example)
     doc["environment"] = "it"
     doc["state_dir"] = str(tmp_path / "state")
     doc["provider"].update(lab=lab.settings.name, state_root=str(lab.settings.state_root),

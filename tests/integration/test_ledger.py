@@ -43,7 +43,7 @@ def test_ledger_s_transform_checks_against_both_schemas(ledger_clusters):
 @pytest.mark.lab
 def test_ledger_rolls_out_and_back_under_load(secrets, tmp_path):
     env = secrets
-    cfg = write_config(tmp_path, env.lab, app=LEDGER, bake={"duration_s": 3},
+    cfg = write_config(tmp_path, env.lab, example=LEDGER, bake={"duration_s": 3},
                        retire={"keep_blue_s": 3600})
     live = env.lb().live_color()
     env.deploy(live, "1.0", cfg, schema_file=LEDGER / "schema_v1.sql")
