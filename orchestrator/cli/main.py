@@ -19,6 +19,7 @@ import psycopg2
 from orchestrator import __version__
 from orchestrator.cli import (
     abort,
+    db,
     history,
     lab,
     plan,
@@ -45,6 +46,7 @@ def cli() -> None:
 
 
 cli.add_command(lab.lab)
+cli.add_command(db.db)
 cli.add_command(replay.replay)
 cli.add_command(transform.transform)
 cli.add_command(window.window)

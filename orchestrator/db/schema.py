@@ -21,35 +21,79 @@ CREATE TABLE IF NOT EXISTS greenswap.migrations (
 """
 
 
-def check_followable(dsn: str, tables: Iterable[str], max_slot_wal_mb: int) -> None:
-    """Every one of `tables` can be replayed, and the database's WAL can hold a slot."""
+# What greenswap's role needs on blue, checked as that role (the grants themselves
+# are in playbooks/templates/greenswap-role.sql.j2, with why): (SQL true when held,
+# what is missing).
+ROLE_NEEDS = (
+    ("(SELECT rolreplication FROM pg_roles WHERE rolname = current_user)",
+     "the REPLICATION attribute"),
+    ("pg_has_role(current_user, %(app)s, 'MEMBER')", "membership of the app's role"),
+    ("pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')", "pg_signal_backend"),
+    ("pg_has_role(current_user, 'pg_read_all_stats', 'MEMBER')", "pg_read_all_stats"),
+    ("has_parameter_privilege('default_transaction_read_only', 'ALTER SYSTEM')",
+     "ALTER SYSTEM on default_transaction_read_only"),
+    ("has_parameter_privilege('session_replication_role', 'SET')",
+     "SET on session_replication_role"),
+    ("has_function_privilege('pg_reload_conf()', 'EXECUTE')", "EXECUTE on pg_reload_conf()"),
+    ("has_table_privilege('pg_file_settings', 'SELECT')", "SELECT on pg_file_settings"),
+)
+PREPARE = "'greenswap db prepare -c FILE' prints the SQL and settings that fix it"
+
+
+def readiness(dsn: str, tables: Iterable[str], max_slot_wal_mb: int, app_user: str
+              ) -> list[str]:
+    """What the database lacks for replay and the fence, asked as greenswap's role:
+    one line each, naming what to change; empty when it is ready."""
     conn = connect(dsn, "preflight")
+    lacks: list[str] = []
     try:
         with conn.cursor() as cur:
             for table in tables:
                 info = table_info(cur, table)
                 if info is None:
-                    raise PreflightFailed(f"database.transform: blue has no table {table}")
-                if info.replica_identity == "n" or (
+                    lacks.append(f"blue has no table {table} (database.transform reads it)")
+                elif info.replica_identity == "n" or (
                         info.replica_identity == "d" and not info.primary_key):
-                    raise ReplayRefused(
-                        f"blue table {table} has no primary key or replica identity",
-                        f"add a primary key, or ALTER TABLE {table} REPLICA IDENTITY FULL")
-            cur.execute("SHOW wal_level")
-            if cur.fetchone()[0] != "logical":
-                raise PreflightFailed("blue's wal_level is not logical",
-                                      "set wal_level = logical and restart blue's database")
+                    lacks.append(f"blue table {table} has no primary key or replica identity:"
+                                 f" add a key, or ALTER TABLE {table} REPLICA IDENTITY FULL")
+            cur.execute("SELECT current_setting('wal_level'),"
+                        " current_setting('max_replication_slots')::int"
+                        "   - (SELECT count(*) FROM pg_replication_slots),"
+                        " current_setting('max_wal_senders')::int"
+                        "   - (SELECT count(*) FROM pg_stat_replication)")
+            wal_level, free_slots, free_senders = cur.fetchone()
+            if wal_level != "logical":
+                lacks.append(f"wal_level is {wal_level}: set it to logical (a restart)")
+            if free_slots < 1:
+                lacks.append("no free replication slot: raise max_replication_slots (a restart)")
+            if free_senders < 1:
+                lacks.append("no free WAL sender: raise max_wal_senders (a restart)")
+            cur.execute("SELECT " + ", ".join(sql for sql, _ in ROLE_NEEDS), {"app": app_user})
+            held = cur.fetchone()
+            missing = [what for (_sql, what), ok in zip(ROLE_NEEDS, held, strict=True) if not ok]
+            if missing:
+                lacks.append(f"greenswap's role lacks {', '.join(missing)}")
             cur.execute("SELECT slot_name, pg_wal_lsn_diff(pg_current_wal_lsn(),"
                         " restart_lsn)::bigint FROM pg_replication_slots")
             cap = max_slot_wal_mb << 20
             for slot, retained in cur.fetchall():
                 if (retained or 0) > cap // 2:
-                    raise PreflightFailed(
-                        f"slot {slot} on blue already retains {retained >> 20} MiB of WAL,"
-                        f" over half of database.max_slot_wal_mb",
-                        "drop the stale slot (pg_drop_replication_slot) or raise the cap")
+                    lacks.append(f"slot {slot} already retains {retained >> 20} MiB of WAL, over"
+                                 " half of database.max_slot_wal_mb: drop it"
+                                 " (pg_drop_replication_slot) or raise the cap")
     finally:
         conn.close()
+    return lacks
+
+
+def check_followable(dsn: str, tables: Iterable[str], max_slot_wal_mb: int,
+                     app_user: str) -> None:
+    """Blue can be followed, or one error naming everything it lacks."""
+    lacks = readiness(dsn, list(tables), max_slot_wal_mb, app_user)
+    if any("no primary key" in line for line in lacks):
+        raise ReplayRefused("blue is not ready: " + "; ".join(lacks), PREPARE)
+    if lacks:
+        raise PreflightFailed("blue is not ready: " + "; ".join(lacks), PREPARE)
 
 
 def migrate(dsn: str, migrations: Sequence[Path], app_user: str,

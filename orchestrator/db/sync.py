@@ -88,6 +88,7 @@ class Sync:
     stream_base: str  # e.g. greenswap_7: the rollout's streams are <base>_f and <base>_r
     log_dir: Path
     max_slot_wal_mb: int = 1024
+    app_user: str = "app"  # the app's role: greenswap's must be a member of it
     # Processes this Sync started, by direction: right after exec a process's
     # cmdline can still read empty, so our own children are asked directly.
     children: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -115,7 +116,8 @@ class Sync:
 
     def check_source(self, direction: str) -> None:
         source, _target = DIRECTIONS[direction]
-        schema.check_followable(self.dsn(source), self.transform.tables, self.max_slot_wal_mb)
+        schema.check_followable(self.dsn(source), self.transform.tables, self.max_slot_wal_mb,
+                                self.app_user)
 
     def migrate(self, color: str, migrations: Sequence[Path], app_user: str,
                 applied: Callable[[str], None]) -> None:

@@ -110,7 +110,7 @@ class Fleet:
         assert db.transform is not None  # config: every database that is synced has one
         return Sync(dsn=lambda role: self.dsn(labels[role]), transform_path=db.transform,
                     stream_base=stream_base, log_dir=log_dir,
-                    max_slot_wal_mb=db.max_slot_wal_mb)
+                    max_slot_wal_mb=db.max_slot_wal_mb, app_user=db.app_user)
 
     def secrets(self) -> dict[str, str]:
         """The playbooks' secrets, from the environment: passwords and their verifiers."""
