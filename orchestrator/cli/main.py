@@ -21,6 +21,7 @@ from orchestrator.cli import (
     abort,
     db,
     history,
+    init,
     lab,
     plan,
     replay,
@@ -47,6 +48,7 @@ def cli() -> None:
 
 cli.add_command(lab.lab)
 cli.add_command(db.db)
+cli.add_command(init.init)
 cli.add_command(replay.replay)
 cli.add_command(transform.transform)
 cli.add_command(window.window)

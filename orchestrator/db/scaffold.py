@@ -1,0 +1,131 @@
+"""A first draft of a transform, from blue's schema and green's (after its
+migrations): what `greenswap init` writes.
+
+Every blue table with a key becomes a `@transform.table` whose f copies the
+columns green has under the same name, and whose g copies them back. Whatever
+does not match is a TODO that raises, naming the table and column, so that
+`greenswap transform check` passes on the tables that did not change and points at
+each one that did. Nothing here guesses a mapping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.db.catalog import TableInfo, table_info
+from orchestrator.db.connect import connect
+
+TABLES = """
+SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'greenswap')
+  AND n.nspname NOT LIKE 'pg_toast%%' AND n.nspname NOT LIKE 'pg_temp%%'
+ORDER BY 1, 2
+"""
+
+HEADER = '''"""The transform from blue's schema to green's, drafted by `greenswap init`.
+
+f (each @transform.table) turns one blue row into green rows; g (each .inverse)
+turns them back. Same-named columns are copied; every TODO raises until you
+write it. Prove it with `greenswap transform check` (docs/transform.md).
+"""
+
+from orchestrator.db.transform import Transform
+
+transform = Transform()
+
+
+def todo(what):
+    raise NotImplementedError(f"TODO in transform.py: {what}")
+'''
+
+
+@dataclass(frozen=True)
+class Schema:
+    tables: dict[str, TableInfo]
+
+
+def read_schema(dsn: str) -> Schema:
+    conn = connect(dsn, "init")
+    try:
+        with conn.cursor() as cur:
+            cur.execute(TABLES)
+            names = [name if schema == "public" else f"{schema}.{name}"
+                     for schema, name in cur.fetchall()]
+            tables = {}
+            for name in names:
+                info = table_info(cur, name)
+                if info is not None:
+                    tables[name] = info
+            return Schema(tables)
+    finally:
+        conn.close()
+
+
+def draft(blue: Schema, green: Schema) -> tuple[str, int]:
+    """The transform module's text, and how many TODOs it holds."""
+    parts, todos = [HEADER], 0
+    for name, table in blue.tables.items():
+        text, count = _table(table, green.tables.get(name))
+        parts.append(text)
+        todos += count
+    for name in green.tables.keys() - blue.tables.keys():
+        parts.append(f"\n# TODO: green table {name} has no blue table of that name: a blue table's"
+                     "\n# f must produce its rows (add it to that table's targets).\n")
+        todos += 1
+    return "\n".join(parts), todos
+
+
+def _table(blue: TableInfo, green: TableInfo | None) -> tuple[str, int]:
+    name, fn = blue.name, _identifier(blue.name)
+    if not blue.primary_key:
+        return (f"\n# TODO: blue table {name} has no primary key: give it one (or REPLICA"
+                f"\n# IDENTITY FULL, docs/transform.md) before it can be replayed.\n", 1)
+    if green is None:
+        return (f"\n# TODO: blue table {name} has no green table of that name: write its f"
+                f"\n# (which green tables its rows become) and its g.\n", 1)
+    key = list(blue.primary_key)
+    green_key = [c for c in key if c in green.columns]
+    todos = 0
+    forward, back = [], []
+    for column in green.columns:
+        if column in blue.columns:
+            forward.append(f"            {column!r}: row[{column!r}],")
+        else:
+            forward.append(f"            {column!r}: todo({f'green {name}.{column} from blue'!r}),")
+            todos += 1
+    for column in blue.columns:
+        if column in green.columns:
+            back.append(f"        {column!r}: g[{column!r}],")
+        else:
+            back.append(f"        {column!r}: todo({f'blue {name}.{column} from green'!r}),")
+            todos += 1
+    if green_key != key:
+        todos += 1
+        targets = "{}  # TODO: green's key columns, each taken from a blue key column"
+    else:
+        targets = "{" + ", ".join(f"{c!r}: {c!r}" for c in key) + "}"
+    text = "\n".join([
+        "",
+        f"@transform.table({name!r}, key={key!r}, targets={{{name!r}: {targets}}})",
+        f"def {fn}(row):",
+        f"    return {{{name!r}: {{",
+        *forward,
+        "    }}",
+        "",
+        "",
+        f"@{fn}.inverse",
+        f"def {fn}_back(rows):",
+        f"    g = rows[{name!r}]",
+        "    if g is None:",
+        "        return None",
+        "    return {",
+        *back,
+        "    }",
+        "",
+    ])
+    return text, todos
+
+
+def _identifier(table: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in table).lstrip("0123456789") or "table"
