@@ -86,20 +86,9 @@ def _table(blue: TableInfo, green: TableInfo | None) -> tuple[str, int]:
                 f"\n# (which green tables its rows become) and its g.\n", 1)
     key = list(blue.primary_key)
     green_key = [c for c in key if c in green.columns]
-    todos = 0
-    forward, back = [], []
-    for column in green.columns:
-        if column in blue.columns:
-            forward.append(f"            {column!r}: row[{column!r}],")
-        else:
-            forward.append(f"            {column!r}: todo({f'green {name}.{column} from blue'!r}),")
-            todos += 1
-    for column in blue.columns:
-        if column in green.columns:
-            back.append(f"        {column!r}: g[{column!r}],")
-        else:
-            back.append(f"        {column!r}: todo({f'blue {name}.{column} from green'!r}),")
-            todos += 1
+    forward = _copies(green, blue, "row", ("green", "blue"), " " * 12)
+    back = _copies(blue, green, "g", ("blue", "green"), " " * 8)
+    todos = sum("todo(" in line for line in forward + back)
     if green_key != key:
         todos += 1
         targets = "{}  # TODO: green's key columns, each taken from a blue key column"
@@ -125,6 +114,16 @@ def _table(blue: TableInfo, green: TableInfo | None) -> tuple[str, int]:
         "",
     ])
     return text, todos
+
+
+def _copies(to: TableInfo, source: TableInfo, row: str, sides: tuple[str, str],
+            indent: str) -> list[str]:
+    """The dict entries of `to`'s row: each column `source` has under the same name
+    copied from `row`, each other one a TODO. `sides`: (to's colour, source's)."""
+    todo = "{} {}.{} from {}"
+    return [indent + (f"{c!r}: {row}[{c!r}]," if c in source.columns else
+                      f"{c!r}: todo({todo.format(sides[0], to.name, c, sides[1])!r}),")
+            for c in to.columns]
 
 
 def _identifier(table: str) -> str:
