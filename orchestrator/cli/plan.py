@@ -44,6 +44,8 @@ def plan(config_path: Path, as_json: bool) -> None:
 
 
 def print_plan(phases: list[PlannedPhase]) -> None:
+    if phases:
+        say("rehearsed against fakes: host names and addresses are the rehearsal's own")
     for n, planned in enumerate(phases, 1):
         out.print(f"{n:2}. {planned.name}: {planned.does}", soft_wrap=True)
         for line in planned.lines():
