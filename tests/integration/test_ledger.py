@@ -4,20 +4,22 @@ control script, on port 7070 with /healthz, under its own database, app role and
 admin role names, and its schema change renames a table with its sequence, widens
 the key and folds two columns into jsonb. Its transform is checked on loopback
 clusters; then it rolls out in the lab and back by hand under load, with no failed
-request, stale read or lost write."""
+request, stale read or lost write, through the command a wheel installs, run
+from outside the checkout."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 
 import pytest
 
-from orchestrator.runbook import rollout
 from orchestrator.runbook.journal import Journal
 from tests.conftest import _clusters
 from tests.lab_rollout import assert_clean, lb_url, under_load, write_config
 from tests.sample_app import LEDGER
+from tests.wheel import install
 
 
 def version(env) -> str:
@@ -41,23 +43,35 @@ def test_ledger_s_transform_checks_against_both_schemas(ledger_clusters):
 
 
 @pytest.mark.lab
-def test_ledger_rolls_out_and_back_under_load(secrets, tmp_path):
+def test_ledger_rolls_out_and_back_under_load_from_the_installed_wheel(secrets, tmp_path):
+    """Through the command a wheel installs, run from a directory outside the
+    checkout, with ledger's files copied there too."""
     env = secrets
-    cfg = write_config(tmp_path, env.lab, example=LEDGER, bake={"duration_s": 3},
+    installed = install(tmp_path / "install")
+    away = tmp_path / "elsewhere"
+    shutil.copytree(LEDGER, away / "ledger", ignore=shutil.ignore_patterns("dist"))
+    cfg = write_config(away, env.lab, example=away / "ledger", bake={"duration_s": 3},
                        retire={"keep_blue_s": 3600})
+
+    def greenswap(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([installed.greenswap, *args, "-c", str(cfg.path), "--yes"],
+                              cwd=away, env=installed.env(**env.secrets()),
+                              capture_output=True, text=True, timeout=900)
+
     live = env.lb().live_color()
     env.deploy(live, "1.0", cfg, schema_file=LEDGER / "schema_v1.sql")
     try:
         assert version(env) == "1.0"
-        ctx, result, load = under_load(env, lambda: rollout.rollout(cfg, print))
-        assert not isinstance(ctx, Exception), ctx
-        assert Journal(cfg.state_dir).rollout(ctx.rollout_id).state == "baked"
+        done, result, load = under_load(env, lambda: greenswap("rollout"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        journal = Journal(cfg.state_dir)
+        assert journal.latest(cfg.environment).state == "baked"
         assert_clean(result, load)
         assert version(env) == "2.0"
 
-        back, result, load = under_load(env, lambda: rollout.rollback(cfg, print))
-        assert not isinstance(back, Exception), back
-        assert Journal(cfg.state_dir).rollout(back.rollout_id).state == "rolled-back"
+        done, result, load = under_load(env, lambda: greenswap("rollback"))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert journal.latest(cfg.environment).state == "rolled-back"
         assert_clean(result, load)
         assert version(env) == "1.0"
     finally:
