@@ -3,6 +3,7 @@ something to do, 0 when the last rollout already brought this version."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -38,6 +39,9 @@ def plan(config_path: Path, as_json: bool) -> None:
         if unfinished and latest is not None:
             say(f"rollout {latest.id} is {latest.state}: 'greenswap resume' continues it")
         print_plan(phases)
+        for variable in cfg.database.secret_variables:  # their names were checked by load
+            if not os.environ.get(variable):
+                say(f"warning: ${variable} is not set: 'greenswap rollout' refuses until it is")
         if not phases and latest is not None:
             say(f"nothing to do: rollout {latest.id} already brought app {cfg.app_version}")
     sys.exit(EXIT_CHANGES if phases else 0)

@@ -15,13 +15,13 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from orchestrator.config.combinations import check_combination
-from orchestrator.config.section import REQUIRED, Section
+from orchestrator.config.reading import read_document
+from orchestrator.config.section import REQUIRED, SHELL_NAME, Section
 from orchestrator.config.window import window_settings
 from orchestrator.errors import ConfigError
 from orchestrator.ops.window import Window
+from orchestrator.remote.ansible import PLAYBOOKS
 from orchestrator.secrets import remember
 
 NAME = re.compile(r"^[a-z][a-z0-9-]{0,30}$")
@@ -185,6 +185,7 @@ class Config:
 # Database and role names: plain lowercase identifiers, which need no quoting in SQL,
 # a shell or a DSN, and which PostgreSQL keeps as written.
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+URL_PATH = re.compile(r"^/[\x21-\x7e]{0,200}$")  # an HTTP path: no space, no control
 
 
 def database_names(cfg: Config) -> dict[str, Any]:
@@ -201,15 +202,7 @@ def deploy_inputs(cfg: Config, db_host: str) -> dict[str, Any]:
 
 
 def load(path: Path) -> Config:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ConfigError(str(path), f"cannot be read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise ConfigError(str(path), f"is not valid YAML{where}") from None
-    return parse(raw, path)
+    return parse(read_document(path), path)
 
 
 def parse(raw: Any, path: Path) -> Config:
@@ -231,8 +224,10 @@ def parse(raw: Any, path: Path) -> Config:
         dbname=database.text("dbname", default=d.dbname, pattern=IDENTIFIER),
         admin_user=database.text("admin_user", default=d.admin_user, pattern=IDENTIFIER),
         app_user=database.text("app_user", default=d.app_user, pattern=IDENTIFIER),
-        admin_password_env=database.text("admin_password_env", default=d.admin_password_env),
-        app_password_env=database.text("app_password_env", default=d.app_password_env),
+        admin_password_env=database.text("admin_password_env", default=d.admin_password_env,
+                                         pattern=SHELL_NAME),
+        app_password_env=database.text("app_password_env", default=d.app_password_env,
+                                       pattern=SHELL_NAME),
         migrations=tuple(database.files("migrations")),
         transform=_transform(database),
         stream=database.text("stream", default=d.stream,
@@ -257,13 +252,12 @@ def parse(raw: Any, path: Path) -> Config:
         app_port=app.integer("port", default=8000, low=1, high=65535),
         app_deploy=app.file("deploy"),
         app_release=app.file("release") if app.raw.get("release") else None,
-        health_path=app.text("health_path", default=Config.health_path,
-                             pattern=re.compile(r"^/[\x21-\x7e]*$")),
+        health_path=app.text("health_path", default=Config.health_path, pattern=URL_PATH),
         playbooks=_playbooks(doc.section("playbooks", required=False)),
         database=db,
         lb_kind=lb.choice("kind", LB_KINDS),
         lb_host=lb.optional_text("host"),
-        checks=tuple(_check(c) for c in doc.items("checks")),
+        checks=_checks(doc),
         cutover=Cutover(
             lag_threshold_bytes=cutover.integer("lag_threshold_bytes",
                                                 default=c.lag_threshold_bytes, low=0),
@@ -414,9 +408,26 @@ def _playbooks(section: Section) -> dict[str, str]:
         raise ConfigError("playbooks.app", "is gone: the app's own deploy playbook is named by"
                           " app.deploy", "move it to app.deploy (see docs/app-contract.md)")
     names = {"patch": "patch.yml", "db": "postgres.yml", "lb": "haproxy.yml"}
-    books = {k: section.text(k, default=v) for k, v in names.items()}
+    # greenswap's own playbooks live in its playbooks/ directory, and only there.
+    books = {k: section.text(k, default=v, pattern=re.compile(r"^[\w.-]+\.ya?ml$"))
+             for k, v in names.items()}
+    for key, name in books.items():
+        if not (PLAYBOOKS / name).is_file():
+            raise ConfigError(f"playbooks.{key}", f"{name!r} is not one of greenswap's playbooks"
+                              f" ({', '.join(sorted(p.name for p in PLAYBOOKS.glob('*.yml')))})")
     section.no_unknown(set(names))
     return books
+
+
+def _checks(doc: Section) -> tuple[Check, ...]:
+    checks = tuple(_check(c) for c in doc.items("checks"))
+    names = [c.name for c in checks]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(f"checks[{i}].name", f"{name!r} is the name of checks"
+                              f"[{names.index(name)}] too", "give each check its own name:"
+                              " the journal and the report tell them apart by it")
+    return checks
 
 
 def _check(item: Section) -> Check:
@@ -428,7 +439,7 @@ def _check(item: Section) -> Check:
                               f"expected some of {', '.join(SCOPES)}")
     check = Check(
         name=item.text("name"), kind=kind, scopes=scopes,
-        path=item.text("path", default=CHECK_DEFAULTS["path"]),
+        path=item.text("path", default=CHECK_DEFAULTS["path"], pattern=URL_PATH),
         expect_status=item.integer("expect_status", default=CHECK_DEFAULTS["expect_status"],
                                    low=100, high=599),
         query=item.text("query", default="") if kind == "sql" else "",

@@ -3,6 +3,7 @@ ConfigError naming the full field (`cutover.deadline_ms: ...`)."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from pathlib import Path
@@ -11,6 +12,14 @@ from typing import Any
 from orchestrator.errors import ConfigError
 
 REQUIRED = object()  # a getter's default: the setting must be there
+# Names of environment variables (secrets are read from them): what a shell accepts.
+SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+def shown(value: Any, most: int = 80) -> str:
+    """A value as an error line may echo it: at most `most` characters of it."""
+    text = repr(value)
+    return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
 
 
 class Section:
@@ -62,28 +71,30 @@ class Section:
         if not isinstance(value, str) or (default is REQUIRED and not value.strip()):
             raise ConfigError(self._field(key), "must be non-empty text")
         if pattern is not None and not pattern.match(value):
-            raise ConfigError(self._field(key), f"{value!r} does not match {pattern.pattern}")
+            raise ConfigError(self._field(key), f"{shown(value)} does not match {pattern.pattern}")
         return value
 
     def choice(self, key: str, options: tuple[str, ...], default: Any = REQUIRED) -> str:
         value = self.text(key, default=default)
         if value not in options:
             raise ConfigError(self._field(key),
-                              f"{value!r} is not one of {', '.join(options)}")
+                              f"{shown(value)} is not one of {', '.join(options)}")
         return value
 
     def integer(self, key: str, default: Any = REQUIRED, low: int | None = None,
                 high: int | None = None) -> int:
         value = self._get(key, default, "a whole number")
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(self._field(key), f"must be a whole number, not {value!r}")
+            raise ConfigError(self._field(key), f"must be a whole number, not {shown(value)}")
         return self._bounded(key, value, low, high)
 
     def number(self, key: str, default: Any = REQUIRED, low: float | None = None,
                high: float | None = None) -> float:
         value = self._get(key, default, "a number")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(self._field(key), f"must be a number, not {value!r}")
+            raise ConfigError(self._field(key), f"must be a number, not {shown(value)}")
+        if not math.isfinite(value):
+            raise ConfigError(self._field(key), f"must be a finite number, not {value}")
         return float(self._bounded(key, value, low, high))
 
     def _bounded(self, key: str, value, low, high):
@@ -103,26 +114,33 @@ class Section:
         return (self.base / Path(value)).resolve() if value != default else default
 
     def file(self, key: str) -> Path:
-        path = (self.base / self.text(key)).resolve()
+        return self._file(self._field(key), self.text(key))
+
+    def _file(self, where: str, name: str) -> Path:
+        """A file named relative to the config's directory (and staying under it), or
+        by an absolute path."""
+        path = (self.base / name).resolve()
+        if not Path(name).is_absolute() and not path.is_relative_to(self.base.resolve()):
+            raise ConfigError(where, f"{shown(name)} leaves the config's directory",
+                              "name a file under it, or give an absolute path")
         if not path.is_file():
-            raise ConfigError(self._field(key), f"{path} is not a file")
+            raise ConfigError(where, f"{shown(str(path))} is not a file")
         return path
 
     def files(self, key: str, executable: bool = False) -> list[Path]:
         found = []
         for i, name in enumerate(self.strings(key, [])):
-            path = (self.base / name).resolve()
             where = f"{self._field(key)}[{i}]"
-            if not path.is_file():
-                raise ConfigError(where, f"{path} is not a file")
+            path = self._file(where, name)
             if executable and not os.access(path, os.X_OK):
                 raise ConfigError(where, f"{path} is not executable", f"chmod +x {path}")
             found.append(path)
         return found
 
     def no_unknown(self, known: set[str]) -> None:
-        unknown = sorted(set(self.raw) - known)
+        unknown = sorted(str(k) for k in set(self.raw) - known)
         if unknown:
-            raise ConfigError(self._field(unknown[0]), "is not a setting greenswap knows",
+            raise ConfigError(self._field(shown(unknown[0])[1:-1]),
+                              "is not a setting greenswap knows",
                               f"known here: {', '.join(sorted(known))}")
 

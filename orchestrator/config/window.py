@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cronsim import CronSim, CronSimError
 
-from orchestrator.config.section import Section
+from orchestrator.config.section import Section, shown
 from orchestrator.errors import ConfigError
 from orchestrator.ops.window import Window
 
@@ -18,10 +18,14 @@ def window_settings(section: Section, worst: timedelta) -> Window | None:
     if not section.raw:
         return None
     cron = section.text("cron")
+    if len(cron.split()) != 5:
+        raise ConfigError("window.cron", f"{shown(cron)} has {len(cron.split())} fields, not"
+                          " five (minute hour day-of-month month day-of-week)")
     try:
         CronSim(cron, datetime.now())
     except CronSimError as exc:
-        raise ConfigError("window.cron", f"{cron!r} is not a cron expression: {exc}") from None
+        raise ConfigError("window.cron", f"{shown(cron)} is not a cron expression: {exc}"
+                          ) from None
     zone = section.text("timezone", default="UTC")
     try:
         tz = ZoneInfo(zone)

@@ -17,11 +17,13 @@ from __future__ import annotations
 import copy
 import io
 import math
+import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
 
 from orchestrator.db.catalog import (
     TableInfo,
@@ -219,5 +221,18 @@ def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
         count[0] += 1
         _prove(tt, row, columns)
 
-    prove()
+    # Hypothesis keeps caches in ./.hypothesis: a check writes nothing where it is run.
+    with tempfile.TemporaryDirectory(prefix="greenswap-check-") as scratch:
+        set_hypothesis_home_dir(scratch)
+        try:
+            prove()
+        except TransformError:
+            raise
+        except Exception as exc:  # Hypothesis's own: a failure it could not repeat
+            raise TransformError(f"transform check: f or g for {tt.source} failed on a row,"
+                                 f" then not on the same row again ({type(exc).__name__})",
+                                 "f and g must be pure: no state, clock, randomness or I/O"
+                                 ) from None
+        finally:
+            set_hypothesis_home_dir(None)
     return count[0]

@@ -74,3 +74,25 @@ def test_an_impure_f_is_refused(schemas, tmp_path):
     proc = check(*schemas, path)
     assert proc.returncode == 1
     assert "f must be deterministic" in proc.stderr
+
+
+# An f with state of its own: it raises once, on one call, and never on the same row
+# again. Hypothesis cannot repeat the failure; the check says so in one line.
+RAISES_ONCE = (APP / "transform.py").read_text().replace(
+    "transform = Transform()\n", "transform = Transform()\nCALLS = []\n").replace(
+    "def accounts(row):\n", "def accounts(row):\n    CALLS.append(1)\n"
+    "    if len(CALLS) == 40:\n        raise LookupError('a lookup of its own')\n")
+
+
+def test_an_f_that_raises_once_is_one_line_and_writes_nothing(schemas, tmp_path):
+    path = tmp_path / "raises_once.py"
+    path.write_text(RAISES_ONCE)
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "transform", "check", str(path), "--blue",
+         schemas[0].dsn(), "--green", schemas[1].dsn(), "--examples", "100"],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.startswith("error: transform check: f or g for accounts failed on a"
+                                  " row, then not on the same row again"), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["raises_once.py"]  # no .hypothesis
