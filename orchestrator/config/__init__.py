@@ -17,7 +17,7 @@ from typing import Any
 
 from orchestrator.config.combinations import check_combination
 from orchestrator.config.reading import read_document
-from orchestrator.config.section import REQUIRED, SHELL_NAME, Section
+from orchestrator.config.section import REQUIRED, SHELL_NAME, Section, shown
 from orchestrator.config.window import window_settings
 from orchestrator.errors import ConfigError
 from orchestrator.ops.window import Window
@@ -385,7 +385,7 @@ def _aws(section: Section, provider: Section | None) -> AwsSettings | None:
         return None
     outputs = section.path("terraform_outputs", default=REQUIRED)
     if not outputs.exists():
-        raise ConfigError("aws.terraform_outputs", f"{outputs} does not exist",
+        raise ConfigError("aws.terraform_outputs", f"{shown(str(outputs))} does not exist",
                           "save 'terraform output -json' there, or name the terraform/ directory")
     endpoint = section.optional_text("endpoint_url",
                                      pattern=re.compile(r"^https?://[A-Za-z0-9.\[\]:-]+/?$"))
@@ -413,8 +413,9 @@ def _playbooks(section: Section) -> dict[str, str]:
              for k, v in names.items()}
     for key, name in books.items():
         if not (PLAYBOOKS / name).is_file():
-            raise ConfigError(f"playbooks.{key}", f"{name!r} is not one of greenswap's playbooks"
-                              f" ({', '.join(sorted(p.name for p in PLAYBOOKS.glob('*.yml')))})")
+            have = ", ".join(sorted(p.name for p in PLAYBOOKS.glob("*.yml")))
+            raise ConfigError(f"playbooks.{key}", f"{shown(name)} is not one of greenswap's"
+                              f" playbooks ({have})")
     section.no_unknown(set(names))
     return books
 
@@ -424,7 +425,7 @@ def _checks(doc: Section) -> tuple[Check, ...]:
     names = [c.name for c in checks]
     for i, name in enumerate(names):
         if name in names[:i]:
-            raise ConfigError(f"checks[{i}].name", f"{name!r} is the name of checks"
+            raise ConfigError(f"checks[{i}].name", f"{shown(name)} is the name of checks"
                               f"[{names.index(name)}] too", "give each check its own name:"
                               " the journal and the report tell them apart by it")
     return checks
@@ -435,7 +436,7 @@ def _check(item: Section) -> Check:
     scopes = tuple(item.strings("scopes", default=list(SCOPES)))
     for scope in scopes:
         if scope not in SCOPES:
-            raise ConfigError(f"{item.where}.scopes", f"unknown scope {scope!r}; "
+            raise ConfigError(f"{item.where}.scopes", f"unknown scope {shown(scope)}; "
                               f"expected some of {', '.join(SCOPES)}")
     check = Check(
         name=item.text("name"), kind=kind, scopes=scopes,

@@ -111,7 +111,11 @@ class Section:
 
     def path(self, key: str, default: Any = REQUIRED) -> Path:
         value = self._get(key, default, "a path")
-        return (self.base / Path(value)).resolve() if value != default else default
+        if value == default:
+            return default
+        if not isinstance(value, str) or not value or not _fits(value):
+            raise ConfigError(self._field(key), f"{shown(value)} is not a usable path")
+        return (self.base / Path(value)).resolve()
 
     def file(self, key: str) -> Path:
         return self._file(self._field(key), self.text(key))
@@ -119,11 +123,17 @@ class Section:
     def _file(self, where: str, name: str) -> Path:
         """A file named relative to the config's directory (and staying under it), or
         by an absolute path."""
+        if not _fits(name):
+            raise ConfigError(where, f"{shown(name)} is not a usable path")
         path = (self.base / name).resolve()
         if not Path(name).is_absolute() and not path.is_relative_to(self.base.resolve()):
             raise ConfigError(where, f"{shown(name)} leaves the config's directory",
                               "name a file under it, or give an absolute path")
-        if not path.is_file():
+        try:
+            found = path.is_file()
+        except OSError:  # a name too long for the file system, say
+            found = False
+        if not found:
             raise ConfigError(where, f"{shown(str(path))} is not a file")
         return path
 
@@ -144,3 +154,9 @@ class Section:
                               "is not a setting greenswap knows",
                               f"known here: {', '.join(sorted(known))}")
 
+
+def _fits(name: str) -> bool:
+    """A path the file system can take: no NUL, names of at most 255 bytes, at most
+    4,096 in all (Linux's NAME_MAX and PATH_MAX)."""
+    return ("\0" not in name and len(name.encode()) <= 4096
+            and all(len(part.encode()) <= 255 for part in name.split("/")))

@@ -30,7 +30,7 @@ def window_settings(section: Section, worst: timedelta) -> Window | None:
     try:
         tz = ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError("window.timezone", f"{zone!r} is not a known time zone",
+        raise ConfigError("window.timezone", f"{shown(zone)} is not a known time zone",
                           "use an IANA name such as Europe/Berlin") from None
     duration = timedelta(minutes=section.number("duration_m", low=1, high=7 * 24 * 60))
     if duration <= worst:
@@ -51,8 +51,8 @@ def _freeze(index: int, text: str) -> tuple[date, date]:
     try:
         span = (date.fromisoformat(first.strip()), date.fromisoformat((last or first).strip()))
     except ValueError:
-        raise ConfigError(f"window.freeze[{index}]", f"{text!r} is not YYYY-MM-DD or "
+        raise ConfigError(f"window.freeze[{index}]", f"{shown(text)} is not YYYY-MM-DD or "
                           "YYYY-MM-DD..YYYY-MM-DD") from None
     if span[1] < span[0]:
-        raise ConfigError(f"window.freeze[{index}]", f"{text!r} ends before it starts")
+        raise ConfigError(f"window.freeze[{index}]", f"{shown(text)} ends before it starts")
     return span
