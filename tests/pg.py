@@ -30,8 +30,12 @@ def _as_postgres(args: list[str], **kw) -> subprocess.CompletedProcess:
 
 
 class Cluster:
-    def __init__(self, name: str, settings: dict[str, str] | None = None) -> None:
+    def __init__(self, name: str, settings: dict[str, str] | None = None,
+                 password_auth: bool = False) -> None:
         self.name = name
+        # Passwords asked over TCP (scram-sha-256), rather than trusted: for tests of
+        # a wrong password. Local connections stay trusted, for the tests' own setup.
+        self.password_auth = password_auth
         self.dir = Path(tempfile.mkdtemp(prefix=f"gs-pg-{name}-"))
         self.data = self.dir / "data"
         self.port = free_port()
@@ -54,8 +58,9 @@ class Cluster:
         with open(self.data / "postgresql.auto.conf", "a") as fh:
             fh.write(conf + "\n")
         with open(self.data / "pg_hba.conf", "w") as fh:
-            fh.write("local all all trust\nhost all all 127.0.0.1/32 trust\n"
-                     "host replication all 127.0.0.1/32 trust\n")
+            tcp = "scram-sha-256" if self.password_auth else "trust"
+            fh.write(f"local all all trust\nhost all all 127.0.0.1/32 {tcp}\n"
+                     f"host replication all 127.0.0.1/32 {tcp}\n")
         _as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l",
                       str(self.dir / "log"), "-w", "-t", "30", "start"])
         return self

@@ -8,10 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg2
 import pytest
 
 from tests.conftest import _clusters
-from tests.pg import free_port
+from tests.pg import Cluster, free_port
 
 APP = Path(__file__).resolve().parents[2] / "examples" / "sample-app"
 SECRET = "s3cret-never-shown"
@@ -78,3 +79,26 @@ def test_a_data_command_on_bad_input_is_one_line(colours, tmp_path, case):
             assert done.returncode in (1, 3), f"{name}: {said}"
             errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
             assert len(errors) == 1, f"{name}: {said}"
+
+
+def test_a_wrong_password_is_one_line_naming_only_the_role(tmp_path):
+    cluster = Cluster("scram", password_auth=True)
+    try:
+        cluster.start()
+        conn = psycopg2.connect(dbname="postgres", user="postgres", host=str(cluster.dir),
+                                port=cluster.port)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute("CREATE ROLE clerk LOGIN PASSWORD 'the-right-one'")
+        conn.close()
+        wrong = f"host=127.0.0.1 port={cluster.port} dbname=postgres user=clerk password={SECRET}"
+        for name, args in commands(wrong, wrong, APP / "transform.py").items():
+            done = subprocess.run([sys.executable, "-m", "orchestrator.cli", *args],
+                                  capture_output=True, text=True, timeout=120, cwd=tmp_path)
+            said = done.stdout + done.stderr
+            assert done.returncode == 1, f"{name}: {said}"
+            assert "Traceback" not in said and SECRET not in said, f"{name}: {said}"
+            errors = [ln for ln in done.stderr.splitlines() if ln.startswith("error:")]
+            assert len(errors) == 1 and 'for user "clerk"' in errors[0], f"{name}: {said}"
+    finally:
+        cluster.destroy()

@@ -91,3 +91,12 @@ def test_with_json_a_failure_is_json_on_stdout_too(capsys, tmp_path):
     failure = json.loads(out)
     assert failure["error"] == "ConfigError" and failure["exit_code"] == 3
     assert failure["field"] == "environment"
+
+
+def test_plan_warns_of_a_secret_that_is_not_set(capsys, cfg_path, monkeypatch):
+    monkeypatch.delenv("GREENSWAP_DB_PASSWORD", raising=False)
+    monkeypatch.setenv("GREENSWAP_DB_ADMIN_PASSWORD", "x")
+    code, _, err = run(capsys, "plan", "-c", str(cfg_path))
+    assert code == 2
+    assert "warning: $GREENSWAP_DB_PASSWORD is not set" in err
+    assert "GREENSWAP_DB_ADMIN_PASSWORD is not set" not in err
