@@ -21,7 +21,7 @@ from pathlib import Path
 
 from orchestrator.config import Config
 from orchestrator.db.sync import DIRECTIONS, FakeSync, Follower
-from orchestrator.errors import NotYet
+from orchestrator.errors import RetireNotDue
 from orchestrator.lb.base import FakeLoadBalancer, FakeWeightedLoadBalancer, LoadBalancer
 from orchestrator.providers.base import Host
 from orchestrator.providers.fake import FakeProvider
@@ -83,28 +83,24 @@ def rehearse(cfg: Config) -> list[PlannedPhase]:
     with tempfile.TemporaryDirectory(prefix="greenswap-plan-") as scratch:
         journal = _RehearsalJournal(Path(scratch), recorder)
         rollout_id = journal.start(cfg.environment, {"app_version": cfg.app_version})
+        clock = _RehearsalController(recorder)
         ctx = Context(cfg, journal, rollout_id, _RehearsalFleet(cfg, recorder),
-                      controller=_RehearsalController(recorder),
+                      controller=clock,
                       facts=journal.update_facts(rollout_id, window_override="rehearsal"))
         try:
-            _run(ctx, recorder)
+            _run(ctx, recorder, clock)
         finally:
             ctx.close()
     return [recorder.phases[p] for p in PHASES if p in recorder.phases]
 
 
-def _run(ctx: Context, recorder: Recorder) -> None:
+def _run(ctx: Context, recorder: Recorder, clock: _RehearsalController) -> None:
     try:
         run_phases(ctx)
-    except NotYet as wait:  # the retire, until blue's keep time has passed
+    except RetireNotDue as wait:  # blue is kept: the rollout ends 'baked' for now
         recorder.step(f"the rollout stops here, state baked: {wait.message};"
                       " 'greenswap resume' (or the patch window's timer) goes on")
-        due = getattr(wait, "due", None)
-        if due is None:
-            raise
-        clock = ctx.controller
-        assert isinstance(clock, _RehearsalController)
-        clock.at = max(clock.at, due)
+        clock.at = max(clock.at, wait.due)
         run_phases(ctx)  # what is done is skipped, as on a resume
 
 
