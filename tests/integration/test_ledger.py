@@ -43,6 +43,7 @@ def test_ledger_s_transform_checks_against_both_schemas(ledger_clusters):
 
 
 @pytest.mark.lab
+@pytest.mark.slow  # a whole rollout and rollback, and a wheel built: make test-slow
 def test_ledger_rolls_out_and_back_under_load_from_the_installed_wheel(secrets, tmp_path):
     """Through the command a wheel installs, run from a directory outside the
     checkout, with ledger's files copied there too."""

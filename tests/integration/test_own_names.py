@@ -14,7 +14,7 @@ from orchestrator.runbook import rollout
 from orchestrator.runbook.journal import Journal
 from tests.lab_rollout import assert_clean, db_record, live_version, under_load, write_config
 
-pytestmark = pytest.mark.lab
+pytestmark = [pytest.mark.lab, pytest.mark.slow]  # a whole rollout and rollback: make test-slow
 
 NAMES = {"dbname": "orders", "app_user": "shop", "admin_user": "gsops"}
 
