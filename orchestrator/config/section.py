@@ -16,9 +16,13 @@ REQUIRED = object()  # a getter's default: the setting must be there
 SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 
 
-def shown(value: Any, most: int = 80) -> str:
-    """A value as an error line may echo it: at most `most` characters of it."""
-    text = repr(value)
+def shown(value: Any) -> str:
+    """A value as an error line may echo it: its repr, cut."""
+    return cut(repr(value))
+
+
+def cut(text: str, most: int = 80) -> str:
+    """At most `most` characters of `text`, saying how long it was when it is cut."""
     return text if len(text) <= most else f"{text[:most]}... ({len(text):,} characters)"
 
 
@@ -150,7 +154,7 @@ class Section:
     def no_unknown(self, known: set[str]) -> None:
         unknown = sorted(str(k) for k in set(self.raw) - known)
         if unknown:
-            raise ConfigError(self._field(shown(unknown[0])[1:-1]),
+            raise ConfigError(self._field(cut(unknown[0])),
                               "is not a setting greenswap knows",
                               f"known here: {', '.join(sorted(known))}")
 

@@ -87,8 +87,8 @@ class Sync:
     transform_path: Path
     stream_base: str  # e.g. greenswap_7: the rollout's streams are <base>_f and <base>_r
     log_dir: Path
+    app_user: str  # the app's role: greenswap's must be a member of it
     max_slot_wal_mb: int = 1024
-    app_user: str = "app"  # the app's role: greenswap's must be a member of it
     # Processes this Sync started, by direction: right after exec a process's
     # cmdline can still read empty, so our own children are asked directly.
     children: dict[str, subprocess.Popen] = field(default_factory=dict)
