@@ -48,6 +48,7 @@ class Context:
     keep_failed: bool = False
     facts: dict = field(default_factory=dict)
     controller: Controller = field(default_factory=ThisMachine)
+    bake_for_s: float | None = None  # resume --bake-s: this command's bake, if shorter
 
     @cached_property
     def lb(self) -> LoadBalancer:

@@ -19,7 +19,7 @@ from orchestrator.ops import window
 from orchestrator.ops.checks import FailedRounds
 from orchestrator.runbook.context import Context, phase
 from orchestrator.runbook.green import refresh_lb
-from orchestrator.runbook.journal import Phase
+from orchestrator.runbook.journal import Phase, holder_identity
 from orchestrator.swap.cutover import SwapResult
 
 
@@ -75,10 +75,10 @@ def bake(ctx: Context) -> None:
     if ctx.facts.get("rollback_pending"):  # a bake rollback that did not finish
         _roll_back_from_bake(ctx, ctx.facts["rollback_pending"])
     clock = ctx.controller
-    until = ctx.facts.get("cutover_at", clock.now()) + cfg.duration_s
+    segment = _Segment.begin(ctx, _watch_for(ctx))
     rounds, restarts = FailedRounds(cfg.failures), 0
     last = ctx.lb.responses(ctx.green)
-    while clock.now() < until:
+    while clock.now() < segment.until:
         clock.sleep(cfg.interval_s)
         if ctx.lease is not None:
             ctx.lease.check()
@@ -90,12 +90,63 @@ def bake(ctx: Context) -> None:
         ctx.sample("bake", "reverse", ctx.swapper.feed_lag(ctx))
         if answers and errors / answers > cfg.max_error_rate:
             problems.append(f"LB error rate {errors}/{answers} over {cfg.max_error_rate:.2%}")
+        segment.round_done()
         failed = rounds.count(problems)
         if problems:
             ctx.record("bake", "check", problems[0], failed_rounds=rounds.in_a_row)
             ctx.say(f"bake: {problems[0]} ({rounds.in_a_row}/{cfg.failures})")
         if failed:
             _roll_back_from_bake(ctx, problems[0])
+    ctx.record("bake", "watched", f"bake watched green for {segment.watched_s():.1f} s "
+               f"in all ({len(ctx.facts['bake_segments'])} segment(s))",
+               watched_s=segment.watched_s())
+
+
+def _watch_for(ctx: Context) -> float:
+    """A whole bake.duration_s from the moment this bake (or its resume) starts,
+    never the rest of a window counted from the cutover: a CLI that died mid-bake and
+    was resumed late would otherwise watch nothing before blue is retired. Less only
+    when the operator asked for it (resume --bake-s), and that is journaled."""
+    planned = ctx.cfg.bake.duration_s
+    if ctx.bake_for_s is None:
+        return planned
+    ctx.record("bake", "shortened", f"bake of this resume set to {ctx.bake_for_s:g} s "
+               f"(bake.duration_s is {planned:g} s) by {holder_identity()} (--bake-s)",
+               seconds=ctx.bake_for_s)
+    return ctx.bake_for_s
+
+
+class _Segment:
+    """One stretch of bake one process watched, journaled in the facts after every
+    round (`bake_segments`: start, end of its last round, rounds), so that a CLI
+    killed mid-bake still leaves what it watched; `bake_watched_s` sums them."""
+
+    def __init__(self, ctx: Context, until: float) -> None:
+        self.ctx, self.until = ctx, until
+        self.segments = [*ctx.facts.get("bake_segments", []),
+                         {"start": ctx.controller.now(), "end": ctx.controller.now(),
+                          "rounds": 0}]
+
+    @classmethod
+    def begin(cls, ctx: Context, seconds: float) -> _Segment:
+        segment = cls(ctx, ctx.controller.now() + seconds)
+        segment._save()
+        return segment
+
+    def round_done(self) -> None:
+        mine = self.segments[-1]
+        mine.update(end=self.ctx.controller.now(), rounds=mine["rounds"] + 1)
+        self._save()
+
+    def watched_s(self) -> float:
+        return watched_s(self.segments)
+
+    def _save(self) -> None:
+        self.ctx.remember(bake_segments=self.segments, bake_watched_s=self.watched_s())
+
+
+def watched_s(segments: list[dict]) -> float:
+    return round(sum(s["end"] - s["start"] for s in segments), 3)
 
 
 def _roll_back_from_bake(ctx: Context, reason: str) -> None:

@@ -49,8 +49,8 @@ def baking(tmp_path: Path, sync: FakeSync) -> Context:
     for before in PHASES[:PHASES.index(Phase.BAKE)]:
         journal.record(rollout_id, before, "done", f"{before} done")
     fleet = FakeFleet(cfg, FakeLoadBalancer(live="green"), sync)
-    return Context(cfg, journal, rollout_id, fleet,
-                   facts={"blue": "blue", "green": "green", "cutover_at": time.time()})
+    facts = journal.update_facts(rollout_id, blue="blue", green="green", cutover_at=time.time())
+    return Context(cfg, journal, rollout_id, fleet, facts=facts)
 
 
 def test_a_reverse_replayer_that_keeps_dying_stops_the_bake_with_green_live(tmp_path):
