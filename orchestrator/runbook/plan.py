@@ -78,9 +78,10 @@ def rehearse(cfg: Config) -> list[PlannedPhase]:
     phase that would fail here (against fakes that agree to everything: a config
     the engine refuses) raises its PhaseFailed."""
     recorder = Recorder()
-    # No webhook is sent and no secret read: the rehearsal's config has none to use.
-    cfg = dataclasses.replace(cfg, notify=None)
     with tempfile.TemporaryDirectory(prefix="greenswap-plan-") as scratch:
+        # No webhook is sent and no secret read: the rehearsal's config has none to
+        # use. What the steps write (journal, step log) goes to the scratch directory.
+        cfg = dataclasses.replace(cfg, notify=None, state_dir=Path(scratch))
         journal = _RehearsalJournal(Path(scratch), recorder)
         rollout_id = journal.start(cfg.environment, {"app_version": cfg.app_version})
         clock = _RehearsalController(recorder)

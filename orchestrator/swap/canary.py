@@ -11,11 +11,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from orchestrator import faults
 from orchestrator.db.lag import LagSample
 from orchestrator.errors import CanaryFailed
 from orchestrator.lb.base import canary, weighted
 from orchestrator.ops.checks import FailedRounds
 from orchestrator.swap.cutover import SwapResult
+from orchestrator.swap.steplog import FLIP, StepLog
 
 if TYPE_CHECKING:
     from orchestrator.runbook.context import Context
@@ -56,24 +58,32 @@ class SharedDatabase:
         pass  # finish_interrupted has put every request back on blue
 
     def move(self, ctx: Context) -> SwapResult:
-        """All requests to green, in the configured steps; each step timed."""
+        """All requests to green, in the configured steps; each step timed, and kept
+        in the step log as it happens (a crash mid-canary leaves where it was)."""
         lb, new = weighted(ctx.lb), ctx.green
         steps: dict[str, float] = {}
         percents = ctx.cfg.cutover.canary_steps
         began = time.monotonic()
-        if percents == (100,):
-            lb.flip(new, release=True)
-            steps["flip"] = _ms(began)
-            return SwapResult(steps=steps, pause_ms=None)
+        with StepLog(ctx.run_dir, "cutover") as log:
+            if percents == (100,):
+                log.begin(FLIP)
+                lb.flip(new, release=True)
+                steps[FLIP] = _ms(began)
+                log.end(FLIP, steps[FLIP])
+                return SwapResult(steps=steps, pause_ms=None)
 
-        def watch(percent: int) -> None:
-            steps[f"{percent}%"] = _ms(began)
-            ctx.record("cutover", "canary", f"{percent}% of requests on {new}",
-                       weights=lb.weights())
-            if percent < 100:  # at 100 % the bake takes over the watching
-                _watch(ctx, new, percent)
+            def watch(percent: int) -> None:
+                step = f"{percent}%"
+                log.begin(step)
+                steps[step] = _ms(began)
+                ctx.record("cutover", "canary", f"{percent}% of requests on {new}",
+                           weights=lb.weights())
+                faults.point(f"canary {step}")
+                if percent < 100:  # at 100 % the bake takes over the watching
+                    _watch(ctx, new, percent)
+                log.end(step, _ms(began) - steps[step])
 
-        canary(lb, new, percents, watch, ctx.say)
+            canary(lb, new, percents, watch, ctx.say)
         return SwapResult(steps=steps, pause_ms=None)
 
     def move_back(self, ctx: Context) -> SwapResult | None:
@@ -101,18 +111,27 @@ class SharedDatabase:
 
 
 def _watch(ctx: Context, color: str, percent: int) -> None:
-    """canary_interval_s of green's bake checks, a round every bake.interval_s."""
+    """A whole canary_interval_s of green's bake checks, a round every bake.interval_s,
+    counted from this step's own start (a canary cut short starts again from blue,
+    never from a journaled time); journaled with its start, end and rounds."""
     bake = ctx.cfg.bake
     clock = ctx.controller
-    until = clock.now() + ctx.cfg.cutover.canary_interval_s
-    rounds = FailedRounds(bake.failures)
-    while clock.now() < until:
-        if ctx.lease is not None:
-            ctx.lease.check()
-        problems = ctx.check("bake", color)
-        if rounds.count(problems):
-            raise CanaryFailed(f"canary at {percent}% failed: {problems[0]}")
-        clock.sleep(min(bake.interval_s, max(0.0, until - clock.now())))
+    start = clock.now()
+    until = start + ctx.cfg.cutover.canary_interval_s
+    rounds, checked = FailedRounds(bake.failures), 0
+    try:
+        while clock.now() < until:
+            if ctx.lease is not None:
+                ctx.lease.check()
+            problems = ctx.check("bake", color)
+            checked += 1
+            if rounds.count(problems):
+                raise CanaryFailed(f"canary at {percent}% failed: {problems[0]}")
+            clock.sleep(min(bake.interval_s, max(0.0, until - clock.now())))
+    finally:
+        ctx.record("cutover", "watched", f"canary at {percent}%: watched {color} for "
+                   f"{clock.now() - start:.1f} s, {checked} round(s) of checks",
+                   start=start, end=clock.now(), rounds=checked)
 
 
 def _ms(since: float) -> float:

@@ -22,12 +22,14 @@ from orchestrator.db.sync import Follower, SyncDriver
 from orchestrator.errors import CutoverAborted, GreenswapError
 from orchestrator.lb.base import HoldingLoadBalancer
 from orchestrator.retry import poll_until
+from orchestrator.swap.steplog import StepLog
 
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Swap:
+    name: str  # as the step log and status say it
     old: str  # the colour serving now
     new: str  # the colour that will serve
     stream: str  # the direction that feeds new from old, drained at the swap
@@ -35,8 +37,8 @@ class Swap:
     new_was_fenced: bool  # a rollback's blue: fenced again if the swap aborts
 
 
-CUTOVER = Swap("blue", "green", "forward", "reverse", False)
-ROLLBACK = Swap("green", "blue", "reverse", None, True)
+CUTOVER = Swap("cutover", "blue", "green", "forward", "reverse", False)
+ROLLBACK = Swap("rollback", "green", "blue", "reverse", None, True)
 
 
 @dataclass
@@ -47,21 +49,26 @@ class SwapResult:
 
 
 def swap(plan: Swap, lb: HoldingLoadBalancer, sync: SyncDriver, settings: Cutover,
-         arm: Callable[[], None] = lambda: None, labels: dict[str, str] | None = None
-         ) -> SwapResult:
+         arm: Callable[[], None] = lambda: None, labels: dict[str, str] | None = None,
+         log: StepLog | None = None) -> SwapResult:
     """The steps, each timed into the result; on an abort the steps done so far
-    travel on the exception (`.steps`). Nothing is written to disk in the pause.
+    travel on the exception (`.steps`). Nothing in the pause waits for the disk:
+    `log` (steplog.py) only hands each step's start and end to the kernel.
     `arm` is called just before the hold (the watchdog starts its clock there).
     `labels` names the LB's colour for each role ("blue" is whichever was live)."""
     result = SwapResult()
     roles = _Labelled(lb, labels or {"blue": "blue", "green": "green"})
 
     def step(name: str, action: Callable[[], T]) -> T:
+        if log is not None:
+            log.begin(name)
         began = time.monotonic()
         try:
             return action()
         finally:
             result.steps[name] = round((time.monotonic() - began) * 1000, 2)
+            if log is not None:
+                log.end(name, result.steps[name])
             faults.point(name)
 
     follower: Follower | None = None

@@ -23,6 +23,7 @@ from orchestrator.errors import (
 from orchestrator.lb.base import holding
 from orchestrator.runbook.journal import Phase
 from orchestrator.swap.cutover import CUTOVER, ROLLBACK, Swap, SwapResult, swap
+from orchestrator.swap.steplog import StepLog
 
 if TYPE_CHECKING:
     from orchestrator.runbook.context import Context
@@ -145,9 +146,10 @@ class DatabaseSwap:
         dogs: list[Stoppable] = []
         steps: dict[str, float] = {}
         try:
-            result = swap(plan, holding(ctx.lb), ctx.sync, ctx.cfg.cutover,
-                          arm=lambda: dogs.append(ctx.controller.arm_watchdog(ctx, plan)),
-                          labels={"blue": ctx.blue, "green": ctx.green})
+            with StepLog(ctx.run_dir, plan.name) as log:
+                result = swap(plan, holding(ctx.lb), ctx.sync, ctx.cfg.cutover,
+                              arm=lambda: dogs.append(ctx.controller.arm_watchdog(ctx, plan)),
+                              labels={"blue": ctx.blue, "green": ctx.green}, log=log)
             steps = result.steps
             return result
         except BaseException as exc:
