@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from orchestrator.aws import ids
 from orchestrator.errors import CloudError
-from orchestrator.runbook.journal import dead_here, lock_held
+from orchestrator.runbook.journal import TakenOver, dead_here, lock_held
 
 AUDIT = "#unlock#"  # items "<environment>#unlock#<time>" record forced unlocks
 
@@ -42,16 +42,17 @@ class DynamoLeases:
         self.table = ids.check_table("lease.table", table)
 
     def take(self, environment: str, holder: str, rollout_id: int | None,
-             ttl_s: float) -> tuple[str, tuple[str, int | None] | None]:
+             ttl_s: float) -> tuple[str, TakenOver | None]:
         now = time.time()
         current = self._get(environment)
-        if current is not None and current["expires_at"] > now and not dead_here(
-                current["host"], current["pid"], here=machine()):
+        dead = current is not None and dead_here(current["host"], current["pid"], here=machine())
+        if current is not None and current["expires_at"] > now and not dead:
             raise lock_held(environment, current["holder"], current["rollout_id"],
                             current["expires_at"] - now)
         token = uuid.uuid4().hex
         item = {"environment": {"S": environment}, "holder": {"S": holder},
                 "token": {"S": token}, "expires_at": {"N": repr(now + ttl_s)},
+                "acquired_at": {"N": repr(now)},
                 "host": {"S": machine()}, "pid": {"N": str(os.getpid())}}
         if rollout_id is not None:
             item["rollout_id"] = {"N": str(rollout_id)}
@@ -77,7 +78,10 @@ class DynamoLeases:
             raise _cloud("take", exc) from exc
         except BotoCoreError as exc:
             raise _cloud("take", exc) from exc
-        return token, None if current is None else (current["holder"], current["rollout_id"])
+        if current is None:
+            return token, None
+        return token, TakenOver(current["holder"], current["rollout_id"], current["pid"],
+                                current["acquired_at"], current["expires_at"], dead)
 
     def renew(self, environment: str, token: str, ttl_s: float,
               rollout_id: int | None = None) -> bool:
@@ -154,6 +158,7 @@ def _decode(item: dict) -> dict:
         "expires_at": float(item["expires_at"]["N"]), "expires_raw": item["expires_at"]["N"],
         "host": item["host"]["S"],
         "pid": int(item["pid"]["N"]),
+        "acquired_at": float(item["acquired_at"]["N"]) if "acquired_at" in item else None,
         "rollout_id": int(item["rollout_id"]["N"]) if "rollout_id" in item else None,
     }
 

@@ -94,6 +94,25 @@ class Event:
     data: dict
 
 
+@dataclass(frozen=True)
+class TakenOver:
+    """A lease taken over from a holder that expired or whose process is gone."""
+
+    holder: str  # "user@host pid N"
+    rollout_id: int | None
+    pid: int
+    acquired_at: float | None  # None: a store that did not keep it
+    expires_at: float
+    dead: bool  # its process was gone on this machine (else its lease had expired)
+
+    def describe(self, now: float) -> str:
+        why = (f"its process (pid {self.pid}) is gone" if self.dead
+               else f"expired {now - self.expires_at:.0f} s ago")
+        if self.acquired_at is not None:
+            why += f"; it took the lease {now - self.acquired_at:.0f} s ago"
+        return f"{self.holder} (rollout {self.rollout_id}; {why})"
+
+
 def holder_identity() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()} pid {os.getpid()}"
 
@@ -202,13 +221,12 @@ class Journal:
     def acquire(self, environment: str, rollout_id: int | None, ttl_s: float = LEASE_S) -> Lease:
         me = holder_identity()
         token, previous = self.leases.take(environment, me, rollout_id, ttl_s)
-        lease = Lease(self.leases, environment, token, ttl_s)
+        lease = Lease(self.leases, environment, token, ttl_s, previous)
         if previous is not None:
-            holder, their_rollout = previous
-            note = (f"lease of {holder} (rollout {their_rollout}; expired, or its process is "
-                    f"gone) taken over by {me} ({environment})")
-            if not self.leases.shared and their_rollout is not None:
-                self.record(their_rollout, None, "lease", note)  # their rollout is in here
+            note = (f"lease of {previous.describe(time.time())} taken over by {me} "
+                    f"({environment})")
+            if not self.leases.shared and previous.rollout_id is not None:
+                self.record(previous.rollout_id, None, "lease", note)  # theirs is in here
             else:
                 # A shared store's rollout numbers are another journal's: the note goes
                 # to the rollout that took the lease over, once it has one.
@@ -240,9 +258,9 @@ class LeaseStore(Protocol):
     shared: bool
 
     def take(self, environment: str, holder: str, rollout_id: int | None,
-             ttl_s: float) -> tuple[str, tuple[str, int | None] | None]:
+             ttl_s: float) -> tuple[str, TakenOver | None]:
         """Take the lease, or raise LockHeld naming its holder. Returns a token and,
-        when an expired or dead holder's lease was taken over, (holder, rollout)."""
+        when an expired or dead holder's lease was taken over, who that was."""
         ...
 
     def renew(self, environment: str, token: str, ttl_s: float,
@@ -269,18 +287,21 @@ class SqliteLeases:
         self.journal = journal
 
     def take(self, environment: str, holder: str, rollout_id: int | None,
-             ttl_s: float) -> tuple[str, tuple[str, int | None] | None]:
+             ttl_s: float) -> tuple[str, TakenOver | None]:
         token = uuid.uuid4().hex
         now = time.time()
         with self.journal._tx() as db:
-            row = db.execute("SELECT holder, expires_at, rollout_id, host, pid FROM lease"
-                             " WHERE environment = ?", (environment,)).fetchone()
-            if row is not None and row[1] > now and not dead_here(row[3], row[4]):
+            row = db.execute("SELECT holder, expires_at, rollout_id, host, pid, acquired_at"
+                             " FROM lease WHERE environment = ?", (environment,)).fetchone()
+            dead = row is not None and dead_here(row[3], row[4])
+            if row is not None and row[1] > now and not dead:
                 raise lock_held(environment, row[0], row[2], row[1] - now)
             db.execute("INSERT OR REPLACE INTO lease VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                        (environment, holder, token, rollout_id, now, now + ttl_s,
                         socket.gethostname(), os.getpid()))
-        return token, (None if row is None else (row[0], row[2]))
+        if row is None:
+            return token, None
+        return token, TakenOver(row[0], row[2], row[4], row[5], row[1], dead)
 
     def renew(self, environment: str, token: str, ttl_s: float,
               rollout_id: int | None = None) -> bool:
@@ -318,8 +339,10 @@ def lock_held(environment: str, holder: str, rollout_id: int | None,
 class Lease:
     """A held lease, renewed by a heartbeat thread until released."""
 
-    def __init__(self, store: LeaseStore, environment: str, token: str, ttl_s: float) -> None:
+    def __init__(self, store: LeaseStore, environment: str, token: str, ttl_s: float,
+                 taken_over: TakenOver | None = None) -> None:
         self.store, self.environment, self.token, self.ttl_s = (store, environment, token, ttl_s)
+        self.taken_over = taken_over  # whose lease this was, if it was taken over
         self.lost = threading.Event()
         self.on_attach: Callable[[int], None] | None = None  # once, at the first attach
         self._renewed = time.monotonic()

@@ -84,12 +84,17 @@ def test_a_lease_whose_process_died_on_this_machine_is_taken_over_at_once(tmp_pa
     import sys
 
     journal = Journal(tmp_path)
-    child = subprocess.run(  # a holder that takes the lease and dies without releasing
+    child = subprocess.Popen(  # a holder that takes the lease and dies without releasing
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
          " from pathlib import Path; from orchestrator.runbook.journal import Journal;"
          " Journal(Path(sys.argv[2])).acquire('prod', 3, ttl_s=600); import os; os._exit(0)",
-         str(Path(__file__).resolve().parents[2]), str(tmp_path)], timeout=60)
-    assert child.returncode == 0
+         str(Path(__file__).resolve().parents[2]), str(tmp_path)])
+    assert child.wait(timeout=60) == 0
     assert journal.lease_holder("prod") is not None  # not expired for ten minutes
-    journal.acquire("prod", None).release()
-    assert any("process is gone" in e.message for e in journal.events(3))
+    lease = journal.acquire("prod", None)
+    lease.release()
+    gone = lease.taken_over
+    assert gone is not None and gone.dead and gone.pid == child.pid and gone.rollout_id == 3
+    assert gone.holder.endswith(f"pid {child.pid}") and gone.acquired_at is not None
+    assert any(f"its process (pid {child.pid}) is gone" in e.message
+               for e in journal.events(3))
