@@ -26,10 +26,11 @@ def history(config_path: Path, as_json: bool, limit: int) -> None:
         emit_json([rollout_data(r) for r in rows])
         return
     table = Table(title=f"rollouts of {cfg.environment}")
-    for col in ("id", "started (UTC)", "state", "phase", "app", "pause ms"):
+    for col in ("id", "started (UTC)", "state", "phase", "app", "pause ms", "bake watched s"):
         table.add_column(col)
     for r in rows:
         table.add_row(str(r.id), when(r.started_at), r.state, r.phase or "-",
                       str(r.facts.get("app_version", "-")),
-                      str(r.facts.get("cutover_pause_ms") or "-"))
+                      str(r.facts.get("cutover_pause_ms") or "-"),
+                      str(r.facts.get("bake_watched_s", "-")))
     out.print(table)

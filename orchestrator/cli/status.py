@@ -14,6 +14,7 @@ from orchestrator.cli.output import emit_json, out
 from orchestrator.config import Config, load
 from orchestrator.runbook.journal import PHASES, Journal, Rollout, RolloutState
 from orchestrator.runbook.lease import open_journal
+from orchestrator.runbook.standing import clock, standing
 
 WATCH_EVERY_S = 2.0
 WATCH_MAX_S = 24 * 3600  # --watch is bounded too
@@ -54,8 +55,12 @@ def status_data(cfg: Config, journal: Journal) -> dict:
         if e.phase in PHASES and e.kind in ("start", "done", "fail"):
             phases[e.phase] = {"state": e.kind, "seconds": e.data.get("seconds"),
                                "message": e.message if e.kind == "fail" else None}
-    return {**data, **rollout_data(latest), "phases": phases,
-            "cutover_steps_ms": latest.facts.get("cutover_steps"),
+    stand = standing(cfg, journal, latest)
+    steps = latest.facts.get("cutover_steps")
+    if steps is None and stand.swap is not None and stand.swap.swap == "cutover":
+        steps = {s.name: s.ms for s in stand.swap.steps if s.ms is not None}  # a crash's
+    return {**data, **rollout_data(latest), "phases": phases, "cutover_steps_ms": steps,
+            **stand.as_dict(),
             "last_events": [f"{when(e.at)} {e.kind} {e.message}" for e in events[-8:]]}
 
 
@@ -82,6 +87,25 @@ def show_status(data: dict) -> None:
     out.print(table)
     if facts.get("cutover_pause_ms") is not None:
         out.print(f"cutover pause: {facts['cutover_pause_ms']} ms")
+    swap = data["swap"]
+    if swap is not None and swap["ended"] != "done":
+        out.print(f"last swap, from {clock(swap['started_at'])}: {swap['where']}")
+        out.print("  " + ", ".join(
+            f"{s['step']} " + ("(died here)" if s["ms"] is None else f"{s['ms']:.0f} ms")
+            for s in swap["steps"]))
+    for did in data["watchdog"]:
+        out.print(f"watchdog at {clock(did['at'])}: {did['did']}")
+    if data["watchdog_pending"]:
+        dog = data["watchdog_pending"]
+        out.print(f"watchdog pid {dog['pid']} armed; it acts from {clock(dog['acts_at'])} "
+                  "if the swap's CLI has died")
+    bake = data["bake"]
+    if bake["segments"]:
+        out.print(f"bake watched: {bake['watched_s']:.1f} s in {bake['segments']} segment(s)"
+                  f" (bake.duration_s {bake['duration_s']:g} s)")
+    if data["ended"] is None:
+        out.print(f"resume would: {data['resume_will']}")
     if data["lock"]:
         out.print(f"locked by {data['lock']['holder']} (expires in"
                   f" {data['lock']['expires_in_s']}s)")
+

@@ -153,6 +153,8 @@ def _summary(rollout: Rollout) -> list[tuple[str, str]]:
         ("green's hosts", ", ".join(f.get("green_hosts", [])) or "-"),
         ("cutover pause", _ms(f.get("cutover_pause_ms"))),
         ("rollback pause", _ms(f.get("rollback_pause_ms"))),
+        ("bake watched", "-" if "bake_watched_s" not in f else
+         f"{f['bake_watched_s']:.1f} s in {len(f.get('bake_segments', []))} segment(s)"),
         ("keys verified", str(f.get("verified_keys", "-"))),
     ]
     if f.get("window_override"):

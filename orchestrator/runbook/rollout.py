@@ -30,6 +30,7 @@ from orchestrator.runbook import green, live
 from orchestrator.runbook.context import Context, Say, open_context
 from orchestrator.runbook.journal import Journal, Phase, RolloutState, holder_identity
 from orchestrator.runbook.lease import open_journal
+from orchestrator.runbook.standing import lease_line, standing
 from orchestrator.swap import watchdog
 
 RESUMABLE = (RolloutState.RUNNING, RolloutState.FAILED_CUTOVER, RolloutState.BAKED)
@@ -79,11 +80,17 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False,
 
 
 def resume(cfg: Config, say: Say, keep_failed: bool = False,
-           override_window: str | None = None) -> Context:
+           override_window: str | None = None, bake_for_s: float | None = None) -> Context:
+    """`bake_for_s`: the bake this resume runs, if the operator wants it shorter than
+    bake.duration_s (journaled)."""
     cfg.require_secrets()  # before anything is written, as a rollout does
     with _active(cfg, say, keep_failed, "resume") as ctx:
+        stand = standing(cfg, ctx.journal, ctx.journal.rollout(ctx.rollout_id))
+        say(stand.resumes_at())
+        say(stand.already_done())
+        ctx.bake_for_s = bake_for_s
         ctx.journal.set_state(ctx.rollout_id, RolloutState.RUNNING)
-        ctx.record(None, "resume", "resumed")
+        ctx.record(None, "resume", f"resumed at {stand.phase}", **stand.as_dict())
         ctx.facts = _note_override(ctx.journal, ctx.rollout_id, override_window) or ctx.facts
         _keep_blue_fed(ctx)
         _drive(ctx)
@@ -228,6 +235,7 @@ def _active(cfg: Config, say: Say, keep_failed: bool, verb: str) -> Iterator[Con
         raise InputError(f"{verb}: environment {cfg.environment} has no unfinished rollout",
                          "see 'greenswap history'")
     lease = journal.acquire(cfg.environment, current.id)
+    say(lease_line(lease.taken_over))
     try:
         ctx = open_context(cfg, journal, current.id, say, keep_failed)
         ctx.lease = lease

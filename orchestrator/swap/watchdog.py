@@ -71,6 +71,17 @@ class Watchdog:
         self.pid_file.unlink(missing_ok=True)
 
 
+def pending(run_dir: Path) -> tuple[int, float] | None:
+    """(pid, when it may act) of a watchdog of this rollout that is still running:
+    armed by a swap in progress, or left by one whose CLI died and not acted yet."""
+    try:
+        left = json.loads((run_dir / PID_FILE).read_text())
+        pid, token, at = int(left["pid"]), str(left["token"]), float(left["at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (pid, at) if processes.is_ours(pid, token) else None
+
+
 def settle(run_dir, record) -> None:
     """Wait for a watchdog left by a swap whose CLI died, until it has acted and
     gone; one that has not within SETTLE_S past its bound is stopped. Called

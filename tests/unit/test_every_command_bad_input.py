@@ -58,3 +58,16 @@ def test_a_command_on_broken_input_is_one_line(command, tmp_path, capsys):
     errors = [line for line in out.err.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in out.err + out.out, out
     assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("seconds", ["-1", "nan", "inf", "ten", "1e9"])
+def test_resume_refuses_a_bake_that_is_not_a_number_of_seconds(seconds, tmp_path, capsys):
+    config = tmp_path / "rollout.yml"
+    config.write_text(f"environment: shop\nstate_dir: {tmp_path / 'state'}\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["resume", "-c", str(config), "--bake-s", seconds])
+    out = capsys.readouterr()
+    assert exited.value.code in (1, 2, 3), out
+    errors = [line for line in out.err.splitlines() if line.lower().startswith("error:")]
+    assert len(errors) == 1 and "--bake-s" in errors[0] and "Traceback" not in out.err, out
+    assert not (tmp_path / "state").exists()  # nothing written

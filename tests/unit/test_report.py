@@ -42,3 +42,16 @@ def test_the_page_carries_its_data_and_escapes_journaled_text():
     assert data["marks"] == [[70.0, "cutover"]]
     assert "greenswap-lab-base 1.0 -&gt; 1.1" in page and "ops@bastion pid 42" in page
     assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # self-contained
+
+
+def test_the_summary_shows_the_bake_actually_watched():
+    from dataclasses import replace
+
+    from orchestrator.ops.report import report_data
+
+    rollout, events = sample_rollout()
+    assert dict(report_data(rollout, events)["summary"])["bake watched"] == "-"
+    resumed = replace(rollout, facts={**rollout.facts, "bake_watched_s": 12.04, "bake_segments": [
+        {"start": 0, "end": 2.04, "rounds": 2}, {"start": 50, "end": 60, "rounds": 10}]})
+    assert dict(report_data(resumed, events)["summary"])["bake watched"] == \
+        "12.0 s in 2 segment(s)"

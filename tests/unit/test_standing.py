@@ -1,0 +1,126 @@
+"""Where a crashed rollout stands: a swap SIGKILLed at a step (a real kill of a child
+process running the swap against the fakes) leaves its steps in the step log, and
+`status` and `resume` read from it the last step, what the watchdog did and what
+'resume' will do."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from orchestrator import config
+from orchestrator.cli.status import show_status, status_data
+from orchestrator.runbook.journal import PHASES, Journal, Phase, TakenOver
+from orchestrator.runbook.standing import lease_line, standing
+from orchestrator.swap.steplog import StepLog, last_swap
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "examples" / "sample-app" / "rollout.yml"
+
+SWAP_IN_A_CHILD = """
+import sys
+from pathlib import Path
+from orchestrator.config import Cutover
+from orchestrator.db.sync import FakeSync
+from orchestrator.lb.base import FakeLoadBalancer
+from orchestrator.swap.cutover import CUTOVER, swap
+from orchestrator.swap.steplog import StepLog
+
+with StepLog(Path(sys.argv[1]), "cutover") as log:
+    swap(CUTOVER, FakeLoadBalancer(), FakeSync(), Cutover(max_pause_ms=300), log=log)
+"""
+
+
+def swap_killed(run_dir: Path, fault: str) -> int:
+    env = {**os.environ, "GREENSWAP_FAULT": fault, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", SWAP_IN_A_CHILD, str(run_dir)], env=env,
+                          timeout=60).returncode
+
+
+@pytest.fixture
+def crashed(tmp_path):
+    """A rollout whose CLI died in its cutover, as the journal then has it."""
+    doc = yaml.safe_load(SAMPLE.read_text())
+    doc.update(state_dir=str(tmp_path / "state"), bake={"duration_s": 600})
+    cfg = config.parse(doc, SAMPLE)
+    journal = Journal(cfg.state_dir)
+    rid = journal.start(cfg.environment, {"blue": "blue", "green": "green"})
+    for before in PHASES[:PHASES.index(Phase.CUTOVER)]:
+        journal.record(rid, before, "done", f"{before} done")
+    journal.record(rid, "cutover", "start", "cutover started")
+    return cfg, journal, rid
+
+
+def test_a_swap_killed_after_the_fence_shows_its_steps_and_what_resume_will_do(crashed,
+                                                                              capsys):
+    cfg, journal, rid = crashed
+    assert swap_killed(cfg.run_dir(rid), "after:fence") == -9
+    trace = last_swap(cfg.run_dir(rid))
+    assert trace is not None and trace.ended is None and trace.last_done == "fence"
+    assert [s.name for s in trace.steps][:3] == ["lag check", "wait for long transactions",
+                                                "prepare reverse stream"]
+    journal.record(rid, "cutover", "watchdog", "the swap's CLI died mid-swap: blue unfenced "
+                   "and serving")
+
+    data = status_data(cfg, journal)
+    assert data["swap"]["last_step"] == "fence" and data["swap"]["died_in"] is None
+    assert {"hold", "fence"} <= set(data["cutover_steps_ms"])  # no longer null
+    assert "unfenced" in data["watchdog"][0]["did"] and data["watchdog"][0]["at"] > 0
+    assert data["resumes_at"] == "cutover"
+    assert data["resume_will"].startswith("put blue back")
+    show_status(data)
+    shown = capsys.readouterr().out
+    assert "the cutover died after step 'fence'" in shown and "resume would: put blue" in shown
+    assert "watchdog at" in shown
+    stand = standing(cfg, journal, journal.rollout(rid))
+    assert "died after step 'fence'" in stand.resumes_at()
+    assert "watchdog at" in stand.already_done() and "unfenced" in stand.already_done()
+
+
+def test_a_swap_killed_after_the_flip_is_finished_not_retried(crashed):
+    cfg, journal, rid = crashed
+    assert swap_killed(cfg.run_dir(rid), "after:flip and release") == -9
+    data = status_data(cfg, journal)
+    assert data["swap"]["last_step"] == "flip and release"
+    assert data["resume_will"].startswith("finish the cutover")
+    assert "600 s" in data["resume_will"]  # then a whole bake
+
+
+def test_a_swap_that_finished_is_not_reported_as_a_crash(crashed):
+    cfg, journal, rid = crashed
+    assert swap_killed(cfg.run_dir(rid), "") == 0
+    trace = last_swap(cfg.run_dir(rid))
+    assert trace is not None and trace.ended == "done" and trace.died_in is None
+
+
+def test_a_step_log_cut_mid_line_is_read_up_to_the_cut(tmp_path):
+    with StepLog(tmp_path, "rollback") as log:
+        log.begin("hold")
+    with open(tmp_path / "swap-steps.jsonl", "a") as f:
+        f.write('{"swap": "cutover", "at": 5}\n{"step": "hold", "at": 6}\n{"step": "ho')
+    trace = last_swap(tmp_path)
+    assert trace is not None and trace.swap == "cutover" and trace.died_in == "hold"
+
+
+def test_a_resumed_bake_says_what_it_watched_and_that_a_whole_window_follows(crashed):
+    cfg, journal, rid = crashed
+    journal.record(rid, "cutover", "done", "cutover done")
+    journal.update_facts(rid, bake_segments=[{"start": 10.0, "end": 14.0, "rounds": 4}],
+                         bake_watched_s=4.0)
+    stand = standing(cfg, journal, journal.rollout(rid))
+    assert stand.phase == "bake"
+    assert "4.0 s of bake watched in 1 segment(s)" in stand.resumes_at()
+    assert "whole bake.duration_s (600 s) from now" in stand.next
+
+
+def test_the_lease_line_names_holder_pid_and_age():
+    line = lease_line(TakenOver("ops@ctl pid 4242", 7, 4242, acquired_at=0.0,
+                                expires_at=1.0, dead=True))
+    assert "ops@ctl pid 4242" in line and "(pid 4242) is gone" in line
+    assert "rollout 7" in line and "took the lease" in line
+    assert lease_line(None) == "lease: taken (nobody held it)"
