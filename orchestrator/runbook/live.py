@@ -49,8 +49,8 @@ def cutover(ctx: Context) -> None:
     if swapper.finish_interrupted(ctx):
         return  # a crash after the flip: only the tail was left
     try:
-        window.check(ctx.cfg.window, ctx.facts.get("window_override"), datetime.now(UTC),
-                     "held back", cutover=True)
+        window.check(ctx.cfg.window, ctx.facts.get("window_override"),
+                     datetime.fromtimestamp(ctx.controller.now(), UTC), "held back", cutover=True)
         swapper.prepare(ctx)
         ctx.hooks("before_cutover")
     except GreenswapError as exc:

@@ -1,10 +1,20 @@
-"""A bake killed and resumed late is a whole bake again: a full bake.duration_s of
-checks from the resume, a failing check in it still rolls back, and each segment
-is journaled with what it watched. Fakes for the LB and the databases, a clock that
-moves only when the bake sleeps (so the rounds are counted, not timed)."""
+"""Every guard of blue's retirement, with a resume after its deadline has passed
+(docs/rollout.md, "Resume rules"): the clock never skips one.
+
+- bake: killed and resumed late, it is a whole bake again (a full bake.duration_s
+  of checks from the resume; a failing check in it still rolls back), and each
+  segment is journaled with what it watched;
+- retire.keep_blue_s counts from the cutover;
+- the patch window: a cutover resumed past the cutoff is held back; a bake resumed
+  after the window closed still runs whole (green serves already);
+- a canary killed mid-way starts again from blue, each step watched whole.
+
+Fakes for the LB and the databases, and a clock that moves only when the runbook
+sleeps, so rounds are counted, not timed."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,8 +22,8 @@ import yaml
 
 from orchestrator import config
 from orchestrator.db.sync import FakeSync
-from orchestrator.errors import BakeFailed, PhaseFailed, RetireNotDue
-from orchestrator.lb.base import FakeLoadBalancer
+from orchestrator.errors import BakeFailed, CutoverAborted, PhaseFailed, RetireNotDue
+from orchestrator.lb.base import FakeLoadBalancer, FakeWeightedLoadBalancer
 from orchestrator.runbook import live
 from orchestrator.runbook.context import Context
 from orchestrator.runbook.fleet import FakeFleet
@@ -61,24 +71,29 @@ class SickAfter(FakeFleet):
 
 
 def killed_in_bake(tmp_path: Path, resumed_after_s: float, healthy: int | None = None,
-                   keep_blue_s: float = 0) -> Context:
+                   keep_blue_s: float = 0, **overrides) -> Context:
     """A rollout whose CLI died 2 s into its bake, resumed `resumed_after_s` after the
     cutover."""
+    return killed_in(Phase.BAKE, tmp_path, resumed_after_s, healthy, keep_blue_s, **overrides)
+
+
+def killed_in(phase: Phase, tmp_path: Path, resumed_after_s: float, healthy: int | None = None,
+              keep_blue_s: float = 0, balancer=None, **overrides) -> Context:
     doc = yaml.safe_load(SAMPLE.read_text())
     doc.update(state_dir=str(tmp_path), checks=[],
                bake={"duration_s": DURATION_S, "interval_s": INTERVAL_S, "failures": 2},
-               retire={"keep_blue_s": keep_blue_s})
+               retire={"keep_blue_s": keep_blue_s}, **overrides)
     cfg = config.parse(doc, SAMPLE)
     journal = Journal(tmp_path)
     rollout_id = journal.start(cfg.environment, {})
-    for before in PHASES[:PHASES.index(Phase.BAKE)]:
+    for before in PHASES[:PHASES.index(phase)]:
         journal.record(rollout_id, before, "done", f"{before} done")
-    journal.record(rollout_id, "bake", "start", "bake started")
+    journal.record(rollout_id, phase, "start", f"{phase} started")
     facts = journal.update_facts(rollout_id, blue="blue", green="green",
                                  cutover_at=CUT_OVER_AT,
                                  bake_segments=[{"start": CUT_OVER_AT, "end": CUT_OVER_AT + 2,
                                                  "rounds": 2}])
-    fleet = SickAfter(cfg, FakeLoadBalancer(live="green"), FakeSync(), healthy=healthy)
+    fleet = SickAfter(cfg, balancer or FakeLoadBalancer(live="green"), FakeSync(), healthy=healthy)
     fleet.fake_sync.background.add("reverse")
     return Context(cfg, journal, rollout_id, fleet, facts=facts,
                    controller=Clock(CUT_OVER_AT + resumed_after_s))
@@ -125,3 +140,53 @@ def test_retire_waits_for_keep_blue_s_from_the_cutover_not_from_a_resume(tmp_pat
     ctx.controller.sleep(40)
     live.retire(ctx)
     assert ctx.done(Phase.RETIRE)
+
+
+WINDOW = {"cron": "0 2 * * *", "duration_m": 60, "timezone": "UTC"}
+DAY = datetime(2026, 12, 3, tzinfo=UTC)
+
+
+def test_a_cutover_resumed_past_the_window_s_cutoff_is_held_back(tmp_path):
+    ctx = killed_in(Phase.CUTOVER, tmp_path, 0, balancer=FakeLoadBalancer(live="blue"),
+                    window=WINDOW)
+    ctx.controller = Clock((DAY + timedelta(hours=2, minutes=59, seconds=55)).timestamp())
+    with pytest.raises(PhaseFailed) as failed:
+        live.cutover(ctx)
+    assert isinstance(failed.value.cause, CutoverAborted)
+    assert "cutoff" in failed.value.message and ctx.lb.live == "blue"
+
+
+def test_a_bake_resumed_after_the_window_closed_still_watches_a_whole_window(tmp_path):
+    ctx = killed_in_bake(tmp_path, 0, window=WINDOW)
+    ctx.controller = Clock((DAY + timedelta(hours=5)).timestamp())  # closed at 03:00
+    live.bake(ctx)
+    assert ctx.fleet.rounds == DURATION_S / INTERVAL_S
+
+
+def test_a_canary_killed_midway_starts_again_from_blue_each_step_watched_whole(tmp_path):
+    lb = FakeWeightedLoadBalancer()
+    lb.shift("green", 50)  # where the killed canary left the listener
+    ctx = killed_in(Phase.CUTOVER, tmp_path, 10_000, balancer=lb, **shared_alb(tmp_path))
+    seen: list[dict] = []
+    ctx.fleet.check = lambda scope, color: seen.append(lb.weights()) or []
+    live.cutover(ctx)
+    watched = [e.data for e in ctx.journal.events(ctx.rollout_id) if e.kind == "watched"]
+    assert [w["end"] - w["start"] for w in watched] == [CANARY_S, CANARY_S]  # 10 %, 50 %
+    assert [w["rounds"] for w in watched] == [CANARY_S / INTERVAL_S] * 2
+    assert seen[0] == {"blue": 90, "green": 10}  # from blue again, not from 50 %
+    assert lb.weights() == {"blue": 0, "green": 100}
+
+
+CANARY_S = 4.0
+
+
+def shared_alb(tmp_path: Path) -> dict:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text("{}")
+    key = tmp_path / "id_ed25519"
+    key.write_text("x\n")
+    key.chmod(0o600)
+    return {"database": {"mode": "shared", "host": "198.18.0.5"}, "lb": {"kind": "aws-alb"},
+            "provider": {"kind": "aws", "ssh_key": str(key), "green_hosts": {"app": 2}},
+            "aws": {"terraform_outputs": str(outputs)},
+            "cutover": {"canary_steps": [10, 50, 100], "canary_interval_s": CANARY_S}}
