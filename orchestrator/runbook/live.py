@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from orchestrator import faults
 from orchestrator.errors import (
     BakeFailed,
     CanaryFailed,
@@ -91,6 +92,7 @@ def bake(ctx: Context) -> None:
         if answers and errors / answers > cfg.max_error_rate:
             problems.append(f"LB error rate {errors}/{answers} over {cfg.max_error_rate:.2%}")
         segment.round_done()
+        faults.point("bake round")  # tests: a CLI killed mid-bake
         failed = rounds.count(problems)
         if problems:
             ctx.record("bake", "check", problems[0], failed_rounds=rounds.in_a_row)

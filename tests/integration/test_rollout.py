@@ -5,7 +5,9 @@ when green's health fails during bake."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -89,12 +91,16 @@ def make_green_sick_after_cutover(env, cfg) -> None:
         assert shell.run(f'runuser -u postgres -- psql -X -q -d app -c "{sql}"').ok
 
 
-def cli(cfg, *args: str, fault: str | None = None) -> subprocess.Popen:
+def cli(cfg, *args: str, fault: str | None = None, out=None) -> subprocess.Popen:
+    """The command in a process of its own; all it says to the file `out`, if given
+    (a pipe nobody reads could fill and stop a long command), else its errors to a
+    pipe."""
     env = {k: v for k, v in os.environ.items() if k != "GREENSWAP_FAULT"}
     if fault:
         env["GREENSWAP_FAULT"] = fault
     return subprocess.Popen([sys.executable, "-m", "orchestrator.cli", *args, "-c", str(cfg.path)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            env=env, stdout=out.open("w") if out else subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT if out else subprocess.PIPE)
 
 
 def wait_for_event(cfg, phase: str, kind: str, deadline_s: float = 600) -> None:
@@ -108,12 +114,18 @@ def wait_for_event(cfg, phase: str, kind: str, deadline_s: float = 600) -> None:
     raise TimeoutError(f"no {phase} {kind} event within {deadline_s}s")
 
 
-def test_sigkill_in_sync_and_mid_cutover_then_resume_loses_nothing(secrets, tmp_path):
+def test_sigkill_in_sync_mid_cutover_and_in_bake_then_resume_loses_nothing(secrets, tmp_path):
+    """Killed three times, resumed each time: nothing lost, and after each kill `status`
+    and `resume` say where it stopped and what was done about it; a bake resumed after
+    its whole duration had passed watches a whole bake.duration_s again."""
     env = secrets
-    cfg = write_config(tmp_path, env.lab, bake={"duration_s": 2}, retire={"keep_blue_s": 0})
+    bake_s = 2
+    cfg = write_config(tmp_path, env.lab, bake={"duration_s": bake_s, "interval_s": 0.5},
+                       retire={"keep_blue_s": 0})
     lb = env.lb()
+    said: dict[str, str] = {}
 
-    def crash_twice_then_resume():
+    def crash_three_times_then_resume():
         first = cli(cfg, "rollout", "--yes")
         wait_for_event(cfg, "sync", "start")
         first.kill()  # SIGKILL: no cleanup of any kind
@@ -129,11 +141,20 @@ def test_sigkill_in_sync_and_mid_cutover_then_resume_loses_nothing(secrets, tmp_
                 served_again = time.monotonic() - died
                 break
             time.sleep(0.05)
-        third = cli(cfg, "resume")
-        assert third.wait(timeout=900) == 0, third.stderr.read()
+        said["status"] = status_after_watchdog(cfg)
+
+        # Resume, and die after the first round of bake; resume again once the whole
+        # bake.duration_s has passed since then.
+        third = cli(cfg, "resume", fault="after:bake round", out=tmp_path / "third.out")
+        assert third.wait(timeout=900) == -signal.SIGKILL, (tmp_path / "third.out").read_text()
+        said["third"] = (tmp_path / "third.out").read_text()
+        time.sleep(bake_s + 1)
+        fourth = cli(cfg, "resume", out=tmp_path / "fourth.out")
+        assert fourth.wait(timeout=900) == 0, (tmp_path / "fourth.out").read_text()
+        said["fourth"] = (tmp_path / "fourth.out").read_text()
         return served_again
 
-    served_again, result, load = under_load(env, crash_twice_then_resume)
+    served_again, result, load = under_load(env, crash_three_times_then_resume)
     assert not isinstance(served_again, Exception), served_again
     # The watchdog put blue back, unfenced and released, right after the deadline.
     assert served_again is not None and served_again < cfg.cutover.max_pause_ms / 1000 + 2
@@ -144,6 +165,38 @@ def test_sigkill_in_sync_and_mid_cutover_then_resume_loses_nothing(secrets, tmp_
     assert live_version(env) == "2.0"
     assert [r.name for r in env.lab.records() if r.color == "blue"] == []  # retired
     assert_clean(result, load)
+
+    # status --json after the kill mid-swap: the last step, the watchdog's action.
+    status = json.loads(said["status"])
+    assert status["swap"]["swap"] == "cutover" and status["swap"]["last_step"] == "fence"
+    assert status["swap"]["ended"] is None and "fence" in status["cutover_steps_ms"]
+    assert "unfenced" in status["watchdog"][0]["did"]
+    assert status["resumes_at"] == "cutover" and status["resume_will"].startswith("put blue")
+    # What the third command said before it acted: the lease, where, what was done.
+    lines = said["third"].splitlines()
+    assert any("lease: took over from" in line and "is gone" in line for line in lines), lines
+    assert any("at phase cutover; the cutover died after step 'fence'" in line
+               for line in lines), said["third"]
+    assert any("already done: watchdog at" in line and "unfenced" in line
+               for line in lines), said["third"]
+    # The bake: killed after a round, resumed late, then a whole bake.duration_s.
+    assert re.search(r"at phase bake; [0-9.]+ s of bake watched in 1 segment\(s\)",
+                     said["fourth"]), said["fourth"]
+    killed, resumed = latest.facts["bake_segments"]
+    assert killed["rounds"] == 1
+    assert resumed["end"] - resumed["start"] >= bake_s and resumed["rounds"] >= bake_s / 0.5
+
+
+def status_after_watchdog(cfg) -> str:
+    """`status --json`, once the watchdog's action is in the journal."""
+    ends = time.monotonic() + 30
+    while True:
+        shown = subprocess.run([sys.executable, "-m", "orchestrator.cli", "status", "--json",
+                                "-c", str(cfg.path)], capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0, shown.stderr
+        if json.loads(shown.stdout)["watchdog"] or time.monotonic() > ends:
+            return shown.stdout
+        time.sleep(0.5)
 
 
 def hold_state(lb) -> str:
