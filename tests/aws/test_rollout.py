@@ -18,9 +18,12 @@ What is real and what is emulated, plainly:
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -153,7 +156,8 @@ def groups(aws) -> list[str]:
 
 
 def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, documented_calls,
-                                                           moto_url, tmp_path, monkeypatch):
+                                                           moto_url, tmp_path, monkeypatch,
+                                                           capsys):
     env = stand_ins
     for key, value in env.secrets().items():
         monkeypatch.setenv(key, value)
@@ -215,3 +219,54 @@ def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, docum
     assert env.get_json(f"http://{first.fleet.hosts('green', 'app')[0].address}:8000/health")
     assert {"autoscaling:CreateAutoScalingGroup", "elasticloadbalancing:ModifyListener",
             "dynamodb:PutItem", "ec2:CreateImage"} <= documented_calls  # all were recorded
+
+    # 3. The next rollout's CLI is SIGKILLed at 50 %: status says where the canary
+    # stopped; resume puts every request back on the old colour, then runs the canary
+    # again from 10 %, each step watched a whole canary_interval_s.
+    (tmp_path / "sick-at-50").unlink()
+    (tmp_path / "listener.log").unlink()
+    assert killed_in_a_child(lambda: rollout.rollout(cfg, print), "after:canary 50%")
+    third = journal.latest("shop")
+    shown = subprocess.run([str(Path(sys.executable).with_name("greenswap")), "status",
+                            "--json", "-c", str(cfg.path)], capture_output=True, text=True,
+                           timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    assert status["id"] == third.id and status["state"] == "running"
+    assert status["swap"]["died_in"] == "50%" and status["swap"]["last_step"] == "10%"
+    assert status["watchdog"] == [] and status["watchdog_pending"] is None  # none: no fence
+    assert status["resume_will"].startswith("put every request back on blue")
+    capsys.readouterr()
+    resumed = rollout.resume(cfg, print)
+    said = capsys.readouterr().out
+    assert "lease: took over from" in said and "is gone" in said, said
+    assert "at phase cutover; the cutover died in step '50%' (after '10%')" in said, said
+    assert journal.rollout(resumed.rollout_id).state == "succeeded"
+    events = journal.events(third.id)
+    assert any(e.kind == "restore" and "interrupted canary" in e.message for e in events)
+    assert listener_log(tmp_path)[-1][third.facts["green"]] == 100
+    watched = [e for e in events if e.kind == "watched" and e.phase == "cutover"]
+    assert [e.message.split(":")[0] for e in watched] == [
+        "canary at 10%", "canary at 10%", "canary at 50%"]  # killed, then whole again
+    assert all(e.data["end"] - e.data["start"] >= 1 for e in watched[1:])
+
+
+def killed_in_a_child(run, fault: str, deadline_s: float = 600) -> bool:
+    """Run `run` in a forked child (which inherits this test's stand-in provider) with
+    the fault that SIGKILLs it; True if it died of that kill within the deadline."""
+    pid = os.fork()
+    if pid == 0:  # the child: never back into pytest
+        try:
+            os.environ["GREENSWAP_FAULT"] = fault
+            run()
+        finally:
+            os._exit(1)
+    ends = time.monotonic() + deadline_s
+    while time.monotonic() < ends:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)  # ours, by its pid
+    os.waitpid(pid, 0)
+    return False
