@@ -78,17 +78,51 @@ def test_bake_failure_rolls_back_on_its_own(secrets, tmp_path):
     assert_clean(result, load)  # writes made on green during bake are on blue
 
 
-def make_green_sick_after_cutover(env, cfg) -> None:
-    deadline = time.monotonic() + 600
-    lb = env.lb()
-    while lb.live_color() != "green" and time.monotonic() < deadline:
-        time.sleep(0.5)
+@pytest.mark.slow  # a whole rollout, a kill and a resume: make test-slow
+def test_a_bake_resumed_after_its_duration_still_rolls_back_on_a_failing_check(secrets,
+                                                                               tmp_path):
+    env = secrets
+    health = {"name": "green healthy", "kind": "sql", "scopes": ["bake"],
+              "query": "SELECT coalesce(current_setting('greenswap_test.healthy', true),"
+                       " 'yes') = 'yes'"}
+    bake_s = 3
+    cfg = write_config(tmp_path, env.lab, checks=[health], retire={"keep_blue_s": 0},
+                       bake={"duration_s": bake_s, "interval_s": 0.5, "failures": 2})
+
+    def killed_in_bake_then_resumed_late_with_green_sick():
+        first = cli(cfg, "rollout", "--yes", fault="after:bake round",
+                    out=tmp_path / "first.out")
+        assert first.wait(timeout=900) == -signal.SIGKILL, (tmp_path / "first.out").read_text()
+        time.sleep(bake_s + 1)  # the whole bake.duration_s has passed since the cutover
+        make_green_sick(env)
+        second = cli(cfg, "resume", out=tmp_path / "second.out")
+        return second.wait(timeout=900)
+
+    code, result, load = under_load(env, killed_in_bake_then_resumed_late_with_green_sick)
+    assert code == 1, (tmp_path / "second.out").read_text()  # the bake failed: rolled back
+    latest = Journal(cfg.state_dir).latest(cfg.environment)
+    assert latest.state == "rolled-back"
+    killed, resumed = latest.facts["bake_segments"]
+    assert killed["rounds"] == 1 and resumed["rounds"] == 2  # two bad rounds, then back
+    assert live_version(env) == "1.0"
+    assert_clean(result, load)  # writes made on green during bake are on blue
+
+
+def make_green_sick(env) -> None:
     green_db = db_record(env, "green").name
     # As the server's superuser, on the host: greenswap's own role may not change
     # a database's settings (tests/faults/test_db_role.py).
     with env.shell(green_db) as shell:
         sql = "ALTER DATABASE app SET greenswap_test.healthy = 'no'"
         assert shell.run(f'runuser -u postgres -- psql -X -q -d app -c "{sql}"').ok
+
+
+def make_green_sick_after_cutover(env, cfg) -> None:
+    deadline = time.monotonic() + 600
+    lb = env.lb()
+    while lb.live_color() != "green" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    make_green_sick(env)
 
 
 def cli(cfg, *args: str, fault: str | None = None, out=None) -> subprocess.Popen:
