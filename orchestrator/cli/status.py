@@ -108,4 +108,3 @@ def show_status(data: dict) -> None:
     if data["lock"]:
         out.print(f"locked by {data['lock']['holder']} (expires in"
                   f" {data['lock']['expires_in_s']}s)")
-

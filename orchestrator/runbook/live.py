@@ -76,7 +76,7 @@ def bake(ctx: Context) -> None:
     if ctx.facts.get("rollback_pending"):  # a bake rollback that did not finish
         _roll_back_from_bake(ctx, ctx.facts["rollback_pending"])
     clock = ctx.controller
-    segment = _Segment.begin(ctx, _watch_for(ctx))
+    segment = _Segment(ctx, _watch_for(ctx))
     rounds, restarts = FailedRounds(cfg.failures), 0
     last = ctx.lb.responses(ctx.green)
     while clock.now() < segment.until:
@@ -100,8 +100,7 @@ def bake(ctx: Context) -> None:
         if failed:
             _roll_back_from_bake(ctx, problems[0])
     ctx.record("bake", "watched", f"bake watched green for {segment.watched_s():.1f} s "
-               f"in all ({len(ctx.facts['bake_segments'])} segment(s))",
-               watched_s=segment.watched_s())
+               f"in all ({len(segment.segments)} segment(s))", watched_s=segment.watched_s())
 
 
 def _watch_for(ctx: Context) -> float:
@@ -123,17 +122,12 @@ class _Segment:
     round (`bake_segments`: start, end of its last round, rounds), so that a CLI
     killed mid-bake still leaves what it watched; `bake_watched_s` sums them."""
 
-    def __init__(self, ctx: Context, until: float) -> None:
-        self.ctx, self.until = ctx, until
+    def __init__(self, ctx: Context, seconds: float) -> None:
+        now = ctx.controller.now()
+        self.ctx, self.until = ctx, now + seconds
         self.segments = [*ctx.facts.get("bake_segments", []),
-                         {"start": ctx.controller.now(), "end": ctx.controller.now(),
-                          "rounds": 0}]
-
-    @classmethod
-    def begin(cls, ctx: Context, seconds: float) -> _Segment:
-        segment = cls(ctx, ctx.controller.now() + seconds)
-        segment._save()
-        return segment
+                         {"start": now, "end": now, "rounds": 0}]
+        self._save()
 
     def round_done(self) -> None:
         mine = self.segments[-1]
@@ -141,14 +135,10 @@ class _Segment:
         self._save()
 
     def watched_s(self) -> float:
-        return watched_s(self.segments)
+        return round(sum(s["end"] - s["start"] for s in self.segments), 3)
 
     def _save(self) -> None:
         self.ctx.remember(bake_segments=self.segments, bake_watched_s=self.watched_s())
-
-
-def watched_s(segments: list[dict]) -> float:
-    return round(sum(s["end"] - s["start"] for s in segments), 3)
 
 
 def _roll_back_from_bake(ctx: Context, reason: str) -> None:

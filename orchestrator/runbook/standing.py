@@ -35,7 +35,7 @@ class Standing:
     def resumes_at(self) -> str:
         """Where 'resume' takes the rollout up: its phase and, in a swap, its step."""
         where = f"resuming rollout {self.rollout.id} at phase {self.phase or '(none left)'}"
-        if self.phase == Phase.CUTOVER and self.swap is not None and self.swap.ended is None:
+        if self.swap is not None and self.swap.ended is None:
             where += f"; {swap_line(self.swap)}"
         elif self.phase == Phase.BAKE and self.bake["segments"]:
             where += (f"; {self.bake['watched_s']:.1f} s of bake watched in "
@@ -101,6 +101,9 @@ def _next(cfg: Config, rollout: Rollout, phase: str | None, trace: SwapTrace | N
         return f"nothing: the rollout has ended ({rollout.state})"
     if facts.get("rollback_pending"):
         return "finish the rollback to blue that the bake began, then end rolled back"
+    if trace is not None and trace.swap == "rollback" and trace.ended is None:
+        return (f"go on with {phase}: a rollback by hand died mid-swap, and its watchdog "
+                "kept green serving; to roll back, run 'greenswap rollback' again instead")
     if phase == Phase.CUTOVER:
         return _next_cutover(cfg, trace)
     if phase == Phase.BAKE:
@@ -119,14 +122,14 @@ def _next(cfg: Config, rollout: Rollout, phase: str | None, trace: SwapTrace | N
 
 def _next_cutover(cfg: Config, trace: SwapTrace | None) -> str:
     bake = f"then bake a whole bake.duration_s ({cfg.bake.duration_s:g} s)"
-    interrupted = trace is not None and trace.swap == "cutover" and trace.ended != "done"
-    if not interrupted:
+    if trace is None or trace.ended == "done":
         return f"run the cutover, {bake}"
-    assert trace is not None
     if cfg.database.shared:
         return ("put every request back on blue (an interrupted canary), then run the canary"
                 " again from its first step, each step watched a whole"
                 f" cutover.canary_interval_s; {bake}")
+    if trace.ended is not None:  # aborted, and undone by the CLI itself: blue serves
+        return f"restart the forward stream, wait until green is caught up, cut over again; {bake}"
     if trace.last_done == FLIP:
         return f"finish the cutover (green took the traffic): start the reverse stream; {bake}"
     if trace.flipped:

@@ -124,3 +124,16 @@ def test_the_lease_line_names_holder_pid_and_age():
     assert "ops@ctl pid 4242" in line and "(pid 4242) is gone" in line
     assert "rollout 7" in line and "took the lease" in line
     assert lease_line(None) == "lease: taken (nobody held it)"
+
+
+def test_a_rollback_killed_mid_swap_is_named_and_not_taken_for_the_bake(crashed):
+    cfg, journal, rid = crashed
+    journal.record(rid, "cutover", "done", "cutover done")
+    with StepLog(cfg.run_dir(rid), "cutover") as log:
+        log.begin("hold")
+        log.end("hold", 0.1)
+    with open(cfg.run_dir(rid) / "swap-steps.jsonl", "a") as f:  # as a kill leaves it
+        f.write('{"swap": "rollback", "at": 7}\n{"step": "fence", "at": 8}\n')
+    stand = standing(cfg, journal, journal.rollout(rid))
+    assert "the rollback died in step 'fence'" in stand.resumes_at()
+    assert stand.next.startswith("go on with bake") and "greenswap rollback" in stand.next
