@@ -35,6 +35,7 @@ with the error's code; nothing else in the package decides exit codes.
     ├── CanaryFailed                            a canary step failed; all traffic is on blue
     ├── BakeFailed                              green failed its bake; blue is live again
     ├── RollbackFailed                          the swap back did not happen; green serves
+    ├── BlueIsLive                              a rollback got past its flip, unfinished
     └── NotYet                                  not a failure: a phase waits, by design
         └── RetireNotDue                        blue is kept until retire.keep_blue_s
     Exception
@@ -225,6 +226,13 @@ class BakeFailed(GreenswapError):
 class RollbackFailed(GreenswapError):
     default_hint = ("green is still live and blue still fed; 'greenswap resume' tries the"
                     " rollback again")
+
+
+class BlueIsLive(GreenswapError):
+    """After the cutover the LB sends every request to blue: a rollback by hand got
+    past its flip and its CLI died. Baking green or retiring blue would be wrong."""
+
+    default_hint = "finish that rollback with 'greenswap rollback'; nothing was changed"
 
 
 class NotYet(GreenswapError):

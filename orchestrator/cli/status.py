@@ -90,9 +90,10 @@ def show_status(data: dict) -> None:
     swap = data["swap"]
     if swap is not None and swap["ended"] != "done":
         out.print(f"last swap, from {clock(swap['started_at'])}: {swap['where']}")
+        unfinished = "(under way)" if swap["running"] else "(died here)"
         out.print("  " + ", ".join(
-            f"{s['step']} " + ("(died here)" if s["ms"] is None else f"{s['ms']:.0f} ms")
-            for s in swap["steps"]))
+            f"{s['step']} " + (unfinished if s["ms"] is None else f"{s['ms']:.0f} ms")
+            + (" (failed)" if s["failed"] else "") for s in swap["steps"]))
     for did in data["watchdog"]:
         out.print(f"watchdog at {clock(did['at'])}: {did['did']}")
     if data["watchdog_pending"]:

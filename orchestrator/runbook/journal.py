@@ -106,7 +106,7 @@ class TakenOver:
     dead: bool  # its process was gone on this machine (else its lease had expired)
 
     def describe(self, now: float) -> str:
-        why = (f"its process (pid {self.pid}) is gone" if self.dead
+        why = ("its process is gone" if self.dead
                else f"expired {now - self.expires_at:.0f} s ago")
         if self.acquired_at is not None:
             why += f"; it took the lease {now - self.acquired_at:.0f} s ago"

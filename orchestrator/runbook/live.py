@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from orchestrator import faults
 from orchestrator.errors import (
     BakeFailed,
+    BlueIsLive,
     CanaryFailed,
     CutoverAborted,
     GreenswapError,
@@ -75,6 +76,7 @@ def bake(ctx: Context) -> None:
     cfg = ctx.cfg.bake
     if ctx.facts.get("rollback_pending"):  # a bake rollback that did not finish
         _roll_back_from_bake(ctx, ctx.facts["rollback_pending"])
+    _green_serves(ctx)
     clock = ctx.controller
     segment = _Segment(ctx, _watch_for(ctx))
     rounds, restarts = FailedRounds(cfg.failures), 0
@@ -171,12 +173,22 @@ def retire(ctx: Context) -> None:
     due = ctx.facts.get("cutover_at", ctx.controller.now()) + ctx.cfg.keep_blue_s
     if ctx.controller.now() < due:
         raise RetireNotDue(due)
+    _green_serves(ctx)  # never destroy the colour that serves
     blue_hosts = [h.name for role in ("app", "db") for h in ctx.fleet.hosts(ctx.blue, role)]
     if blue_hosts:  # a rerun after the hosts are gone only finishes the LB
         ctx.swapper.retire(ctx)
         ctx.fleet.provider.destroy_hosts(blue_hosts)
         ctx.remember(retired_hosts=blue_hosts)
     refresh_lb(ctx)  # be_<blue> now has no servers
+
+
+def _green_serves(ctx: Context) -> None:
+    """Asked of the LB itself before green is baked or blue retired: a rollback by hand
+    whose CLI died after its flip leaves blue serving, with the journal still saying
+    'cut over'."""
+    if ctx.lb.live_color() == ctx.blue:
+        raise BlueIsLive(f"the LB sends every request to blue ({ctx.blue}), not green: a "
+                         "rollback got past its flip and did not finish")
 
 
 def _hooks_after(ctx: Context, moment: str) -> None:

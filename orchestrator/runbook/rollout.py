@@ -85,12 +85,18 @@ def resume(cfg: Config, say: Say, keep_failed: bool = False,
     bake.duration_s (journaled)."""
     cfg.require_secrets()  # before anything is written, as a rollout does
     with _active(cfg, say, keep_failed, "resume") as ctx:
-        stand = standing(cfg, ctx.journal, ctx.journal.rollout(ctx.rollout_id))
-        say(stand.resumes_at())
-        say(stand.already_done())
+        if bake_for_s is not None and ctx.done(Phase.BAKE):
+            raise InputError(f"--bake-s: rollout {ctx.rollout_id} has baked already; there is "
+                             "no bake left to shorten")
+        stand = standing(cfg, ctx.journal, ctx.journal.rollout(ctx.rollout_id), bake_for_s)
+        said = [stand.resumes_at(), stand.already_done()]
+        for line in said:
+            say(line)
         ctx.bake_for_s = bake_for_s
         ctx.journal.set_state(ctx.rollout_id, RolloutState.RUNNING)
-        ctx.record(None, "resume", f"resumed at {stand.phase}", **stand.as_dict())
+        lease = lease_line(ctx.lease.taken_over if ctx.lease else None)
+        ctx.record(None, "resume", f"resumed at {stand.phase}", said=[lease, *said],
+                   **stand.as_dict())
         ctx.facts = _note_override(ctx.journal, ctx.rollout_id, override_window) or ctx.facts
         _keep_blue_fed(ctx)
         _drive(ctx)

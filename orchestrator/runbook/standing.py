@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from orchestrator.config import Config
 from orchestrator.runbook.journal import PHASES, Event, Journal, Phase, Rollout, TakenOver
 from orchestrator.swap import watchdog
-from orchestrator.swap.steplog import FLIP, SwapTrace, last_swap
+from orchestrator.swap.steplog import SwapTrace, last_swap
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Standing:
     def resumes_at(self) -> str:
         """Where 'resume' takes the rollout up: its phase and, in a swap, its step."""
         where = f"resuming rollout {self.rollout.id} at phase {self.phase or '(none left)'}"
-        if self.swap is not None and self.swap.ended is None:
+        if self.swap is not None and self.swap.died:
             where += f"; {swap_line(self.swap)}"
         elif self.phase == Phase.BAKE and self.bake["segments"]:
             where += (f"; {self.bake['watched_s']:.1f} s of bake watched in "
@@ -54,9 +54,11 @@ class Standing:
         return "already done: " + ("; ".join(did) if did else "nothing (no watchdog acted)")
 
 
-def standing(cfg: Config, journal: Journal, rollout: Rollout) -> Standing:
+def standing(cfg: Config, journal: Journal, rollout: Rollout,
+             bake_for_s: float | None = None) -> Standing:
+    """`bake_for_s`: what `resume --bake-s` asked for, if it did."""
     events = journal.events(rollout.id)
-    done = {e.phase for e in events if e.kind == "done"}
+    done = journal.done_phases(rollout.id)
     phase = None if rollout.ended_at else next((p for p in PHASES if p not in done), None)
     run_dir = cfg.run_dir(rollout.id)
     trace = last_swap(run_dir)
@@ -66,17 +68,20 @@ def standing(cfg: Config, journal: Journal, rollout: Rollout) -> Standing:
             "duration_s": cfg.bake.duration_s}
     return Standing(rollout, phase, trace, _watchdog_did(events, trace),
                     {"pid": left[0], "acts_at": left[1]} if left else None, bake,
-                    _next(cfg, rollout, phase, trace))
+                    _next(cfg, rollout, phase, trace, bake_for_s))
 
 
 def swap_line(trace: SwapTrace) -> str:
-    """Where a swap stopped, one line."""
+    """Where a swap is, or stopped, one line."""
+    if trace.running:
+        return (f"the {trace.swap} is under way (pid {trace.pid}), in step "
+                f"'{trace.steps[-1].name if trace.steps else 'none'}'")
     if trace.died_in:
         return f"the {trace.swap} died in step '{trace.died_in}'" + (
             f" (after '{trace.last_done}')" if trace.last_done else "")
     if trace.ended is None:
         return f"the {trace.swap} died after step '{trace.last_done or 'none'}'"
-    return f"the {trace.swap} {trace.ended} (last step '{trace.last_done or 'none'}')"
+    return f"the {trace.swap} {trace.ended} (last step done '{trace.last_done or 'none'}')"
 
 
 def lease_line(taken: TakenOver | None) -> str:
@@ -86,7 +91,7 @@ def lease_line(taken: TakenOver | None) -> str:
 
 
 def clock(at: float) -> str:
-    return time.strftime("%H:%M:%S UTC", time.gmtime(at))
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
 
 
 def _watchdog_did(events: list[Event], trace: SwapTrace | None) -> list[dict]:
@@ -95,18 +100,28 @@ def _watchdog_did(events: list[Event], trace: SwapTrace | None) -> list[dict]:
             if e.kind == "watchdog" and e.at >= since]
 
 
-def _next(cfg: Config, rollout: Rollout, phase: str | None, trace: SwapTrace | None) -> str:
+def _next(cfg: Config, rollout: Rollout, phase: str | None, trace: SwapTrace | None,
+          bake_for_s: float | None) -> str:
     facts = rollout.facts
     if rollout.ended_at:
         return f"nothing: the rollout has ended ({rollout.state})"
+    if trace is not None and trace.running:
+        return "nothing while that swap runs: its command holds the lease"
     if facts.get("rollback_pending"):
         return "finish the rollback to blue that the bake began, then end rolled back"
-    if trace is not None and trace.swap == "rollback" and trace.ended is None:
-        return (f"go on with {phase}: a rollback by hand died mid-swap, and its watchdog "
-                "kept green serving; to roll back, run 'greenswap rollback' again instead")
+    if trace is not None and trace.swap == "rollback" and trace.died:
+        if trace.flip_begun:
+            return ("refuse to bake or retire if the LB sends every request to blue (the "
+                    "rollback by hand died at or after its flip): finish it with "
+                    "'greenswap rollback'")
+        return (f"go on with {phase}: a rollback by hand died before its flip, and its "
+                "watchdog kept green serving; to roll back, run 'greenswap rollback' again")
     if phase == Phase.CUTOVER:
         return _next_cutover(cfg, trace)
     if phase == Phase.BAKE:
+        if bake_for_s is not None:
+            return (f"watch green for {bake_for_s:g} s from now (--bake-s; bake.duration_s is "
+                    f"{cfg.bake.duration_s:g} s), then retire blue")
         return (f"watch green for a whole bake.duration_s ({cfg.bake.duration_s:g} s) from "
                 "now, whatever was watched before (resume --bake-s for less), then retire blue")
     if phase == Phase.RETIRE:
@@ -122,18 +137,18 @@ def _next(cfg: Config, rollout: Rollout, phase: str | None, trace: SwapTrace | N
 
 def _next_cutover(cfg: Config, trace: SwapTrace | None) -> str:
     bake = f"then bake a whole bake.duration_s ({cfg.bake.duration_s:g} s)"
-    if trace is None or trace.ended == "done":
+    if trace is None or trace.swap != "cutover" or trace.ended == "done":
         return f"run the cutover, {bake}"
     if cfg.database.shared:
         return ("put every request back on blue (an interrupted canary), then run the canary"
                 " again from its first step, each step watched a whole"
                 f" cutover.canary_interval_s; {bake}")
-    if trace.ended is not None:  # aborted, and undone by the CLI itself: blue serves
-        return f"restart the forward stream, wait until green is caught up, cut over again; {bake}"
-    if trace.last_done == FLIP:
+    if trace.flip_done:  # whatever failed after it: only forward now
         return f"finish the cutover (green took the traffic): start the reverse stream; {bake}"
-    if trace.flipped:
+    if trace.flip_begun:
         return ("ask the LB whether the flip happened: if green serves, finish the cutover;"
                 f" if not, put blue back and try again; {bake}")
+    if trace.ended is not None:  # aborted, and undone by the command itself: blue serves
+        return f"restart the forward stream, wait until green is caught up, cut over again; {bake}"
     return ("put blue back (unfenced, hold released) if the watchdog has not, restart the"
             f" forward stream, wait until green is caught up, cut over again; {bake}")

@@ -62,13 +62,15 @@ def swap(plan: Swap, lb: HoldingLoadBalancer, sync: SyncDriver, settings: Cutove
     def step(name: str, action: Callable[[], T]) -> T:
         if log is not None:
             log.begin(name)
-        began = time.monotonic()
+        began, failed = time.monotonic(), True
         try:
-            return action()
+            value = action()
+            failed = False
+            return value
         finally:
             result.steps[name] = round((time.monotonic() - began) * 1000, 2)
             if log is not None:
-                log.end(name, result.steps[name])
+                log.end(name, result.steps[name], failed)
             faults.point(name)
 
     follower: Follower | None = None

@@ -57,11 +57,17 @@ def test_a_dead_holder_on_this_machine_need_not_be_waited_for(aws, greenswap_aws
     gone.wait()
     leases = DynamoLeases(greenswap_aws.dynamodb, base.lease_table)
     token, _ = leases.take("shop", "root@here pid gone", None, 300)
+    # As an item an older greenswap wrote would be: no acquired_at.
     aws.dynamodb.update_item(TableName=base.lease_table, Key={"environment": {"S": "shop"}},
-                             UpdateExpression="SET pid = :p",
+                             UpdateExpression="SET pid = :p REMOVE acquired_at",
                              ExpressionAttributeValues={":p": {"N": str(gone.pid)}})
-    second.acquire("shop", None).release()
+    taker = second.acquire("shop", None)
+    taker.release()
     assert not leases.renew("shop", token, 30)
+    gone_holder = taker.taken_over
+    assert gone_holder.dead and gone_holder.pid == gone.pid and gone_holder.acquired_at is None
+    assert gone_holder.describe(time.time()) == (
+        "root@here pid gone (rollout None; its process is gone)")
 
 
 def test_unlock_is_forced_and_recorded(two_machines):

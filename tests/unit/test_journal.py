@@ -96,5 +96,5 @@ def test_a_lease_whose_process_died_on_this_machine_is_taken_over_at_once(tmp_pa
     gone = lease.taken_over
     assert gone is not None and gone.dead and gone.pid == child.pid and gone.rollout_id == 3
     assert gone.holder.endswith(f"pid {child.pid}") and gone.acquired_at is not None
-    assert any(f"its process (pid {child.pid}) is gone" in e.message
+    assert any(f"pid {child.pid} (rollout 3; its process is gone" in e.message
                for e in journal.events(3))

@@ -22,7 +22,13 @@ import yaml
 
 from orchestrator import config
 from orchestrator.db.sync import FakeSync
-from orchestrator.errors import BakeFailed, CutoverAborted, PhaseFailed, RetireNotDue
+from orchestrator.errors import (
+    BakeFailed,
+    BlueIsLive,
+    CutoverAborted,
+    PhaseFailed,
+    RetireNotDue,
+)
 from orchestrator.lb.base import FakeLoadBalancer, FakeWeightedLoadBalancer
 from orchestrator.runbook import live
 from orchestrator.runbook.context import Context
@@ -190,3 +196,16 @@ def shared_alb(tmp_path: Path) -> dict:
             "provider": {"kind": "aws", "ssh_key": str(key), "green_hosts": {"app": 2}},
             "aws": {"terraform_outputs": str(outputs)},
             "cutover": {"canary_steps": [10, 50, 100], "canary_interval_s": CANARY_S}}
+
+
+@pytest.mark.parametrize("phase", [Phase.BAKE, Phase.RETIRE])
+def test_neither_bake_nor_retire_runs_when_a_rollback_got_past_its_flip(tmp_path, phase):
+    # A 'greenswap rollback' killed right after its flip: blue serves, the journal
+    # still says cut over. Baking green, or retiring the blue that serves, is wrong.
+    ctx = killed_in(phase, tmp_path, DURATION_S * 5, balancer=FakeLoadBalancer(live="blue"))
+    run = live.bake if phase == Phase.BAKE else live.retire
+    with pytest.raises(PhaseFailed) as failed:
+        run(ctx)
+    assert isinstance(failed.value.cause, BlueIsLive), failed.value
+    assert "greenswap rollback" in failed.value.hint
+    assert ctx.fleet.rounds == 0 and ctx.fleet.asked == []  # nothing checked or run

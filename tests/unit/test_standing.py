@@ -15,8 +15,13 @@ import yaml
 
 from orchestrator import config
 from orchestrator.cli.status import show_status, status_data
+from orchestrator.config import Cutover
+from orchestrator.db.sync import FakeSync
+from orchestrator.errors import ReplayError
+from orchestrator.lb.base import FakeLoadBalancer
 from orchestrator.runbook.journal import PHASES, Journal, Phase, TakenOver
 from orchestrator.runbook.standing import lease_line, standing
+from orchestrator.swap.cutover import CUTOVER, swap
 from orchestrator.swap.steplog import StepLog, last_swap
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,7 +126,7 @@ def test_a_resumed_bake_says_what_it_watched_and_that_a_whole_window_follows(cra
 def test_the_lease_line_names_holder_pid_and_age():
     line = lease_line(TakenOver("ops@ctl pid 4242", 7, 4242, acquired_at=0.0,
                                 expires_at=1.0, dead=True))
-    assert "ops@ctl pid 4242" in line and "(pid 4242) is gone" in line
+    assert "ops@ctl pid 4242 (rollout 7; its process is gone" in line
     assert "rollout 7" in line and "took the lease" in line
     assert lease_line(None) == "lease: taken (nobody held it)"
 
@@ -137,3 +142,65 @@ def test_a_rollback_killed_mid_swap_is_named_and_not_taken_for_the_bake(crashed)
     stand = standing(cfg, journal, journal.rollout(rid))
     assert "the rollback died in step 'fence'" in stand.resumes_at()
     assert stand.next.startswith("go on with bake") and "greenswap rollback" in stand.next
+
+
+def test_a_swap_under_way_is_not_called_dead(crashed, tmp_path):
+    cfg, journal, rid = crashed
+    writer = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path;"
+         " from orchestrator.swap.steplog import StepLog;"
+         " log = StepLog(Path(sys.argv[1]), 'cutover'); log.begin('hold');"
+         " print('ready', flush=True); time.sleep(60)", str(cfg.run_dir(rid))],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline().strip() == "ready"
+        data = status_data(cfg, journal)
+        assert data["swap"]["running"] and data["swap"]["died_in"] is None
+        assert f"under way (pid {writer.pid}), in step 'hold'" in data["swap"]["where"]
+        assert data["resume_will"].startswith("nothing while that swap runs")
+    finally:
+        writer.kill()  # our own child, by its pid
+        writer.wait(timeout=30)
+    data = status_data(cfg, journal)
+    assert not data["swap"]["running"] and data["swap"]["died_in"] == "hold"
+
+
+class ReverseWontStart(FakeSync):
+    def start(self, direction: str) -> None:
+        if direction == "reverse":
+            raise ReplayError("the reverse replayer would not start")
+        super().start(direction)
+
+
+def test_a_failure_after_the_flip_is_finished_forward_not_retried(crashed):
+    cfg, journal, rid = crashed
+    with pytest.raises(ReplayError), StepLog(cfg.run_dir(rid), "cutover") as log:
+        swap(CUTOVER, FakeLoadBalancer(), ReverseWontStart(), Cutover(max_pause_ms=300), log=log)
+    trace = last_swap(cfg.run_dir(rid))
+    assert trace.ended.startswith("stopped") and trace.last_done == "flip and release"
+    assert [s.name for s in trace.steps if s.failed] == ["start reverse stream"]
+    assert standing(cfg, journal, journal.rollout(rid)).next.startswith("finish the cutover")
+
+
+def test_lines_a_step_log_never_writes_are_skipped(tmp_path):
+    with StepLog(tmp_path, "cutover") as log:
+        log.begin("hold")
+        log.end("hold", 1.0)
+    with open(tmp_path / "swap-steps.jsonl", "a") as f:
+        f.write('null\n[]\n"x"\n{"swap": 5}\n{"at": 1}\n{"step": "s"}\n{"step": 3, "at": 1}\n'
+                '{"ended": 7}\n{"step": "hold", "ms": "x"}\n{"step": "fen')  # cut by a kill
+    with StepLog(tmp_path, "rollback") as log:  # the next swap starts on a line of its own
+        log.begin("fence")
+        log.end("fence", 2.0)
+    trace = last_swap(tmp_path)
+    assert trace.swap == "rollback" and trace.last_done == "fence" and trace.ended == "done"
+    assert [s.name for s in trace.steps] == ["fence"]
+
+
+def test_a_step_log_that_cannot_be_written_does_not_stop_the_swap(tmp_path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    with StepLog(blocked, "cutover") as log:  # no log, no error
+        log.begin("hold")
+        log.end("hold", 1.0)
+    assert last_swap(blocked) is None
