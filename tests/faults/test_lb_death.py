@@ -94,7 +94,7 @@ def test_haproxy_dying_during_the_hold_aborts_with_blue_unfenced_then_resumes(
                for e in events)
     kinds = [(e.kind, e.message) for e in events]
     # The aborted swap's steps are journaled: blue had been fenced, and is not now.
-    assert kinds.index(("step", "fence")) < kinds.index(("resume", "resumed"))
+    assert kinds.index(("step", "fence")) < kinds.index(("resume", "resumed at cutover"))
     assert result.stale_reads == 0, result.errors[:5]
     assert load.lost() == []
     # Failed requests: only while HAProxy was dead (connections refused or cut).
