@@ -67,7 +67,7 @@ def standing(cfg: Config, journal: Journal, rollout: Rollout,
     bake = {"segments": len(segments), "watched_s": rollout.facts.get("bake_watched_s", 0.0),
             "duration_s": cfg.bake.duration_s}
     return Standing(rollout, phase, trace, _watchdog_did(events, trace),
-                    {"pid": left[0], "acts_at": left[1]} if left else None, bake,
+                    {"pid": left.pid, "acts_at": left.at} if left else None, bake,
                     _next(cfg, rollout, phase, trace, bake_for_s))
 
 

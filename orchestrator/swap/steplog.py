@@ -94,15 +94,15 @@ class SwapTrace:
         return done[-1] if done else None
 
     @property
-    def died_in(self) -> str | None:
-        """The step its process died in, if it died inside one."""
-        if self.ended is None and not self.running and self.steps and self.steps[-1].ms is None:
-            return self.steps[-1].name
-        return None
-
-    @property
     def died(self) -> bool:
         return self.ended is None and not self.running
+
+    @property
+    def died_in(self) -> str | None:
+        """The step its process died in, if it died inside one."""
+        if self.died and self.steps and self.steps[-1].ms is None:
+            return self.steps[-1].name
+        return None
 
     @property
     def flip_done(self) -> bool:

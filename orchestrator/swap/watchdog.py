@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import psycopg2
 
@@ -71,36 +71,39 @@ class Watchdog:
         self.pid_file.unlink(missing_ok=True)
 
 
-def pending(run_dir: Path) -> tuple[int, float] | None:
-    """(pid, when it may act) of a watchdog of this rollout that is still running:
-    armed by a swap in progress, or left by one whose CLI died and not acted yet."""
+class Armed(NamedTuple):
+    """A watchdog as its pid file names it."""
+
+    pid: int
+    token: str  # on its command line: marks the process as this swap's
+    at: float  # when it may act
+
+
+def pending(run_dir: Path) -> Armed | None:
+    """The watchdog of this rollout that is still running: armed by a swap in
+    progress, or left by one whose CLI died and not acted yet."""
     try:
         left = json.loads((run_dir / PID_FILE).read_text())
-        pid, token, at = int(left["pid"]), str(left["token"]), float(left["at"])
+        armed = Armed(int(left["pid"]), str(left["token"]), float(left["at"]))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return (pid, at) if processes.is_ours(pid, token) else None
+    return armed if processes.is_ours(armed.pid, armed.token) else None
 
 
 def settle(run_dir, record) -> None:
     """Wait for a watchdog left by a swap whose CLI died, until it has acted and
     gone; one that has not within SETTLE_S past its bound is stopped. Called
     before a command touches the LB or a fence. `record(message)` journals it."""
-    pid_file = run_dir / PID_FILE
-    try:
-        left = json.loads(pid_file.read_text())
-    except (OSError, ValueError):
-        return
-    pid, token = left["pid"], left["token"]
-    if processes.is_ours(pid, token):
-        wait_s = max(0.0, left["at"] - time.time()) + SETTLE_S
-        if processes.wait_gone([pid], wait_s):
-            record(f"waited for the watchdog of the interrupted swap (pid {pid}) to act")
+    armed = pending(run_dir)
+    if armed is not None:
+        wait_s = max(0.0, armed.at - time.time()) + SETTLE_S
+        if processes.wait_gone([armed.pid], wait_s):
+            record(f"waited for the watchdog of the interrupted swap (pid {armed.pid}) to act")
         else:
-            processes.stop_pid(pid, token, deadline_s=5)
-            record(f"the watchdog of the interrupted swap (pid {pid}) had not acted "
+            processes.stop_pid(armed.pid, armed.token, deadline_s=5)
+            record(f"the watchdog of the interrupted swap (pid {armed.pid}) had not acted "
                    f"after {wait_s:.0f} s; stopped")
-    pid_file.unlink(missing_ok=True)
+    (run_dir / PID_FILE).unlink(missing_ok=True)
 
 
 def guard(ctx: Context, old: str, new: str, at: float, cli_pid: int) -> str:
