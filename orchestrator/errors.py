@@ -206,8 +206,8 @@ class PreflightFailed(GreenswapError):
 
 
 class VerifyFailed(GreenswapError):
-    default_hint = ("green does not equal the transform of blue; see 'greenswap status'"
-                    " for the keys, fix the transform, then roll out again")
+    default_hint = ("'greenswap status' shows each mismatching key's rows on both sides and"
+                    " what the transform gives")
 
 
 class CutoverAborted(GreenswapError):

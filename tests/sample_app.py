@@ -10,6 +10,7 @@ import yaml
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 SAMPLE_APP = EXAMPLES / "sample-app"
 LEDGER = EXAMPLES / "ledger"
+STOCK = EXAMPLES / "stock"
 
 
 def sample_doc(app: Path = SAMPLE_APP) -> dict:

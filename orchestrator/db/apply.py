@@ -33,6 +33,13 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.replay_position (
     source_ts   timestamptz,
     applied_at  timestamptz NOT NULL DEFAULT now()
 );
+-- What a stream's first copy saw on the source, and the target transaction that
+-- wrote it: verify tells a row no change has touched since from one replay wrote.
+CREATE TABLE IF NOT EXISTS {SCHEMA}.replay_copy (
+    stream    text PRIMARY KEY,
+    snapshot  text NOT NULL,
+    xid       xid8 NOT NULL
+);
 """
 LOCK_WAIT_MS = 5000
 
@@ -138,9 +145,17 @@ class TargetDB:
             (self.stream, lsn, source_ts),
         )
 
+    def _set_copy(self, cur, snapshot: str) -> None:
+        """In the copy's own transaction: the source snapshot it copied."""
+        cur.execute(
+            f"INSERT INTO {SCHEMA}.replay_copy (stream, snapshot, xid) VALUES"
+            " (%s, %s, pg_current_xact_id()) ON CONFLICT (stream) DO UPDATE SET"
+            " snapshot = EXCLUDED.snapshot, xid = EXCLUDED.xid", (self.stream, snapshot))
+
     def forget_position(self) -> None:
         with self.conn.cursor() as cur:
             cur.execute(f"DELETE FROM {SCHEMA}.replay_position WHERE stream = %s", (self.stream,))
+            cur.execute(f"DELETE FROM {SCHEMA}.replay_copy WHERE stream = %s", (self.stream,))
         self.conn.commit()
 
     # -- writing --------------------------------------------------------------------

@@ -61,10 +61,10 @@ class Replay:
 
     def stream_changes(self, stop: threading.Event, until_lsn: int | None = None,
                        on_batch: Callable[[StreamStats], None] = lambda _s: None,
-                       max_slot_wal: int = DEFAULT_MAX_SLOT_WAL, fast: bool = False
-                       ) -> StreamStats:
+                       max_slot_wal: int = DEFAULT_MAX_SLOT_WAL, fast: bool = False,
+                       as_of: str | None = None) -> StreamStats:
         stream = Stream(self.source, self.target, self.mapping, on_batch=on_batch,
-                        max_slot_wal=max_slot_wal, fast=fast)
+                        max_slot_wal=max_slot_wal, fast=fast, as_of=as_of)
         return stream.run(stop, until_lsn)
 
     def sequences_following(self) -> list[str]:

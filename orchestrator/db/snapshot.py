@@ -112,6 +112,8 @@ def _copy_all(source, target, transform, snapshot_name, lsn, progress) -> dict[s
                     for green_table, n in pipe.run().items():
                         counts[green_table] += n
                 target._set_position(wcur, lsn, None)
+                rcur.execute("SELECT pg_current_snapshot()::text")
+                target._set_copy(wcur, rcur.fetchone()[0])
         target.conn.commit()
     except BaseException:
         target.conn.rollback()

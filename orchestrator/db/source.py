@@ -110,8 +110,9 @@ class SourceDB:
         `Seeing` snapshot) or, outside one, as of now."""
         return read_rows(self.conn, self.infos[table], self.keys[table], keys) if keys else {}
 
-    def seeing(self, xids: Iterable[int], waiting: Callable[[], None]) -> Seeing:
-        return Seeing(self, xids, waiting)
+    def seeing(self, xids: Iterable[int], waiting: Callable[[], None],
+               as_of: str | None = None) -> Seeing:
+        return Seeing(self, xids, waiting, as_of)
 
     def snapshot(self) -> Snapshot:
         with self.conn.cursor() as cur:
@@ -131,10 +132,15 @@ class Seeing:
     Opened on the first read (a batch that reads nothing costs nothing): a REPEATABLE
     READ transaction whose snapshot sees every xid asked for, taken again until it
     does, up to VISIBLE_DEADLINE_S. `waiting` runs between tries (the stream answers
-    its server's keepalives there, and may stop). Close it to end the transaction."""
+    its server's keepalives there, and may stop). Close it to end the transaction.
 
-    def __init__(self, source: SourceDB, xids: Iterable[int], waiting: Callable[[], None]):
-        self.source, self.xids, self.waiting = source, set(xids), waiting
+    `as_of` (an exported snapshot's name) reads the source as of one point in its
+    log instead of now: a stream replaying up to that point must not read rows
+    written after it (verify.py)."""
+
+    def __init__(self, source: SourceDB, xids: Iterable[int], waiting: Callable[[], None],
+                 as_of: str | None = None):
+        self.source, self.xids, self.waiting, self.as_of = source, set(xids), waiting, as_of
         self.deadline_s = source.visible_deadline_s
         self.open = False
         self.opened = False  # a snapshot that saw every xid was taken
@@ -149,8 +155,10 @@ class Seeing:
         pause = 0.001
         with self.source.conn.cursor() as cur:
             while True:
-                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;"
-                            " SELECT pg_current_snapshot()::text")
+                cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                if self.as_of is not None:
+                    cur.execute("SET TRANSACTION SNAPSHOT %s", (self.as_of,))
+                cur.execute("SELECT pg_current_snapshot()::text")
                 self.open = True
                 snapshot = Snapshot.parse(cur.fetchone()[0])
                 hidden = sorted(x for x in self.xids if not snapshot.sees(x))

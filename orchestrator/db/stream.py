@@ -83,11 +83,15 @@ class Stream:
         batch_changes: int = 20_000, batch_seconds: float = 0.2,
         on_batch: Callable[[StreamStats], None] = lambda _s: None,
         max_slot_wal: int = DEFAULT_MAX_SLOT_WAL, fast: bool = False,
+        as_of: str | None = None,
     ) -> None:
         self.max_slot_wal = max_slot_wal
         # A cutover is waiting on this stream: probe the send point and look at the
         # stop flag every few ms, not at the pace that suits a long-running sync.
         self.fast = fast
+        # Reads of the source's rows, as of this exported snapshot rather than now:
+        # for a stream that stops at the snapshot's point (verify.py).
+        self.as_of = as_of
         self._last_wal_check = 0.0
         self.source = source
         self.target = target
@@ -106,7 +110,9 @@ class Stream:
         self._unseen: set[int] = set()
 
     def run(self, stop: threading.Event, until_lsn: int | None = None) -> StreamStats:
-        """Stream until `stop` is set, or until the target holds `until_lsn`."""
+        """Stream until `stop` is set, or until the target holds `until_lsn` exactly:
+        every transaction that committed at or before it, none after (verify compares
+        the two sides there). Then the position is `until_lsn`."""
         start = self.target.position()
         if start is None:
             raise ReplayRefused(
@@ -114,6 +120,10 @@ class Stream:
                 "take the snapshot first ('greenswap replay run' does it)",
             )
         self.stats.applied_lsn = pgoutput.lsn_int(start)
+        if until_lsn is not None and self.stats.applied_lsn > until_lsn:
+            raise ReplayRefused(
+                f"stream {self.source.stream} is already at {start}, past "
+                f"{pgoutput.lsn_text(until_lsn)}", "ask for a later position")
         try:
             self._check_wal_cap(force=True)
         except ReplayRefused:
@@ -183,7 +193,7 @@ class Stream:
                     wait([self._in_flight[0]], timeout=IDLE_PROBE_FAST_S)
                     continue
                 if not batch.segments and txn is None:
-                    self._advance_idle(cur, fast)
+                    self._advance_idle(cur, fast, until_lsn)
                 select.select([cur], [], [], IDLE_PROBE_FAST_S if fast else self.batch_seconds)
                 continue
             m = pgoutput.parse(msg.payload)
@@ -199,6 +209,10 @@ class Stream:
                 done, txn = txn or [], None
                 if m.end_lsn <= self.stats.applied_lsn:
                     continue  # already on the target: exactly once, even if resent
+                if until_lsn is not None and m.end_lsn > until_lsn:
+                    # The first commit past the point: everything before it is in hand.
+                    self._reach(cur, batch, stop, until_lsn)
+                    return
                 if not batch.segments:
                     batch.started = time.monotonic()
                 for change in done:
@@ -236,24 +250,42 @@ class Stream:
                 "find why replay fell behind (see lag), then start the sync again",
             )
 
-    def _advance_idle(self, cur, fast: bool) -> None:
+    def _advance_idle(self, cur, fast: bool, until_lsn: int | None) -> None:
         """With nothing pending, everything the server has sent is applied: move the
-        position to the server's send point. It keeps the slot from pinning WAL
-        written to unpublished tables, and tells a waiting cutover it has caught up."""
+        position to the server's send point (no further than `until_lsn`). It keeps
+        the slot from pinning WAL written to unpublished tables, and tells a waiting
+        cutover it has caught up.
+
+        The send point is how far the server has decoded: every transaction that
+        committed before it has been sent in full, in commit order."""
         now = time.monotonic()
         if now - self._last_probe < (IDLE_PROBE_FAST_S if fast else IDLE_PROBE_S):
             return
         self._last_probe = now
         sent = cur.wal_end or 0
-        if sent > self.stats.applied_lsn:
-            # No source commit is behind this position, so no commit time either.
-            self.target.apply([], pgoutput.lsn_text(sent), None)
-            cur.send_feedback(write_lsn=sent, flush_lsn=sent)
-            self.stats.applied_lsn = sent
-            self.on_batch(self.stats)  # a waiting cutover learns it has caught up
+        if until_lsn is not None:
+            sent = min(sent, until_lsn)
+        self._advance(cur, sent)
         # Ask for a keepalive (a fresh send point) now: without force, psycopg2 only
         # sends feedback every status_interval, and the answer would wait for it.
         cur.send_feedback(reply=True, force=True)
+
+    def _advance(self, cur, lsn: int) -> None:
+        """Store `lsn` as the position, with no change behind it since the last."""
+        if lsn > self.stats.applied_lsn:
+            # No source commit is behind this position, so no commit time either.
+            self.target.apply([], pgoutput.lsn_text(lsn), None)
+            cur.send_feedback(write_lsn=lsn, flush_lsn=lsn)
+            self.stats.applied_lsn = lsn
+            self.on_batch(self.stats)  # a waiting cutover learns it has caught up
+
+    def _reach(self, cur, batch: Batch, stop: threading.Event, until_lsn: int) -> None:
+        """A commit past `until_lsn` arrived: the batch (all at or before it) lands,
+        and nothing in between committed, so the position is `until_lsn` itself."""
+        if batch.segments:
+            self._flush(cur, batch, stop)
+        self._land(cur)
+        self._advance(cur, until_lsn)
 
     def _relation(self, rel: pgoutput.Relation) -> None:
         # The transform may name a table with or without "public.".
@@ -320,7 +352,7 @@ class Stream:
     def _flush(self, cur, batch: Batch, stop: threading.Event) -> Batch:
         # Reads of the source's current rows (g's input, unchanged TOAST values) see
         # every transaction decoded so far, or they would read the state before them.
-        read = self.source.seeing(self._unseen, self._waiting(cur, stop))
+        read = self.source.seeing(self._unseen, self._waiting(cur, stop), self.as_of)
         segments = []
         try:
             for kind, payload in batch.segments:

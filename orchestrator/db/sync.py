@@ -36,7 +36,7 @@ from orchestrator.db.sequences import sync_sequences
 from orchestrator.db.stream import StreamStats
 from orchestrator.db.transform import Transform
 from orchestrator.db.transform import load as load_transform
-from orchestrator.db.verify import Mismatch, recheck, verify
+from orchestrator.db.verify import VerifyResult, verify_at_point
 from orchestrator.errors import GreenswapError, ReplayError
 
 DIRECTIONS = {"forward": ("blue", "green"), "reverse": ("green", "blue")}  # source, target
@@ -63,8 +63,9 @@ class SyncDriver(Protocol):
     def position(self, direction: str) -> int | None: ...
     def lag_bytes(self, direction: str) -> int: ...
     def lag(self, direction: str) -> lag_data.LagSample: ...
-    def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0
-               ) -> tuple[int, list[Mismatch]]: ...
+    def verify(self, direction: str) -> VerifyResult:
+        """The whole target against the transform of the source, both as of one
+        point in the source's log."""
     def prepare(self, direction: str) -> None: ...
     def follow(self, direction: str) -> Follower: ...
     def drop(self, direction: str) -> None: ...
@@ -283,30 +284,23 @@ class Sync:
         self._fences.clear()
         self._replays.clear()
 
-    def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0
-               ) -> tuple[int, list[Mismatch]]:
-        """The whole target against the transform of the source: (keys compared,
-        mismatches). On a live source, mismatches are compared again (up to `rounds`
-        times) once the stream has passed the position the first look saw: what
-        remains is real. Where more mismatched than verify lists, listed ones alone
-        cannot be rechecked: the whole verify runs again instead."""
-        blue, green = self.dsn("blue"), self.dsn("green")
-        first = result = verify(blue, green, self.transform, direction)
-        mismatches = result.mismatches
-        for _ in range(rounds):
-            if not mismatches:
-                break
-            seen = self.lag(direction).source_lsn
-            deadline = time.monotonic() + 30
-            while (self.position(direction) or 0) < seen and time.monotonic() < deadline:
-                time.sleep(0.1)
-            time.sleep(settle_s)
-            if result.unlisted:
-                result = verify(blue, green, self.transform, direction)
-                mismatches = result.mismatches
-            else:
-                mismatches = recheck(blue, green, self.transform, mismatches, direction)
-        return first.keys, mismatches
+    def verify(self, direction: str) -> VerifyResult:
+        """The whole target against the transform of the source, both as of one point
+        in the source's log (verify.verify_at_point): the background replayer stops,
+        this process replays to the point, and the replayer goes on as soon as both
+        snapshots are held, while they are compared."""
+        running = self.running(direction)
+        self.stop(direction)
+        replay = self._take(direction)
+
+        def resumed() -> None:
+            replay.close()  # its advisory lock must go before the replayer starts
+            if running:
+                self.start(direction)
+        try:
+            return verify_at_point(replay, resumed, max_slot_wal=self.max_slot_wal_mb << 20)
+        finally:
+            resumed()  # again, if verify failed before: start is idempotent
 
 
 class _InProcess:
@@ -395,10 +389,9 @@ class FakeSync:
     def lag(self, direction: str) -> lag_data.LagSample:
         return lag_data.LagSample(time.monotonic(), 100 + self.lag_now, 100, self.lag_now, 0.0)
 
-    def verify(self, direction: str, rounds: int = 5, settle_s: float = 1.0
-               ) -> tuple[int, list[Mismatch]]:
+    def verify(self, direction: str) -> VerifyResult:
         self.events.append(f"verify {direction}")
-        return 0, []
+        return VerifyResult(direction)
 
     def prepare(self, direction: str) -> None:
         self.events.append(f"prepare {direction}")

@@ -1,24 +1,40 @@
 """Verify: does the target hold exactly the transform of the source?
 
-Forward checks green == f(blue); reverse checks blue == g(green). For each blue
-table, the source's rows stream through the transform into temp tables on the
-checked side, the way the snapshot copies them (pipeline.py: COPY out, Python,
-COPY in, overlapped), and that server then compares the two with one full join on
-the key per table. So:
+Forward checks green == f(blue); reverse checks blue == g(green). Both sides are
+compared as of one point in the source's change log (`verify_at_point`), so a row
+updated many times a second compares equal exactly when replay is right:
+
+1. The replay stream is held here (its background replayer stopped first), and a
+   temporary slot gives a point in the log and a snapshot of the source exactly as
+   of it (point.py). The source side of verify imports that snapshot.
+2. The stream applies every transaction that committed at or before the point,
+   none after (Stream.run with until_lsn), and the target side of verify takes its
+   own REPEATABLE READ snapshot: the target exactly as of the same point.
+   Where replay reads the source's current rows (g's input in reverse, unchanged
+   TOAST values forward), it reads them under the point's snapshot too.
+3. The stream goes on (`resumed`); the app never waits for any of this. The two
+   snapshots are compared at leisure.
+
+So a mismatch is real. `verify` (at once) reads each side as it is when read: exact
+only on a quiet source (writers stopped, replay caught up).
+
+The comparison: for each blue table, the source's rows stream through the transform
+into temp tables on the checked side, the way the snapshot copies them (pipeline.py:
+COPY out, Python, COPY in, overlapped), and that server compares the two with one
+full join on the key per table. So:
 
 - every key type compares as itself (a uuid, a timestamp, a (text, date) pair);
 - values compare by their column type's own equality (1.5 == 1.50 in a numeric,
   'a ' == 'a' in a char(n)), or by their text where a type has none (json);
 - only the columns the transform produces are compared; the rest are green's own;
-- memory stays flat: rows stream through in chunks, and the expected rows live in
-  the checked server's temp tables, dropped with its transaction, which is rolled
-  back: verify writes nothing that outlives it.
+- memory stays flat: rows stream through in chunks, the expected rows live in the
+  checked server's temp tables, and both transactions are rolled back: verify
+  writes nothing that outlives it.
 
 A row missing on either side, or one that differs, is a mismatch; the first
-MAX_LISTED per table are listed by key, the rest counted. The two sides are read
-one after the other, so an exact answer needs a quiet source (writers fenced,
-replay caught up); on a live source, mismatches are candidates to check again once
-replay has passed them (`recheck`).
+MAX_LISTED per table are listed by key, the rest counted, and the first MAX_SHOWN
+are explained: the source's row, f's (or g's) output, the target's row, the
+columns that differ, and the likely cause where the rows tell it (`Mismatch.cause`).
 
 (Summing row hashes on both servers instead of joining was tried: on two cores it
 took 22 s for 1M keys against the join's 13 s, the servers' row-to-text being the
@@ -28,13 +44,16 @@ cost. docs/PERFORMANCE.md has the figures.)
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg2
 import psycopg2.errors
 
+from orchestrator.db.apply import SCHEMA
 from orchestrator.db.catalog import (
     TableInfo,
     key_hint,
@@ -45,18 +64,28 @@ from orchestrator.db.catalog import (
     typed_values,
 )
 from orchestrator.db.connect import connect
-from orchestrator.db.mapping import inverse_row
+from orchestrator.db.mapping import forward_rows, inverse_row
 from orchestrator.db.pipeline import Convert, Pipeline, forward_chunk
+from orchestrator.db.point import Point, point_in_log
+from orchestrator.db.replayer import Replay
+from orchestrator.db.stream import DEFAULT_MAX_SLOT_WAL
 from orchestrator.db.transform import TableTransform, Transform
 from orchestrator.db.values import copy_line, decoder, parse_copy_line
-from orchestrator.errors import ReplayRefused
+from orchestrator.db.visibility import Snapshot
+from orchestrator.errors import ReplayError, ReplayRefused
 
 MAX_LISTED = 1000
+MAX_SHOWN = 20  # mismatches explained row by row
+CATCH_UP_S = 300.0  # for the stream to reach verify's point
 SET_COLUMN = "gs_set"  # which column set of f's (or g's) output a kept row holds
 # The join pass keeps expected rows in a temp table and hash-joins them with the
 # real ones: with the defaults (8 MB, 4 MB) both spill to disk.
 SESSION = "SET temp_buffers = '256MB'; SET work_mem = '128MB'"
 Progress = Callable[[str, int], None]  # (source table, rows streamed so far)
+# Why a key mismatches, where its rows tell (Mismatch.cause):
+TRANSFORM = "transform"  # f gave two outputs for one row, or another one than at the copy
+OUTSIDE = "outside"  # the target's row was written after the copy, the source's never
+SIDES = {"forward": ("blue", "green", "f(blue)"), "reverse": ("green", "blue", "g(green)")}
 
 
 @dataclass(frozen=True)
@@ -64,6 +93,38 @@ class Mismatch:
     table: str  # the green table (forward) or blue table (reverse)
     key: tuple  # in the order of blue's key
     kind: str  # missing (expected, not there), extra (there, not expected), differs
+    columns: tuple[str, ...] = ()  # that differ: all of a missing or extra row's
+    source: dict | None = None  # forward: blue's row; reverse: green's rows by table
+    expected: dict | None = None  # f's (g's) output for this table and key
+    actual: dict | None = None  # the target's row
+    cause: str = ""  # TRANSFORM, OUTSIDE, or "" where the rows do not tell
+
+    def brief(self) -> str:
+        what = {"missing": "missing", "extra": "not expected"}.get(self.kind)
+        detail = what or ", ".join(self.columns) or "differs"
+        return f"{self.table}{list(self.key)} ({detail})"
+
+    def as_dict(self) -> dict:
+        return {"table": self.table, "key": [shown(v) for v in self.key], "kind": self.kind,
+                "columns": list(self.columns), "cause": self.cause or None,
+                "source": _shown_rows(self.source), "expected": _shown_row(self.expected),
+                "actual": _shown_row(self.actual)}
+
+
+def shown(value: Any) -> Any:
+    """A value as JSON carries it: numbers, text and NULL as they are, the rest
+    (Decimal, datetime, uuid...) as their text."""
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
+def _shown_row(row: dict | None) -> dict | None:
+    return None if row is None else {c: shown(v) for c, v in row.items()}
+
+
+def _shown_rows(rows: dict | None) -> dict | None:
+    if rows is None or not all(isinstance(v, dict | None) for v in rows.values()):
+        return _shown_row(rows)
+    return {t: _shown_row(r) for t, r in rows.items()}  # reverse: rows by green table
 
 
 @dataclass
@@ -73,6 +134,7 @@ class VerifyResult:
     mismatches: list[Mismatch] = field(default_factory=list)
     unlisted: int = 0  # mismatches beyond MAX_LISTED per table, counted only
     seconds: float = 0.0
+    lsn: int | None = None  # the point compared at; None: each side as read (at once)
 
     @property
     def ok(self) -> bool:
@@ -82,36 +144,115 @@ class VerifyResult:
     def count(self) -> int:
         return len(self.mismatches) + self.unlisted
 
+    def summary(self) -> str:
+        """One line: which side differs from which, at which keys and columns."""
+        _source, target, expected = SIDES[self.direction]
+        first = ", ".join(m.brief() for m in self.mismatches[:5])
+        more = f" and {self.count - 5} more" if self.count > 5 else ""
+        return f"{target} differs from {expected} at {self.count} key(s): {first}{more}"
+
+    def next_step(self) -> str:
+        source, target, expected = SIDES[self.direction]
+        causes = {m.cause for m in self.mismatches[:MAX_SHOWN]}
+        if TRANSFORM in causes:
+            return (f"the transform is the likely cause: a {source} row no change has touched"
+                    f" since the copy now gives another {expected} (or two outputs for one"
+                    " row); make it pure and fix it, then roll out again; 'greenswap status'"
+                    " shows the rows")
+        if causes == {OUTSIDE}:
+            return (f"{target} was written outside replay (a writer pointed at {target}?):"
+                    f" find it, then roll out again; 'greenswap status' shows the rows")
+        return (f"'greenswap status' shows each key's {source} row, {expected} and {target}'s"
+                f" row: a writer on {target} or a transform that is not pure are the usual"
+                " causes")
+
 
 def verify(blue_dsn: str, green_dsn: str, transform: Transform, direction: str = "forward",
-           only: dict[str, list[tuple]] | None = None,
            progress: Progress = lambda _t, _n: None) -> VerifyResult:
-    """Compare every table of `transform`, or with `only`, just those blue tables and
-    entity keys (a recheck)."""
+    """Compare every table of `transform`, each side as it is when read: exact when
+    the source is quiet (writers stopped, replay caught up)."""
     started = time.monotonic()
     blue, green = _Side(blue_dsn, "blue"), _Side(green_dsn, "green")
-    result = VerifyResult(direction)
     try:
-        for tt in transform.tables.values():
-            if only is None or tt.source in only:
-                try:
-                    _verify_table(tt, blue, green, direction, only, progress, result)
-                finally:
-                    (green if direction == "forward" else blue).conn.rollback()  # temps go
+        source, checked = (blue, green) if direction == "forward" else (green, blue)
+        source.hold()
+        checked.hold()
+        return _compare(blue, green, transform, direction, progress, started)
     finally:
         blue.close()
         green.close()
+
+
+def verify_at_point(replay: Replay, resumed: Callable[[], None] = lambda: None,
+                    progress: Progress = lambda _t, _n: None, catch_up_s: float = CATCH_UP_S,
+                    max_slot_wal: int = DEFAULT_MAX_SLOT_WAL) -> VerifyResult:
+    """Compare both sides as of one point in the source's log, on a live source.
+
+    `replay` holds the stream (no other replayer may run it). It is taken to the
+    point; `resumed` is called once both sides' snapshots are held, to let the
+    stream go on (it must close `replay` first)."""
+    started = time.monotonic()
+    position = replay.target.position()
+    if position is None:
+        raise ReplayRefused(
+            f"verify at one point needs stream {replay.stream}'s position on the target,"
+            " and it has none", "start the replayer first; with the source's writers"
+            " stopped, 'greenswap replay verify --at-once' compares without one")
+    source = _Side(replay.source_dsn, SIDES[replay.direction][0])
+    checked = _Side(replay.target_dsn, SIDES[replay.direction][1])
+    try:
+        with point_in_log(replay.source_dsn, f"{replay.stream}_v") as point:
+            source.hold(point.snapshot)
+            _replay_to(replay, point, catch_up_s, max_slot_wal)
+            checked.hold()
+        copy = _Copy.read(checked, replay.stream) if replay.direction == "forward" else None
+        resumed()
+        blue, green = (source, checked) if replay.direction == "forward" else (checked, source)
+        result = _compare(blue, green, replay.transform, replay.direction, progress, started,
+                          copy)
+        result.lsn = point.lsn
+        return result
+    finally:
+        source.close()
+        checked.close()
+
+
+def _replay_to(replay: Replay, point: Point, deadline_s: float, max_slot_wal: int) -> None:
+    """The target gets every transaction committed at or before the point, none after.
+    Where replay reads the source's rows (g's input, unchanged TOAST values), it reads
+    them as of the point too: now, they may hold changes from after it. (The
+    background replayer's reads were all taken before the point was.)"""
+    stop = threading.Event()
+    timer = threading.Timer(deadline_s, stop.set)
+    timer.start()
+    try:
+        stats = replay.stream_changes(stop, until_lsn=point.lsn, fast=True,
+                                      max_slot_wal=max_slot_wal, as_of=point.snapshot)
+    finally:
+        timer.cancel()
+    if stats.applied_lsn < point.lsn:
+        raise ReplayError(f"replay did not reach verify's point within {deadline_s:g}s",
+                          "check the replayer's lag ('greenswap replay status'), then verify"
+                          " again")
+
+
+def _compare(blue: _Side, green: _Side, transform: Transform, direction: str,
+             progress: Progress, started: float, copy: _Copy | None = None) -> VerifyResult:
+    result = VerifyResult(direction)
+    for tt in transform.tables.values():
+        _verify_table(tt, blue, green, direction, progress, result)
+    explain = _explain_forward if direction == "forward" else _explain_reverse
+    result.mismatches[:MAX_SHOWN] = [explain(m, transform, blue, green, copy)
+                                     for m in result.mismatches[:MAX_SHOWN]]
     result.seconds = time.monotonic() - started
     return result
 
 
 def _verify_table(tt: TableTransform, blue: _Side, green: _Side, direction: str,
-                  only: dict[str, list[tuple]] | None, progress: Progress,
-                  result: VerifyResult) -> None:
+                  progress: Progress, result: VerifyResult) -> None:
     source, checked = (blue, green) if direction == "forward" else (green, blue)
-    keys = None if only is None else only[tt.source]
-    plan = (_forward if direction == "forward" else _reverse)(tt, blue, green, keys)
-    joined = [_Joined(checked, t, order, keys) for t, order in plan.checked]
+    plan = (_forward if direction == "forward" else _reverse)(tt, blue, green)
+    joined = [_Joined(checked, t, order) for t, order in plan.checked]
     _stream(source, plan, tt.source, progress, joined)
     for table in joined:
         table.compare()
@@ -124,30 +265,68 @@ def _stream(source: _Side, plan: _Plan, name: str, progress: Progress,
             tables: list[_Joined]) -> None:
     """The source's rows through the transform, each chunk to its checked table."""
     by_name = {t.table: t for t in tables}
-    try:
-        Pipeline(source.conn.cursor(), plan.query, plan.convert,
-                 lambda table, cols, text: by_name[table].expect(cols, text),
-                 f"verify of {name}", lambda n: progress(name, n)).run()
-    finally:
-        source.conn.rollback()
+    Pipeline(source.conn.cursor(), plan.query, plan.convert,
+             lambda table, cols, text: by_name[table].expect(cols, text),
+             f"verify of {name}", lambda n: progress(name, n)).run()
 
 
-def recheck(blue_dsn: str, green_dsn: str, transform: Transform, mismatches: list[Mismatch],
-            direction: str = "forward") -> list[Mismatch]:
-    """Compare again only the entities that mismatched: on a live source most are
-    changes still in flight, gone once the target has caught up."""
-    only: dict[str, list[tuple]] = {}
-    # A key with a NULL in it (f gave a row no key) matches nothing when asked for
-    # again: it stays a mismatch rather than pass for resolved.
-    unkeyed = [m for m in mismatches if None in m.key]
-    for m in mismatches:
-        if None not in m.key:
-            tt = (transform.owner_of(m.table) if direction == "forward"
-                  else transform.tables[m.table])
-            only.setdefault(tt.source, []).append(m.key)
-    if not only:
-        return unkeyed
-    return unkeyed + verify(blue_dsn, green_dsn, transform, direction, only).mismatches
+@dataclass(frozen=True)
+class _Copy:
+    """What the stream's first copy saw on the source, and the target transaction
+    that wrote it (apply.py's replay_copy)."""
+
+    snapshot: Snapshot
+    xid: int  # 32 bits, as a row's xmin shows it
+
+    @classmethod
+    def read(cls, side: _Side, stream: str) -> _Copy | None:
+        with side.conn.cursor() as cur:
+            cur.execute(f"SELECT to_regclass('{SCHEMA}.replay_copy') IS NOT NULL")
+            if not cur.fetchone()[0]:
+                return None
+            cur.execute(f"SELECT snapshot, xid::text FROM {SCHEMA}.replay_copy"
+                        " WHERE stream = %s", (stream,))
+            row = cur.fetchone()
+        return None if row is None else cls(Snapshot.parse(row[0]), int(row[1]) % (1 << 32))
+
+    def untouched(self, source_xmin: int | None, target_xmin: int | None) -> str:
+        """The cause a mismatch's rows tell: the source row is the one the copy saw,
+        and the target row the copy wrote (so f changed) or a later one (written by
+        something else: replay had nothing to write)."""
+        if source_xmin is None or target_xmin is None or not self.snapshot.sees(source_xmin):
+            return ""
+        return TRANSFORM if target_xmin == self.xid else OUTSIDE
+
+
+def _explain_forward(m: Mismatch, transform: Transform, blue: _Side, green: _Side,
+                     copy: _Copy | None) -> Mismatch:
+    tt = transform.owner_of(m.table)
+    row, blue_xmin = blue.look_up(tt.source, tt.key, m.key)
+    actual, green_xmin = green.look_up(m.table, _blue_order(tt, m.table), m.key)
+    expected = forward_rows(tt, row).get(m.table) if row is not None else None
+    again = forward_rows(tt, row).get(m.table) if row is not None else None
+    cause = (TRANSFORM if expected != again
+             else copy.untouched(blue_xmin, green_xmin) if copy is not None else "")
+    return Mismatch(m.table, m.key, m.kind, _differing(expected, actual), row, expected,
+                    actual, cause)
+
+
+def _explain_reverse(m: Mismatch, transform: Transform, blue: _Side, green: _Side,
+                     _copy: _Copy | None) -> Mismatch:
+    tt = transform.tables[m.table]
+    rows = {g: green.look_up(g, _blue_order(tt, g), m.key)[0] for g in tt.targets}
+    present = any(r is not None for r in rows.values())
+    expected = inverse_row(tt, rows, m.key) if present else None
+    again = inverse_row(tt, rows, m.key) if present else None
+    actual, _ = blue.look_up(tt.source, tt.key, m.key)
+    return Mismatch(m.table, m.key, m.kind, _differing(expected, actual), rows, expected,
+                    actual, TRANSFORM if expected != again else "")
+
+
+def _differing(expected: dict | None, actual: dict | None) -> tuple[str, ...]:
+    if expected is None or actual is None:
+        return tuple(expected or actual or ())
+    return tuple(c for c, v in expected.items() if v != actual.get(c))
 
 
 @dataclass
@@ -157,16 +336,15 @@ class _Plan:
     checked: list[tuple[str, tuple[str, ...]]]  # tables compared, key columns in blue order
 
 
-def _forward(tt: TableTransform, blue: _Side, green: _Side, keys: list[tuple] | None) -> _Plan:
+def _forward(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
     info = blue.info(tt.source)
-    query = (f"SELECT {', '.join(map(quote_ident, info.columns))} FROM {quote_table(info.name)}"
-             + _restrict(blue, info, [quote_ident(c) for c in tt.key], tt.key, keys))
+    query = f"SELECT {', '.join(map(quote_ident, info.columns))} FROM {quote_table(info.name)}"
     for g in tt.targets:
         green.info(g)  # refused now, before any work, if it does not exist
     return _Plan(query, forward_chunk(info, tt), [(g, _blue_order(tt, g)) for g in tt.targets])
 
 
-def _reverse(tt: TableTransform, blue: _Side, green: _Side, keys: list[tuple] | None) -> _Plan:
+def _reverse(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
     """g's input is all of a key's green rows: the green tables, fully joined on
     the key, come out as one stream of entities."""
     tables = list(tt.targets)
@@ -189,9 +367,7 @@ def _reverse(tt: TableTransform, blue: _Side, green: _Side, keys: list[tuple] | 
         if a:
             on = " AND ".join(f"{joined_key(a, i)} = {key_of(a, i)}" for i in range(len(tt.key)))
             source += f" FULL JOIN {quote_table(tables[a])} t{a} ON {on}"
-    entity = [joined_key(len(infos), i) for i in range(len(tt.key))]
-    query = (f"SELECT {', '.join(selects)} FROM {source}"
-             + _restrict(green, first, entity, first_order, keys))
+    query = f"SELECT {', '.join(selects)} FROM {source}"
     blue.info(tt.source)
     return _Plan(query, _inverse_chunk(tt, tables, infos), [(tt.source, tt.key)])
 
@@ -230,19 +406,9 @@ def _blue_order(tt: TableTransform, green_table: str) -> tuple[str, ...]:
     return tuple(by_blue[c] for c in tt.key)
 
 
-def _restrict(side: _Side, info: TableInfo, exprs: list[str], columns: tuple[str, ...],
-              keys: list[tuple] | None) -> str:
-    """A WHERE clause keeping only `keys` (None: everything), each value cast to its
-    column's type."""
-    if keys is None:
-        return ""
-    if not keys:
-        return " WHERE false"
-    return f" WHERE ({', '.join(exprs)}) IN ({side.values(info, columns, keys)})"
-
-
 class _Side:
-    """One database being verified: its table descriptions and how its types
+    """One database being verified, in one REPEATABLE READ transaction (one
+    snapshot) from `hold` to `close`: its table descriptions and how its types
     compare."""
 
     def __init__(self, dsn: str, name: str) -> None:
@@ -251,9 +417,18 @@ class _Side:
         with self.conn.cursor() as cur:
             cur.execute(SESSION)  # before any temp table: temp_buffers is fixed then
         self.conn.commit()
+        self.conn.set_session(isolation_level="REPEATABLE READ")
         self.infos: dict[str, TableInfo] = {}
         self.has_equality: dict[str, bool] = {}
         self.temps = 0
+
+    def hold(self, snapshot: str | None = None) -> None:
+        """Take this side's snapshot now, or import an exported one."""
+        with self.conn.cursor() as cur:
+            if snapshot is None:
+                cur.execute("SELECT 1")  # the transaction's snapshot is taken here
+            else:
+                cur.execute("SET TRANSACTION SNAPSHOT %s", (snapshot,))
 
     def info(self, table: str) -> TableInfo:
         if table not in self.infos:
@@ -268,9 +443,25 @@ class _Side:
             self.infos[table] = info
         return self.infos[table]
 
-    def values(self, info: TableInfo, columns: tuple[str, ...], keys: list[tuple]) -> str:
+    def look_up(self, table: str, order: tuple[str, ...], key: tuple
+                ) -> tuple[dict | None, int | None]:
+        """The row of `table` whose key columns `order` hold `key`, decoded as replay
+        decodes rows, and its xmin; (None, None) when there is none."""
+        info = self.info(table)
+        if None in key:
+            return None, None
+        cols = ", ".join(map(quote_ident, info.columns))
+        buf = io.StringIO()
         with self.conn.cursor() as cur:
-            return typed_values(cur, info, columns, keys)
+            wanted = typed_values(cur, info, order, [key])
+            cur.copy_expert(f"COPY (SELECT xmin, {cols} FROM {quote_table(table)} WHERE"
+                            f" ({', '.join(map(quote_ident, order))}) IN ({wanted})) TO STDOUT",
+                            buf)
+        lines = buf.getvalue().splitlines()
+        if not lines:
+            return None, None
+        xmin, *fields = parse_copy_line(lines[0])
+        return info.row(fields), int(xmin or 0)
 
     def temp_like(self, table: str) -> str:
         """An empty temp table with `table`'s columns and types (typmods too, so a value
@@ -318,22 +509,18 @@ class _Side:
         return self.has_equality[type_name]
 
     def close(self) -> None:
-        self.conn.close()
+        self.conn.close()  # the transaction rolls back: temp tables and all
 
 
 class _Joined:
     """One checked table: the expected rows kept in a temp table, then one full join."""
 
-    def __init__(self, side: _Side, table: str, order: tuple[str, ...],
-                 keys: list[tuple] | None) -> None:
+    def __init__(self, side: _Side, table: str, order: tuple[str, ...]) -> None:
         self.side, self.table, self.order = side, table, order
-        self.info = info = side.info(table)
+        self.info = side.info(table)
         self.temp = side.temp_like(table)
         self.actual = quote_table(table)
         self.key = [quote_ident(c) for c in order]
-        if keys is not None:  # a recheck: only these keys count on the checked side
-            self.actual = (f"(SELECT * FROM {self.actual}"
-                           f"{_restrict(side, info, self.key, order, keys)})")
         self.sets: dict[tuple[str, ...], int] = {}
         self.current: int | None = None
         self.expected = self.extra = self.unlisted = 0
@@ -375,6 +562,8 @@ class _Joined:
                 cur.execute(f"SELECT count(*), count(*) FILTER (WHERE only_here) FROM ({query}) m")
                 total, extra = cur.fetchone()
                 self.unlisted, self.extra = total - MAX_LISTED, extra
+            # The side's transaction lasts the whole verify: free its temp buffers now.
+            cur.execute(f"DROP TABLE {self.temp}")
 
     def _differs(self) -> str:
         """SQL, true when an expected row differs from the actual one in the columns

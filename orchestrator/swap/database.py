@@ -14,6 +14,8 @@ import psycopg2
 
 from orchestrator.config import database_names
 from orchestrator.db.lag import LagSample
+from orchestrator.db.pgoutput import lsn_text
+from orchestrator.db.verify import MAX_SHOWN
 from orchestrator.errors import (
     GreenswapError,
     PreflightFailed,
@@ -94,15 +96,15 @@ class DatabaseSwap:
             time.sleep(0.2)
 
     def verify(self, ctx: Context) -> None:
-        """Green == f(blue), every key and column."""
-        keys, mismatches = ctx.sync.verify("forward")
-        ctx.remember(verified_keys=keys)
-        if mismatches:
-            first = ", ".join(f"{m.table}{list(m.key)}" for m in mismatches[:5])
-            ctx.record("verify", "mismatch", f"{len(mismatches)} mismatching keys: {first}",
-                       keys=[[m.table, list(m.key)] for m in mismatches[:1000]])
-            raise VerifyFailed(f"{len(mismatches)} key(s) differ between green and f(blue):"
-                               f" {first}")
+        """Green == f(blue), every key and column, both as of one point in blue's log."""
+        result = ctx.sync.verify("forward")
+        ctx.remember(verified_keys=result.keys, verified_at_lsn=result.lsn and lsn_text(result.lsn))
+        if not result.ok:
+            ctx.record("verify", "mismatch", result.summary(),
+                       keys=[[m.table, list(m.key)] for m in result.mismatches[:1000]],
+                       rows=[m.as_dict() for m in result.mismatches[:MAX_SHOWN]],
+                       next=result.next_step())
+            raise VerifyFailed(result.summary(), result.next_step())
 
     # -- the swap --------------------------------------------------------------------
 
