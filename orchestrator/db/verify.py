@@ -83,8 +83,8 @@ SET_COLUMN = "gs_set"  # which column set of f's (or g's) output a kept row hold
 SESSION = "SET temp_buffers = '256MB'; SET work_mem = '128MB'"
 Progress = Callable[[str, int], None]  # (source table, rows streamed so far)
 # Why a key mismatches, where its rows tell (Mismatch.cause):
-TRANSFORM = "transform"  # f gave two outputs for one row, or another one than at the copy
-OUTSIDE = "outside"  # the target's row was written after the copy, the source's never
+CAUSE_TRANSFORM = "transform"  # f gave two outputs for one row, or another one than at the copy
+CAUSE_OUTSIDE = "outside"  # the target's row was written after the copy, the source's never
 SIDES = {"forward": ("blue", "green", "f(blue)"), "reverse": ("green", "blue", "g(green)")}
 
 
@@ -97,7 +97,7 @@ class Mismatch:
     source: dict | None = None  # forward: blue's row; reverse: green's rows by table
     expected: dict | None = None  # f's (g's) output for this table and key
     actual: dict | None = None  # the target's row
-    cause: str = ""  # TRANSFORM, OUTSIDE, or "" where the rows do not tell
+    cause: str = ""  # CAUSE_TRANSFORM, CAUSE_OUTSIDE, or "" where the rows do not tell
 
     def brief(self) -> str:
         what = {"missing": "missing", "extra": "not expected"}.get(self.kind)
@@ -154,12 +154,12 @@ class VerifyResult:
     def next_step(self) -> str:
         source, target, expected = SIDES[self.direction]
         causes = {m.cause for m in self.mismatches[:MAX_SHOWN]}
-        if TRANSFORM in causes:
+        if CAUSE_TRANSFORM in causes:
             return (f"the transform is the likely cause: a {source} row no change has touched"
                     f" since the copy now gives another {expected} (or two outputs for one"
                     " row); make it pure and fix it, then roll out again; 'greenswap status'"
                     " shows the rows")
-        if causes == {OUTSIDE}:
+        if causes == {CAUSE_OUTSIDE}:
             return (f"{target} was written outside replay (a writer pointed at {target}?):"
                     f" find it, then roll out again; 'greenswap status' shows the rows")
         return (f"'greenswap status' shows each key's {source} row, {expected} and {target}'s"
@@ -295,7 +295,7 @@ class _Copy:
         something else: replay had nothing to write)."""
         if source_xmin is None or target_xmin is None or not self.snapshot.sees(source_xmin):
             return ""
-        return TRANSFORM if target_xmin == self.xid else OUTSIDE
+        return CAUSE_TRANSFORM if target_xmin == self.xid else CAUSE_OUTSIDE
 
 
 def _explain_forward(m: Mismatch, transform: Transform, blue: _Side, green: _Side,
@@ -305,7 +305,7 @@ def _explain_forward(m: Mismatch, transform: Transform, blue: _Side, green: _Sid
     actual, green_xmin = green.look_up(m.table, _blue_order(tt, m.table), m.key)
     expected = forward_rows(tt, row).get(m.table) if row is not None else None
     again = forward_rows(tt, row).get(m.table) if row is not None else None
-    cause = (TRANSFORM if expected != again
+    cause = (CAUSE_TRANSFORM if expected != again
              else copy.untouched(blue_xmin, green_xmin) if copy is not None else "")
     return Mismatch(m.table, m.key, m.kind, _differing(expected, actual), row, expected,
                     actual, cause)
@@ -320,7 +320,7 @@ def _explain_reverse(m: Mismatch, transform: Transform, blue: _Side, green: _Sid
     again = inverse_row(tt, rows, m.key) if present else None
     actual, _ = blue.look_up(tt.source, tt.key, m.key)
     return Mismatch(m.table, m.key, m.kind, _differing(expected, actual), rows, expected,
-                    actual, TRANSFORM if expected != again else "")
+                    actual, CAUSE_TRANSFORM if expected != again else "")
 
 
 def _differing(expected: dict | None, actual: dict | None) -> tuple[str, ...]:

@@ -19,6 +19,9 @@ from orchestrator.db.pgoutput import lsn_int
 from orchestrator.db.replayer import Replay
 from orchestrator.db.sync import Sync
 from orchestrator.db.transform import load
+from orchestrator.db.verify import CAUSE_OUTSIDE, CAUSE_TRANSFORM
+from orchestrator.errors import VerifyFailed
+from orchestrator.swap.database import DatabaseSwap
 from tests.conftest import _clusters
 from tests.hot_rows import BLUE_COUNTERS, GREEN_COUNTERS, SEED, HotRows, counters_match
 from tests.sample_app import STOCK
@@ -94,4 +97,75 @@ def test_hot_rows_verify_forward_and_reverse_under_load(stock, tmp_path):
     finally:
         for direction in ("forward", "reverse"):
             sync.stop(direction)
+        sync.close()
+
+
+class _Recorder:
+    """What DatabaseSwap.verify asks of a rollout's context: the sync and the journal."""
+
+    def __init__(self, sync: Sync) -> None:
+        self.sync, self.facts, self.events = sync, {}, []
+
+    def remember(self, **facts) -> None:
+        self.facts.update(facts)
+
+    def record(self, phase: str, kind: str, message: str, **data) -> None:
+        self.events.append((phase, kind, message, data))
+
+
+def test_a_row_changed_on_green_behind_the_replayer_is_named_with_its_values(stock, tmp_path):
+    blue, green = stock
+    sync = sync_of(blue, green, tmp_path, "gs_plant")
+    try:
+        sync.start("forward")
+        wait_for_position(sync, "forward")
+        with HotRows(blue.dsn(), "blue", seed=3):
+            time.sleep(0.5)
+            assert sync.verify("forward").ok
+            # A writer on green that is not the replayer: the cold product's name.
+            green.sql("UPDATE stock_levels SET name = 'tampered' WHERE sku = 'D'")
+            time.sleep(0.5)
+            result = sync.verify("forward")
+            ctx = _Recorder(sync)
+            with pytest.raises(VerifyFailed) as failed:
+                DatabaseSwap().verify(ctx)  # the rollout's verify phase
+        assert [m.brief() for m in result.mismatches] == ["stock_levels['D'] (name)"]
+        m = result.mismatches[0]
+        assert (m.kind, m.columns, m.cause) == ("differs", ("name",), CAUSE_OUTSIDE)
+        assert (m.expected["name"], m.actual["name"], m.source["name"]) == (
+            "item D", "tampered", "item D")
+        assert str(failed.value).startswith(
+            "green differs from f(blue) at 1 key(s): stock_levels['D'] (name)")
+        assert "written outside replay" in failed.value.hint
+        assert "transform" not in failed.value.hint
+        (phase, kind, message, data), = ctx.events
+        assert (phase, kind) == ("verify", "mismatch")
+        assert data["rows"][0]["actual"]["name"] == "tampered"
+        assert data["rows"][0]["expected"]["name"] == "item D"
+    finally:
+        sync.stop("forward")
+        sync.close()
+
+
+def test_a_transform_that_changed_since_the_copy_is_named_as_the_cause(stock, tmp_path):
+    """A key no change has touched since the copy, whose f(blue) now differs from what
+    the copy wrote: the transform is the likely cause, and the hint says so."""
+    blue, green = stock
+    changed = tmp_path / "transform.py"
+    changed.write_text(TRANSFORM.read_text().replace(
+        '"name": row["name"], "on_hand"', '"name": row["name"].upper(), "on_hand"'))
+    sync = sync_of(blue, green, tmp_path, "gs_changed")
+    try:
+        sync.start("forward")
+        wait_for_position(sync, "forward")
+        with HotRows(blue.dsn(), "blue", seed=4):
+            time.sleep(0.5)
+            sync.transform_path = changed  # as if the file was edited mid-rollout
+            sync.__dict__.pop("transform", None)  # its cached_property
+            result = sync.verify("forward")
+        cold = [m for m in result.mismatches if m.key == ("D",)]
+        assert [(m.columns, m.cause) for m in cold] == [(("name",), CAUSE_TRANSFORM)]
+        assert "transform is the likely cause" in result.next_step()
+    finally:
+        sync.stop("forward")
         sync.close()
