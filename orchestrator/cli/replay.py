@@ -25,7 +25,7 @@ from orchestrator.db.sequences import sync_sequences
 from orchestrator.db.snapshot import SnapshotResult
 from orchestrator.db.stream import StreamStats
 from orchestrator.db.transform import load
-from orchestrator.db.verify import verify
+from orchestrator.db.verify import MAX_SHOWN, mismatch_lines, verify, verify_at_point
 from orchestrator.errors import RowRejected, TransformError
 
 # DSNs may come from the environment; keep passwords out of them (use PGPASSWORD or
@@ -182,25 +182,43 @@ def _reporter(as_json: bool):
 @click.option("--green", envvar="GREENSWAP_GREEN_DSN", required=True)
 @transform_option
 @direction_option
+@stream_option
+@click.option("--at-once", is_flag=True,
+              help="Read each side as it is now, with no stream: exact only when the"
+                   " source's writers are stopped and replay has caught up.")
 @click.option("--json", "as_json", is_flag=True)
-def verify_command(blue, green, transform_path, direction, as_json) -> None:
-    """Check green == f(blue) (forward) or blue == g(green) (reverse). Exit 1 on any
-    mismatch, listing the first keys of each table."""
+def verify_command(blue, green, transform_path, direction, stream, at_once, as_json) -> None:
+    """Check green == f(blue) (forward) or blue == g(green) (reverse), both as of one
+    point in the source's log: the stream (not running elsewhere) is replayed up to
+    it first, and left there. Exit 1 on any mismatch, with each key's rows."""
     the_transform = load(transform_path)
-    estimates = _estimates(blue if direction == "forward" else green, the_transform, direction)
-    result = verify(blue, green, the_transform, direction,
-                    progress=RowProgress("verify", estimates))
+    source, target = (blue, green) if direction == "forward" else (green, blue)
+    progress = RowProgress("verify", _estimates(source, the_transform, direction))
+    if at_once:
+        result = verify(blue, green, the_transform, direction, progress=progress)
+    else:
+        the_replay = Replay(source, target, the_transform, stream, direction)
+        try:
+            result = verify_at_point(the_replay, progress=progress)
+        finally:
+            the_replay.close()
     if as_json:
         emit_json({"ok": result.ok, "keys": result.keys, "mismatching": result.count,
                    "seconds": round(result.seconds, 3),
-                   "mismatches": [{"table": m.table, "key": list(m.key), "kind": m.kind}
-                                  for m in result.mismatches]})
+                   "at_lsn": None if result.lsn is None else lsn_text(result.lsn),
+                   "mismatches": [m.as_dict() for m in result.mismatches],
+                   "next": None if result.ok else result.next_step()})
     else:
-        for m in result.mismatches:
-            say(f"mismatch in {m.table} at key {m.key}: {m.kind}")
-        more = f" ({result.unlisted} more not listed)" if result.unlisted else ""
-        say(f"verify {direction}: {result.keys:,} rows compared in {result.seconds:.1f}s, "
-            f"{result.count:,} mismatching{more}")
+        for m in result.mismatches[:MAX_SHOWN]:
+            for line in mismatch_lines(m.as_dict(), direction):
+                say(line)
+        if result.count > MAX_SHOWN:
+            say(f"... and {result.count - MAX_SHOWN} more mismatching key(s)")
+        at = "at once" if result.lsn is None else f"at {lsn_text(result.lsn)}"
+        say(f"verify {direction} {at}: {result.keys:,} rows compared in {result.seconds:.1f}s,"
+            f" {result.count:,} mismatching")
+        if not result.ok:
+            say(f"{result.summary()}; next: {result.next_step()}")
     raise SystemExit(0 if result.ok else 1)
 
 

@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 
 import click
+from rich.markup import escape
 from rich.table import Table
 
 from orchestrator.cli.options import config_option, when
 from orchestrator.cli.output import emit_json, out
 from orchestrator.config import Config, load
+from orchestrator.db.verify import mismatch_lines
+from orchestrator.ops.report import last_mismatches
 from orchestrator.runbook.journal import PHASES, Journal, Rollout, RolloutState
 from orchestrator.runbook.lease import open_journal
 from orchestrator.runbook.standing import clock, standing
@@ -60,7 +63,7 @@ def status_data(cfg: Config, journal: Journal) -> dict:
     if steps is None and stand.swap is not None and stand.swap.swap == "cutover":
         steps = {s.name: s.ms for s in stand.swap.steps if s.ms is not None}  # a crash's
     return {**data, **rollout_data(latest), "phases": phases, "cutover_steps_ms": steps,
-            **stand.as_dict(),
+            **stand.as_dict(), "mismatches": last_mismatches(events),
             "last_events": [f"{when(e.at)} {e.kind} {e.message}" for e in events[-8:]]}
 
 
@@ -104,6 +107,14 @@ def show_status(data: dict) -> None:
     if bake["segments"]:
         out.print(f"bake watched: {bake['watched_s']:.1f} s in {bake['segments']} segment(s)"
                   f" (bake.duration_s {bake['duration_s']:g} s)")
+    if data["mismatches"]:
+        found = data["mismatches"]
+        out.print(f"verify: {escape(found['summary'])}")
+        for row in found["rows"]:
+            for line in mismatch_lines(row, found["direction"]):
+                out.print(f"  {escape(line)}")
+        if found["next"]:
+            out.print(f"  next: {escape(found['next'])}")
     if data["ended"] is None:
         out.print(f"resume would: {data['resume_will']}")
     if data["lock"]:

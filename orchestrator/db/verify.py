@@ -152,19 +152,39 @@ class VerifyResult:
         return f"{target} differs from {expected} at {self.count} key(s): {first}{more}"
 
     def next_step(self) -> str:
+        """What to do about it, from the causes the explained rows tell."""
         source, target, expected = SIDES[self.direction]
         causes = {m.cause for m in self.mismatches[:MAX_SHOWN]}
         if CAUSE_TRANSFORM in causes:
             return (f"the transform is the likely cause: a {source} row no change has touched"
                     f" since the copy now gives another {expected} (or two outputs for one"
-                    " row); make it pure and fix it, then roll out again; 'greenswap status'"
-                    " shows the rows")
+                    " row); make it pure and fix it, then roll out again")
         if causes == {CAUSE_OUTSIDE}:
             return (f"{target} was written outside replay (a writer pointed at {target}?):"
-                    f" find it, then roll out again; 'greenswap status' shows the rows")
-        return (f"'greenswap status' shows each key's {source} row, {expected} and {target}'s"
-                f" row: a writer on {target} or a transform that is not pure are the usual"
-                " causes")
+                    " find it, then roll out again")
+        return (f"compare each key's {source} row, {expected} and {target}'s row: a writer on"
+                f" {target} or a transform that is not pure are the usual causes")
+
+
+def mismatch_lines(m: dict, direction: str) -> list[str]:
+    """A mismatch (`Mismatch.as_dict`, as the journal keeps it) for people: its key,
+    the likely cause, and per differing column what each side holds."""
+    source, target, expected = SIDES[direction]
+    cause = {CAUSE_TRANSFORM: "; likely the transform",
+             CAUSE_OUTSIDE: f"; {target} was written outside replay"}.get(m.get("cause") or "", "")
+    where = f"{m['table']}{m['key']}"
+    if m["kind"] == "missing":
+        return [f"{where}: missing on {target}{cause}", f"  {expected}: {m.get('expected')}",
+                f"  {source}: {m.get('source')}"]
+    if m["kind"] == "extra":
+        return [f"{where}: on {target} but not in {expected}{cause}",
+                f"  {target}: {m.get('actual')}", f"  {source}: {m.get('source')}"]
+    columns = m.get("columns") or []
+    lines = [f"{where}: differs in {', '.join(columns) or 'a column'}{cause}"]
+    actual, wanted = m.get("actual") or {}, m.get("expected") or {}
+    lines += [f"  {c}: {target} has {actual.get(c)!r}, {expected} gives {wanted.get(c)!r}"
+              for c in columns]
+    return lines
 
 
 def verify(blue_dsn: str, green_dsn: str, transform: Transform, direction: str = "forward",

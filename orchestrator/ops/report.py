@@ -15,6 +15,7 @@ from pathlib import Path
 
 import jinja2
 
+from orchestrator.db.verify import SIDES
 from orchestrator.fsutil import write_atomic
 from orchestrator.runbook.journal import PHASES, Event, Rollout
 
@@ -57,6 +58,7 @@ def report_data(rollout: Rollout, events: list[Event]) -> dict:
         "patched": facts.get("patched") or {},
         # The last ones: what led to the end matters most.
         "problems": [e for e in events if e.kind in ("fail", "mismatch", "check")][-50:],
+        "mismatches": last_mismatches(events),
         "events": [e for e in events if e.kind != "sample"][-300:],
         "when": _when,
         "charts": {
@@ -68,6 +70,20 @@ def report_data(rollout: Rollout, events: list[Event]) -> dict:
             "lb": lb_series(events, t0, facts),
         },
     }
+
+
+def last_mismatches(events: list[Event]) -> dict | None:
+    """The last verify's mismatches: each key's rows on both sides and what the
+    transform gives, the columns that differ, and what to do next."""
+    found = [e for e in events if e.kind == "mismatch"]
+    if not found:
+        return None
+    last = found[-1]
+    direction = last.data.get("direction", "forward")
+    source, target, expected = SIDES[direction]
+    return {"summary": last.message, "direction": direction, "rows": last.data.get("rows", []),
+            "next": last.data.get("next"), "sides": {"source": source, "target": target,
+                                                      "expected": expected}}
 
 
 def phase_spans(events: list[Event], t0: float) -> list[PhaseSpan]:

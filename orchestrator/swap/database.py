@@ -15,7 +15,7 @@ import psycopg2
 from orchestrator.config import database_names
 from orchestrator.db.lag import LagSample
 from orchestrator.db.pgoutput import lsn_text
-from orchestrator.db.verify import MAX_SHOWN
+from orchestrator.db.verify import MAX_SHOWN, shown
 from orchestrator.errors import (
     GreenswapError,
     PreflightFailed,
@@ -98,13 +98,16 @@ class DatabaseSwap:
     def verify(self, ctx: Context) -> None:
         """Green == f(blue), every key and column, both as of one point in blue's log."""
         result = ctx.sync.verify("forward")
-        ctx.remember(verified_keys=result.keys, verified_at_lsn=result.lsn and lsn_text(result.lsn))
+        ctx.remember(verified_keys=result.keys,
+                     verified_at=None if result.lsn is None else lsn_text(result.lsn))
         if not result.ok:
-            ctx.record("verify", "mismatch", result.summary(),
-                       keys=[[m.table, list(m.key)] for m in result.mismatches[:1000]],
+            ctx.record("verify", "mismatch", result.summary(), direction=result.direction,
+                       keys=[[m.table, [shown(v) for v in m.key]]
+                             for m in result.mismatches[:1000]],
                        rows=[m.as_dict() for m in result.mismatches[:MAX_SHOWN]],
                        next=result.next_step())
-            raise VerifyFailed(result.summary(), result.next_step())
+            raise VerifyFailed(result.summary(), f"{result.next_step()}; 'greenswap status'"
+                                                 " shows each key's rows")
 
     # -- the swap --------------------------------------------------------------------
 

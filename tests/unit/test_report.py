@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-from orchestrator.ops.report import check_results, lb_series, phase_spans, render
+from orchestrator.db.verify import CAUSE_OUTSIDE, Mismatch, mismatch_lines
+from orchestrator.ops.report import check_results, last_mismatches, lb_series, phase_spans, render
 from orchestrator.runbook.context import PHASES
+from orchestrator.runbook.journal import Event
 from tests.report_data import HOSTILE, T0, sample_rollout
 
 
@@ -55,3 +57,29 @@ def test_the_summary_shows_the_bake_actually_watched():
         {"start": 0, "end": 2.04, "rounds": 2}, {"start": 50, "end": 60, "rounds": 10}]})
     assert dict(report_data(resumed, events)["summary"])["bake watched"] == \
         "12.0 s in 2 segment(s)"
+
+
+def _mismatch_event() -> Event:
+    """What DatabaseSwap.verify journals: a row changed on green, with hostile text."""
+    row = Mismatch("stock_levels", ("D",), "differs", ("name", "on_hand"),
+                   {"sku": "D", "name": "item D", "qty": 0},
+                   {"sku": "D", "name": "item D", "on_hand": 0},
+                   {"sku": "D", "name": HOSTILE, "on_hand": 9999}, CAUSE_OUTSIDE).as_dict()
+    return Event(1, T0 + 45, "verify", "mismatch",
+                 "green differs from f(blue) at 1 key(s): stock_levels['D'] (name, on_hand)",
+                 {"direction": "forward", "rows": [row], "next": "find the writer"})
+
+
+def test_a_verify_mismatch_shows_both_rows_and_what_f_gives_in_the_page_and_in_words():
+    rollout, events = sample_rollout()
+    events.append(_mismatch_event())
+    page = render(rollout, events)
+    table = re.search(r'<table id="mismatches">(.*?)</table>', page, re.S).group(1)
+    assert "stock_levels" in table and "9999" in table and "item D" in table
+    assert HOSTILE not in page and "find the writer" in page
+    found = last_mismatches(events)
+    lines = mismatch_lines(found["rows"][0], found["direction"])
+    assert lines[0] == ("stock_levels['D']: differs in name, on_hand; green was written"
+                        " outside replay")
+    assert lines[2] == "  on_hand: green has 9999, f(blue) gives 0"
+    assert last_mismatches(sample_rollout()[1]) is None
