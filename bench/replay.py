@@ -10,7 +10,8 @@ native baseline measured alongside (see docs/PERFORMANCE.md for results):
       Ratio = native / greenswap.
   (c) live: blue under pgbench at a fixed rate; lag of the replayer, sampled every
       50 ms (the time from a source commit position to green holding it): p50, p99.
-  (d) verify: green == f(blue) over the M rows (b) copied, against (b)'s own time.
+  (d) verify: green == f(blue) over the M rows (b) copied, both as of one point in
+      blue's log (as a rollout verifies), against (b)'s own time.
       Ratio = verify / snapshot (goal <= 1.0x).
 
 Run as root (the clusters run as the postgres user), from the repository root:
@@ -36,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 from orchestrator.db.pgoutput import lsn_int  # noqa: E402
 from orchestrator.db.replayer import Replay  # noqa: E402
 from orchestrator.db.transform import load  # noqa: E402
-from orchestrator.db.verify import verify  # noqa: E402
+from orchestrator.db.verify import verify_at_point  # noqa: E402
 from tests.pg import Cluster  # noqa: E402
 
 APP = ROOT / "examples" / "sample-app"
@@ -207,7 +208,12 @@ def main() -> None:
               f" ({a.rows / snapshot:,.0f} rows/s), native {theirs:.2f}s;"
               f" ratio {theirs / snapshot:.2f}x (goal >= 1.0x)")
         if "d" in parts:
-            checked = verify(blue.dsn(), green.dsn(), load(TRANSFORM), "forward")
+            # As a rollout verifies: both sides as of one point in blue's log.
+            replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
+            try:
+                checked = verify_at_point(replay)
+            finally:
+                replay.close()
             assert checked.ok, checked.mismatches[:3]
             print(f"(d) verify {a.rows} blue keys ({checked.keys:,} green rows): "
                   f"{checked.seconds:.2f}s against the snapshot's {snapshot:.2f}s;"

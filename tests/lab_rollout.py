@@ -30,11 +30,11 @@ def lb_url(env) -> str:
     return "http://" + next(r.address for r in env.lab.records() if r.name == "lb-1")
 
 
-def under_load(env, action, rate: float = 60.0):
+def under_load(env, action, rate: float = 60.0, shape: str = "accounts"):
     """Run `action` while the client writes and reads through the LB. Returns what it
     returned (or raised), the client's result, and the client (for lost())."""
     load = Load(lb_url(env), rate=rate, workers=4, max_requests=50_000, max_seconds=900,
-                guard=lambda _u: env.check_route()).start()
+                guard=lambda _u: env.check_route(), shape=shape).start()
     try:
         outcome = action()
     except Exception as exc:  # noqa: BLE001 - the caller asserts on it
@@ -54,9 +54,11 @@ def db_record(env, color: str = "blue"):
     return next(r for r in env.lab.records() if r.color == color and r.role == "db")
 
 
-def admin_dsn(env, color: str = "blue") -> str:
-    """greenswap's own role on a colour's database, as the rollout connects."""
-    return (f"host={db_record(env, color).address} dbname=app user=greenswap"
+def admin_dsn(env, color: str = "blue", cfg: config.Config | None = None) -> str:
+    """greenswap's own role on a colour's database, as the rollout connects (under
+    `cfg`'s names, or the sample app's)."""
+    dbname, user = (cfg.database.dbname, cfg.database.admin_user) if cfg else ("app", "greenswap")
+    return (f"host={db_record(env, color).address} dbname={dbname} user={user}"
             f" password={env.admin_password()} connect_timeout=5")
 
 

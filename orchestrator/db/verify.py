@@ -254,6 +254,9 @@ def _replay_to(replay: Replay, point: Point, deadline_s: float, max_slot_wal: in
         raise ReplayError(f"replay did not reach verify's point within {deadline_s:g}s",
                           "check the replayer's lag ('greenswap replay status'), then verify"
                           " again")
+    if stats.applied_lsn > point.lsn:  # another replayer ran the stream past it
+        raise ReplayError(f"stream {replay.stream} was past verify's point",
+                          "make sure no other replayer runs the stream, then verify again")
 
 
 def _compare(blue: _Side, green: _Side, transform: Transform, direction: str,

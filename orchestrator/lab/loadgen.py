@@ -1,6 +1,7 @@
-"""A bounded client for the sample app, for the demo, the tests and the benchmark.
+"""A bounded client for the example apps, for the demo, the tests and the benchmark.
 
-Each request writes an account and reads it straight back through the LB. It
+Each request writes an item (an account, or a move of stock: `SHAPES`) and reads it
+straight back through the LB. It
 counts failed requests (anything but the expected answer, or no answer), stale
 reads (a read that misses the client's own acknowledged write) and keeps every
 acknowledged write, so that `lost()` can later ask whichever colour is live
@@ -14,7 +15,9 @@ import json
 import multiprocessing
 import threading
 import time
+import uuid
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 
@@ -23,7 +26,7 @@ class LoadResult:
     requests: int = 0
     failures: int = 0
     stale_reads: int = 0
-    writes: dict[int, dict] = field(default_factory=dict)  # id -> what was written
+    writes: dict[Any, dict] = field(default_factory=dict)  # id -> what was written
     errors: list[str] = field(default_factory=list)  # the first few, for the report
     latencies_ms: list[float] = field(default_factory=list)  # per write + read back
 
@@ -36,11 +39,68 @@ class LoadResult:
             self.errors.append(error)
 
 
+class Shape(Protocol):
+    """What a client writes and how it reads it back: one app's API."""
+
+    create: str  # the path a write is POSTed to
+
+    def payload(self, worker: int, n: int) -> dict: ...
+    def key(self, payload: dict, answer: dict) -> Any: ...
+    def path(self, key: Any) -> str: ...
+    def same(self, read: dict, written: dict) -> bool: ...
+
+
+class Accounts:
+    """The sample app's and ledger's API: an account, read back by the id it got."""
+
+    create = "/accounts"
+
+    def payload(self, worker: int, n: int) -> dict:
+        return {"name": f"Load W{worker} N{n}", "email": f"w{worker}n{n}@load.test",
+                "balance": f"{n % 1000}.{n % 100:02d}", "street": f"{n} Load St",
+                "city": "Loadville"}
+
+    def key(self, payload: dict, answer: dict) -> Any:
+        return answer["id"]
+
+    def path(self, key: Any) -> str:
+        return f"/accounts/{key}"
+
+    def same(self, read: dict, written: dict) -> bool:
+        return all(str(read.get(k)) == str(v) for k, v in written.items() if k != "balance") \
+            and float(read.get("balance", "nan")) == float(written["balance"])
+
+
+class Moves:
+    """examples/stock's API: a move of one of a few products, so every write updates
+    a hot counter row; keyed by the client's own uuid."""
+
+    create = "/moves"
+    PRODUCTS = ("A", "B", "C")
+
+    def payload(self, worker: int, n: int) -> dict:
+        return {"id": str(uuid.uuid4()), "sku": self.PRODUCTS[n % len(self.PRODUCTS)],
+                "delta": n % 7 - 3}
+
+    def key(self, payload: dict, answer: dict) -> Any:
+        return payload["id"]
+
+    def path(self, key: Any) -> str:
+        return f"/moves/{key}"
+
+    def same(self, read: dict, written: dict) -> bool:
+        return (read.get("sku"), read.get("delta")) == (written["sku"], written["delta"])
+
+
+SHAPES: dict[str, Shape] = {"accounts": Accounts(), "moves": Moves()}
+
+
 class Load:
     def __init__(self, base_url: str, rate: float = 100.0, workers: int = 4,
                  max_requests: int = 100_000, max_seconds: float = 600.0,
-                 guard=lambda _u: None) -> None:
+                 guard=lambda _u: None, shape: str = "accounts") -> None:
         guard(base_url)
+        self.shape = SHAPES[shape]
         parts = urlsplit(base_url)
         self.host, self.port = parts.hostname or "", parts.port or 80
         self.rate, self.workers = rate, workers
@@ -96,18 +156,16 @@ class Load:
         return http.client.HTTPConnection(self.host, self.port, timeout=10)
 
     def _one(self, conn, worker: int, n: int):
-        account = {"name": f"Load W{worker} N{n}", "email": f"w{worker}n{n}@load.test",
-                   "balance": f"{n % 1000}.{n % 100:02d}", "street": f"{n} Load St",
-                   "city": "Loadville"}
+        item = self.shape.payload(worker, n)
         began = time.monotonic()
         try:
-            status, body = _call(conn, "POST", "/accounts", account)
+            status, body = _call(conn, "POST", self.shape.create, item)
             if status != 201:
                 return self._fail(conn, f"POST answered {status}: {body[:80]!r}")
-            new_id = json.loads(body)["id"]
+            new_id = self.shape.key(item, json.loads(body))
             with self._lock:
-                self.result.writes[new_id] = account
-            status, body = _call(conn, "GET", f"/accounts/{new_id}")
+                self.result.writes[new_id] = item
+            status, body = _call(conn, "GET", self.shape.path(new_id))
         except (OSError, http.client.HTTPException, ValueError, KeyError) as exc:
             return self._fail(conn, f"{type(exc).__name__}: {exc}")
         try:
@@ -117,7 +175,8 @@ class Load:
         with self._lock:
             self.result.requests += 1
             self.result.latencies_ms.append((time.monotonic() - began) * 1000)
-            if status == 404 or (status == 200 and (read is None or not _same(read, account))):
+            if status == 404 or (status == 200 and (read is None
+                                                    or not self.shape.same(read, item))):
                 self.result.stale_reads += 1
                 self.result.note(f"stale read of {new_id}: {status} {body[:80]!r}")
             elif status != 200:
@@ -133,12 +192,12 @@ class Load:
         conn.close()
         return self._connect()
 
-    def lost(self, max_seconds: float = 300.0) -> list[int]:
+    def lost(self, max_seconds: float = 300.0) -> list[Any]:
         """Acknowledged writes that the live colour no longer has (or has changed),
         read back on as many connections as the load used."""
         items = sorted(self.result.writes.items())
         ends = time.monotonic() + max_seconds
-        missing: list[int] = []
+        missing: list[Any] = []
         slices = [items[n::self.workers] for n in range(self.workers)]
         threads = [threading.Thread(target=self._check, args=(part, ends, missing))
                    for part in slices]
@@ -150,27 +209,26 @@ class Load:
             raise TimeoutError(f"lost-write check did not finish in {max_seconds}s")
         return sorted(missing)
 
-    def _check(self, items: list, ends: float, missing: list[int]) -> None:
+    def _check(self, items: list, ends: float, missing: list[Any]) -> None:
         conn = self._connect()
-        for new_id, account in items:
+        for new_id, item in items:
             if time.monotonic() > ends:
                 return
             status, body = self._read_back(conn, new_id)
             try:
-                same = status == 200 and _same(json.loads(body), account)
+                same = status == 200 and self.shape.same(json.loads(body), item)
             except (ValueError, TypeError):
                 same = False
             if not same:
                 missing.append(new_id)
         conn.close()
 
-
-    def _read_back(self, conn, new_id: int) -> tuple[int, bytes]:
+    def _read_back(self, conn, new_id: Any) -> tuple[int, bytes]:
         """GET, asking again (up to 3 times) on an error that proves nothing: only
         a 404 or different data counts as a lost write."""
         for attempt in range(3):
             try:
-                status, body = _call(conn, "GET", f"/accounts/{new_id}")
+                status, body = _call(conn, "GET", self.shape.path(new_id))
             except (OSError, http.client.HTTPException):
                 conn.close()
                 status, body = 0, b""
@@ -222,8 +280,9 @@ class LoadApart:
                 self._child.join(timeout=5)
         return self.result
 
-    def lost(self, max_seconds: float = 300.0) -> list[int]:
-        here = Load(self.base_url, workers=self.bounds.get("workers", 4))
+    def lost(self, max_seconds: float = 300.0) -> list[Any]:
+        here = Load(self.base_url, workers=self.bounds.get("workers", 4),
+                    shape=self.bounds.get("shape", "accounts"))
         here.result = self.result
         return here.lost(max_seconds)
 
@@ -241,8 +300,3 @@ def _call(conn, method: str, path: str, payload: dict | None = None) -> tuple[in
     conn.request(method, path, body=body, headers=headers)
     resp = conn.getresponse()
     return resp.status, resp.read()
-
-
-def _same(read: dict, written: dict) -> bool:
-    return all(str(read.get(k)) == str(v) for k, v in written.items() if k != "balance") and (
-        float(read.get("balance", "nan")) == float(written["balance"]))

@@ -285,8 +285,9 @@ def _sync_steps(cfg: Config) -> dict[str, Callable[..., str]]:
             f" {db.max_slot_wal_mb} MiB of WAL)"),
         "migrate": migrations,
         "start": lambda d: f"replay: {way(d)}, in the background",
-        "verify": lambda d, *_: (f"verify: every key of {DIRECTIONS[d][1]} against"
-                                 f" f({DIRECTIONS[d][0]}), mismatches looked at again"),
+        "verify": lambda d: (f"verify: every key of {DIRECTIONS[d][1]} against"
+                             f" f({DIRECTIONS[d][0]}), both as of one point in"
+                             f" {DIRECTIONS[d][0]}'s log"),
         "prepare": lambda d: f"replay: {d} stream's connections and catalogs ready",
         "follow": lambda d: f"replay: {d} stream taken into this process",
         "drop": lambda d: f"replay: drop the {d} stream and its slot, if any",
