@@ -47,11 +47,12 @@ def forward_chunk(info: TableInfo, tt: TableTransform) -> Convert:
 
 class Pipeline:
     def __init__(self, rcur, query: str, convert: Convert, write: Write, what: str,
-                 progress: Callable[[int], None] = lambda _n: None) -> None:
+                 progress: Callable[[int], None] = lambda _n: None,
+                 depth: int = QUEUE_DEPTH) -> None:
         self.rcur, self.query, self.convert, self.write = rcur, query, convert, write
         self.what, self.progress = what, progress
-        self.lines: queue.Queue = queue.Queue(QUEUE_DEPTH)
-        self.out: queue.Queue = queue.Queue(QUEUE_DEPTH)
+        self.lines: queue.Queue = queue.Queue(depth)
+        self.out: queue.Queue = queue.Queue(depth)
         self.failed = threading.Event()
         self.errors: list[BaseException] = []
 

@@ -65,7 +65,7 @@ from orchestrator.db.catalog import (
 )
 from orchestrator.db.connect import connect
 from orchestrator.db.mapping import forward_rows, inverse_row
-from orchestrator.db.pipeline import Convert, Pipeline, forward_chunk
+from orchestrator.db.pipeline import QUEUE_DEPTH, Convert, Pipeline, forward_chunk
 from orchestrator.db.point import Point, point_in_log
 from orchestrator.db.replayer import Replay
 from orchestrator.db.stream import DEFAULT_MAX_SLOT_WAL
@@ -78,6 +78,17 @@ MAX_LISTED = 1000
 MAX_SHOWN = 20  # mismatches explained row by row
 CATCH_UP_S = 300.0  # for the stream to reach verify's point
 SET_COLUMN = "gs_set"  # which column set of f's (or g's) output a kept row holds
+# Compared a key range at a time, beside the stream, when both sides order the key
+# alike: each range's join runs on the checked server while Python converts the
+# next rows (the queue between them holds RANGE_QUEUE chunks).
+RANGE_ROWS = 50_000
+RANGE_QUEUE = 16
+BOUND = "gs bound"  # a convert's extra group: the chunk's last source line
+# Key types whose order is the same on any server (no collation): a source key of
+# one and a checked key of the same (or both integers) sort alike.
+ORDERED_TYPES = {"smallint", "integer", "bigint", "numeric", "uuid", "date",
+                 "timestamp without time zone", "timestamp with time zone"}
+INTEGERS = {"smallint", "integer", "bigint"}
 # The join pass keeps expected rows in a temp table and hash-joins them with the
 # real ones: with the defaults (8 MB, 4 MB) both spill to disk.
 SESSION = "SET temp_buffers = '256MB'; SET work_mem = '128MB'"
@@ -276,21 +287,47 @@ def _verify_table(tt: TableTransform, blue: _Side, green: _Side, direction: str,
     source, checked = (blue, green) if direction == "forward" else (green, blue)
     plan = (_forward if direction == "forward" else _reverse)(tt, blue, green)
     joined = [_Joined(checked, t, order) for t, order in plan.checked]
-    _stream(source, plan, tt.source, progress, joined)
+    ranged = plan.ranged and all(_ordered_alike(plan.key_types, j.key_types) for j in joined)
+    _stream(source, plan, tt.source, progress, joined, ranged)
     for table in joined:
-        table.compare()
+        table.compare()  # the last range, or all of it
+        table.close()
         result.keys += table.expected + table.extra
         result.mismatches += table.listed
         result.unlisted += table.unlisted
 
 
 def _stream(source: _Side, plan: _Plan, name: str, progress: Progress,
-            tables: list[_Joined]) -> None:
-    """The source's rows through the transform, each chunk to its checked table."""
+            tables: list[_Joined], ranged: bool) -> None:
+    """The source's rows through the transform, each chunk to its checked table.
+    Ranged, they come in key order, and every chunk ends with its last key, up to
+    which each checked table can be compared while the rest streams."""
     by_name = {t.table: t for t in tables}
-    Pipeline(source.conn.cursor(), plan.query, plan.convert,
-             lambda table, cols, text: by_name[table].expect(cols, text),
-             f"verify of {name}", lambda n: progress(name, n)).run()
+    convert, query = plan.convert, plan.query
+
+    def write(table: str, cols: tuple[str, ...], text: str) -> None:
+        if table != BOUND:
+            by_name[table].expect(cols, text)
+            return
+        key = plan.key_of(parse_copy_line(text.rstrip("\n")))
+        for t in tables:
+            t.reached(key)
+
+    if ranged:
+        def convert(chunk: list[str]) -> dict[tuple[str, tuple[str, ...]], list[str]]:
+            groups = plan.convert(chunk)
+            groups[(BOUND, ())] = [chunk[-1]]  # after the chunk's rows: dicts keep order
+            return groups
+        query = f"{plan.query} ORDER BY {', '.join(plan.key_exprs)}"
+    Pipeline(source.conn.cursor(), query, convert, write, f"verify of {name}",
+             lambda n: progress(name, n), depth=RANGE_QUEUE if ranged else QUEUE_DEPTH).run()
+
+
+def _ordered_alike(source: tuple[str, ...], checked: tuple[str, ...]) -> bool:
+    """Whether keys of these types sort the same on both servers."""
+    return all(a in ORDERED_TYPES and b in ORDERED_TYPES
+               and (a == b or (a in INTEGERS and b in INTEGERS)) for a, b in
+               zip(source, checked, strict=True))
 
 
 @dataclass(frozen=True)
@@ -357,6 +394,10 @@ class _Plan:
     query: str  # the source rows, as one SELECT
     convert: Convert  # a chunk of its COPY lines -> expected rows by table
     checked: list[tuple[str, tuple[str, ...]]]  # tables compared, key columns in blue order
+    key_exprs: list[str]  # the entity key in the query, in blue's key order
+    key_types: tuple[str, ...]  # their types, without typmods
+    key_of: Callable[[list], tuple]  # a source line's fields -> its key (text)
+    ranged: bool = True  # False: the source cannot be read in key order
 
 
 def _forward(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
@@ -364,7 +405,10 @@ def _forward(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
     query = f"SELECT {', '.join(map(quote_ident, info.columns))} FROM {quote_table(info.name)}"
     for g in tt.targets:
         green.info(g)  # refused now, before any work, if it does not exist
-    return _Plan(query, forward_chunk(info, tt), [(g, _blue_order(tt, g)) for g in tt.targets])
+    at = [info.columns.index(c) for c in tt.key]
+    return _Plan(query, forward_chunk(info, tt), [(g, _blue_order(tt, g)) for g in tt.targets],
+                 [quote_ident(c) for c in tt.key], _types(info, tt.key),
+                 lambda fields: tuple(fields[i] for i in at))
 
 
 def _reverse(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
@@ -392,7 +436,20 @@ def _reverse(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
             source += f" FULL JOIN {quote_table(tables[a])} t{a} ON {on}"
     query = f"SELECT {', '.join(selects)} FROM {source}"
     blue.info(tt.source)
-    return _Plan(query, _inverse_chunk(tt, tables, infos), [(tt.source, tt.key)])
+    # A line's key: each part from the first table that has a row (as coalesce does).
+    starts = [sum(len(i.columns) for i in infos[:a]) for a in range(len(infos))]
+    at = [[starts[a] + info.columns.index(_blue_order(tt, tables[a])[i])
+           for a, info in enumerate(infos)] for i in range(len(tt.key))]
+
+    def line_key(fields: list) -> tuple:
+        return tuple(next(fields[j] for j in part if fields[j] is not None) for part in at)
+    return _Plan(query, _inverse_chunk(tt, tables, infos), [(tt.source, tt.key)],
+                 [joined_key(len(infos), i) for i in range(len(tt.key))],
+                 _types(first, first_order), line_key)
+
+
+def _types(info: TableInfo, columns: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(info.type_of(c).split("(")[0] for c in columns)
 
 
 def _inverse_chunk(tt: TableTransform, tables: list[str], infos: list[TableInfo]) -> Convert:
@@ -536,18 +593,21 @@ class _Side:
 
 
 class _Joined:
-    """One checked table: the expected rows kept in a temp table, then one full join."""
+    """One checked table: the expected rows kept in a temp table, then a full join
+    with the real one, a key range at a time (`reached`) or all at once."""
 
     def __init__(self, side: _Side, table: str, order: tuple[str, ...]) -> None:
         self.side, self.table, self.order = side, table, order
         self.info = side.info(table)
+        self.key_types = _types(self.info, order)
         self.temp = side.temp_like(table)
-        self.actual = quote_table(table)
         self.key = [quote_ident(c) for c in order]
         self.sets: dict[tuple[str, ...], int] = {}
         self.current: int | None = None
         self.expected = self.extra = self.unlisted = 0
         self.listed: list[Mismatch] = []
+        self.after: tuple | None = None  # the key the last compared range ended at
+        self.pending = 0  # expected rows in the temp table, not compared yet
 
     def expect(self, cols: tuple[str, ...], text: str) -> None:
         index = self.sets.setdefault(cols, len(self.sets))
@@ -558,34 +618,69 @@ class _Joined:
                 cur.execute(f"ALTER TABLE {self.temp} ALTER {SET_COLUMN} SET DEFAULT {index}")
             self.current = index
         self.side.copy_in(self.temp, cols, text)
-        self.expected += text.count("\n")
+        lines = text.count("\n")
+        self.expected += lines
+        self.pending += lines
 
-    def compare(self) -> None:
+    def reached(self, key: tuple) -> None:
+        """Every expected row up to `key` is in: compare that range, once it is big
+        enough to be worth a join."""
+        if self.pending >= RANGE_ROWS:
+            self.compare(key)
+
+    def compare(self, upto: tuple | None = None) -> None:
+        """Compare the keys after the last range, up to `upto` (None: all the rest),
+        then empty the temp table for the next range."""
         on = " AND ".join(f"e.{k} = a.{k}" for k in self.key)
         query = (
             f"SELECT {', '.join(f'coalesce(e.{k}, a.{k})' for k in self.key)},"
             f" e.{SET_COLUMN} IS NULL AS only_here, a.{self.key[0]} IS NULL AS missing"
-            f" FROM {self.temp} e FULL JOIN {self.actual} a ON {on}"
+            f" FROM {self.temp} e FULL JOIN {self._actual(upto)} a ON {on}"
             f" WHERE e.{SET_COLUMN} IS NULL OR a.{self.key[0]} IS NULL OR {self._differs()}")
         decoders = [decoder(self.info.type_oids[self.info.columns.index(c)])
                     for c in self.order]
+        room = MAX_LISTED - len(self.listed)
         buf = io.StringIO()
         with self.side.conn.cursor() as cur:
             # COPY's text, as every row is read elsewhere (a boolean is t, not true);
             # the first MAX_LISTED listed, the rest only counted.
-            cur.copy_expert(f"COPY ({query} LIMIT {MAX_LISTED}) TO STDOUT", buf)
-            for line in buf.getvalue().splitlines():
+            if room:
+                cur.copy_expert(f"COPY ({query} LIMIT {room}) TO STDOUT", buf)
+            found = buf.getvalue().splitlines()
+            extra_found = 0
+            for line in found:
                 *values, only_here, missing = parse_copy_line(line)
-                self.extra += only_here == "t"
+                extra_found += only_here == "t"
                 kind = "extra" if only_here == "t" else "missing" if missing == "t" else "differs"
                 self.listed.append(Mismatch(self.table, tuple(
                     None if v is None else d(v) for d, v in zip(decoders, values, strict=True)),
                     kind))
-            if len(self.listed) == MAX_LISTED:
+            if len(found) == room:  # more may differ than were listed: count them
                 cur.execute(f"SELECT count(*), count(*) FILTER (WHERE only_here) FROM ({query}) m")
                 total, extra = cur.fetchone()
-                self.unlisted, self.extra = total - MAX_LISTED, extra
+                self.unlisted += total - len(found)
+                extra_found = extra
+            self.extra += extra_found
             # The side's transaction lasts the whole verify: free its temp buffers now.
+            cur.execute(f"TRUNCATE {self.temp}")
+        self.after, self.pending = upto, 0
+
+    def _actual(self, upto: tuple | None) -> str:
+        """The checked table, its keys restricted to the range being compared."""
+        keys = f"({', '.join(self.key)})"
+        bounds = []
+        with self.side.conn.cursor() as cur:
+            for op, at in ((">", self.after), ("<=", upto)):
+                if at is not None:
+                    typed = ", ".join(cur.mogrify(f"%s::{self.info.type_of(c)}", (v,)).decode()
+                                      for c, v in zip(self.order, at, strict=True))
+                    bounds.append(f"{keys} {op} ({typed})")
+        if not bounds:
+            return quote_table(self.table)
+        return f"(SELECT * FROM {quote_table(self.table)} WHERE {' AND '.join(bounds)})"
+
+    def close(self) -> None:
+        with self.side.conn.cursor() as cur:
             cur.execute(f"DROP TABLE {self.temp}")
 
     def _differs(self) -> str:
