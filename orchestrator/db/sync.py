@@ -287,16 +287,15 @@ class Sync:
     def verify(self, direction: str) -> VerifyResult:
         """The whole target against the transform of the source, both as of one point
         in the source's log (verify.verify_at_point): the background replayer stops,
-        this process replays to the point, and the replayer goes on as soon as both
-        snapshots are held, while they are compared."""
-        running = self.running(direction)
+        this process replays to the point, and the replayer runs again as soon as
+        both snapshots are held, while they are compared (also if it was not running
+        before: a resumed rollout's sync may have been left without it)."""
         self.stop(direction)
         replay = self._take(direction)
 
         def resumed() -> None:
             replay.close()  # its advisory lock must go before the replayer starts
-            if running:
-                self.start(direction)
+            self.start(direction)
         try:
             return verify_at_point(replay, resumed, max_slot_wal=self.max_slot_wal_mb << 20)
         finally:

@@ -204,3 +204,30 @@ def test_a_step_log_that_cannot_be_written_does_not_stop_the_swap(tmp_path):
         log.begin("hold")
         log.end("hold", 1.0)
     assert last_swap(blocked) is None
+
+
+def test_a_failed_verify_shows_each_key_s_rows_in_status_and_its_json(tmp_path, capsys):
+    """What DatabaseSwap.verify journals on a mismatch reaches `status` and --json."""
+    from orchestrator.db.verify import CAUSE_OUTSIDE, Mismatch, VerifyResult
+
+    doc = yaml.safe_load(SAMPLE.read_text())
+    doc.update(state_dir=str(tmp_path / "state"))
+    cfg = config.parse(doc, SAMPLE)
+    journal = Journal(cfg.state_dir)
+    rid = journal.start(cfg.environment, {"blue": "blue", "green": "green"})
+    result = VerifyResult("forward", 10, [Mismatch(
+        "accounts", (7,), "differs", ("balance_cents",), {"id": 7, "balance": "1.50"},
+        {"id": 7, "balance_cents": 150}, {"id": 7, "balance_cents": 151}, CAUSE_OUTSIDE)])
+    journal.record(rid, "verify", "mismatch", result.summary(), direction="forward",
+                   rows=[m.as_dict() for m in result.mismatches], next=result.next_step())
+    journal.record(rid, "verify", "fail", result.summary())
+    data = status_data(cfg, journal)
+    found = data["mismatches"]
+    assert found["summary"] == "green differs from f(blue) at 1 key(s): accounts[7] (balance_cents)"
+    assert found["rows"][0]["actual"] == {"id": 7, "balance_cents": 151}
+    assert found["rows"][0]["expected"]["balance_cents"] == 150
+    assert "written outside replay" in found["next"]
+    show_status(data)
+    shown = capsys.readouterr().out
+    assert "accounts[7]: differs in balance_cents; green was written outside replay" in shown
+    assert "balance_cents: green has 151, f(blue) gives 150" in shown
