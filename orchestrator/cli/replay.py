@@ -19,13 +19,14 @@ from orchestrator.cli.output import emit_json, say
 from orchestrator.db import lag as lag_data
 from orchestrator.db.catalog import estimated_rows
 from orchestrator.db.connect import connect
+from orchestrator.db.mismatch import MAX_SHOWN, mismatch_lines
 from orchestrator.db.pgoutput import lsn_int, lsn_text
 from orchestrator.db.replayer import Replay
 from orchestrator.db.sequences import sync_sequences
 from orchestrator.db.snapshot import SnapshotResult
 from orchestrator.db.stream import StreamStats
 from orchestrator.db.transform import load
-from orchestrator.db.verify import MAX_SHOWN, mismatch_lines, verify, verify_at_point
+from orchestrator.db.verify import verify, verify_at_point
 from orchestrator.errors import RowRejected, TransformError
 
 # DSNs may come from the environment; keep passwords out of them (use PGPASSWORD or

@@ -13,7 +13,7 @@ from rich.table import Table
 from orchestrator.cli.options import config_option, when
 from orchestrator.cli.output import emit_json, out
 from orchestrator.config import Config, load
-from orchestrator.db.verify import mismatch_lines
+from orchestrator.db.mismatch import mismatch_lines
 from orchestrator.ops.report import last_mismatches
 from orchestrator.runbook.journal import PHASES, Journal, Rollout, RolloutState
 from orchestrator.runbook.lease import open_journal

@@ -30,13 +30,14 @@ from orchestrator.db import schema
 from orchestrator.db.apply import SCHEMA
 from orchestrator.db.connect import connect
 from orchestrator.db.fence import Fence
+from orchestrator.db.mismatch import VerifyResult
 from orchestrator.db.pgoutput import lsn_int
 from orchestrator.db.replayer import Replay
 from orchestrator.db.sequences import sync_sequences
 from orchestrator.db.stream import StreamStats
 from orchestrator.db.transform import Transform
 from orchestrator.db.transform import load as load_transform
-from orchestrator.db.verify import VerifyResult, verify_at_point
+from orchestrator.db.verify import verify_at_point
 from orchestrator.errors import GreenswapError, ReplayError
 
 DIRECTIONS = {"forward": ("blue", "green"), "reverse": ("green", "blue")}  # source, target

@@ -20,8 +20,11 @@ only on a quiet source (writers stopped, replay caught up).
 
 The comparison: for each blue table, the source's rows stream through the transform
 into temp tables on the checked side, the way the snapshot copies them (pipeline.py:
-COPY out, Python, COPY in, overlapped), and that server compares the two with one
-full join on the key per table. So:
+COPY out, Python, COPY in, overlapped), and that server compares the two with a
+full join on the key per table. Where both sides sort the key alike (ORDERED_TYPES),
+the source is read in key order and each RANGE_ROWS of it is joined as soon as it
+is in, while the rest streams: the join leaves the tail, and a temp table holds one
+range, not all of f(blue). Otherwise, one join at the end. So:
 
 - every key type compares as itself (a uuid, a timestamp, a (text, date) pair);
 - values compare by their column type's own equality (1.5 == 1.50 in a numeric,
@@ -30,6 +33,8 @@ full join on the key per table. So:
 - memory stays flat: rows stream through in chunks, the expected rows live in the
   checked server's temp tables, and both transactions are rolled back: verify
   writes nothing that outlives it.
+- the source's rows are read in key order (ranged), so text keys, whose order
+  depends on each server's collation, are compared all at once.
 
 A row missing on either side, or one that differs, is a mismatch; the first
 MAX_LISTED per table are listed by key, the rest counted, and the first MAX_SHOWN
@@ -47,8 +52,7 @@ import io
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import psycopg2
 import psycopg2.errors
@@ -65,6 +69,14 @@ from orchestrator.db.catalog import (
 )
 from orchestrator.db.connect import connect
 from orchestrator.db.mapping import forward_rows, inverse_row
+from orchestrator.db.mismatch import (
+    CAUSE_OUTSIDE,
+    CAUSE_TRANSFORM,
+    MAX_SHOWN,
+    SIDES,
+    Mismatch,
+    VerifyResult,
+)
 from orchestrator.db.pipeline import QUEUE_DEPTH, Convert, Pipeline, forward_chunk
 from orchestrator.db.point import Point, point_in_log
 from orchestrator.db.replayer import Replay
@@ -75,7 +87,6 @@ from orchestrator.db.visibility import Snapshot
 from orchestrator.errors import ReplayError, ReplayRefused
 
 MAX_LISTED = 1000
-MAX_SHOWN = 20  # mismatches explained row by row
 CATCH_UP_S = 300.0  # for the stream to reach verify's point
 SET_COLUMN = "gs_set"  # which column set of f's (or g's) output a kept row holds
 # Compared a key range at a time, beside the stream, when both sides order the key
@@ -93,111 +104,6 @@ INTEGERS = {"smallint", "integer", "bigint"}
 # real ones: with the defaults (8 MB, 4 MB) both spill to disk.
 SESSION = "SET temp_buffers = '256MB'; SET work_mem = '128MB'"
 Progress = Callable[[str, int], None]  # (source table, rows streamed so far)
-# Why a key mismatches, where its rows tell (Mismatch.cause):
-CAUSE_TRANSFORM = "transform"  # f gave two outputs for one row, or another one than at the copy
-CAUSE_OUTSIDE = "outside"  # the target's row was written after the copy, the source's never
-SIDES = {"forward": ("blue", "green", "f(blue)"), "reverse": ("green", "blue", "g(green)")}
-
-
-@dataclass(frozen=True)
-class Mismatch:
-    table: str  # the green table (forward) or blue table (reverse)
-    key: tuple  # in the order of blue's key
-    kind: str  # missing (expected, not there), extra (there, not expected), differs
-    columns: tuple[str, ...] = ()  # that differ: all of a missing or extra row's
-    source: dict | None = None  # forward: blue's row; reverse: green's rows by table
-    expected: dict | None = None  # f's (g's) output for this table and key
-    actual: dict | None = None  # the target's row
-    cause: str = ""  # CAUSE_TRANSFORM, CAUSE_OUTSIDE, or "" where the rows do not tell
-
-    def brief(self) -> str:
-        what = {"missing": "missing", "extra": "not expected"}.get(self.kind)
-        detail = what or ", ".join(self.columns) or "differs"
-        return f"{self.table}{list(self.key)} ({detail})"
-
-    def as_dict(self) -> dict:
-        return {"table": self.table, "key": [shown(v) for v in self.key], "kind": self.kind,
-                "columns": list(self.columns), "cause": self.cause or None,
-                "source": _shown_rows(self.source), "expected": _shown_row(self.expected),
-                "actual": _shown_row(self.actual)}
-
-
-def shown(value: Any) -> Any:
-    """A value as JSON carries it: numbers, text and NULL as they are, the rest
-    (Decimal, datetime, uuid...) as their text."""
-    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
-
-
-def _shown_row(row: dict | None) -> dict | None:
-    return None if row is None else {c: shown(v) for c, v in row.items()}
-
-
-def _shown_rows(rows: dict | None) -> dict | None:
-    if rows is None or not all(isinstance(v, dict | None) for v in rows.values()):
-        return _shown_row(rows)
-    return {t: _shown_row(r) for t, r in rows.items()}  # reverse: rows by green table
-
-
-@dataclass
-class VerifyResult:
-    direction: str
-    keys: int = 0  # rows compared: expected rows, and rows found only on the target
-    mismatches: list[Mismatch] = field(default_factory=list)
-    unlisted: int = 0  # mismatches beyond MAX_LISTED per table, counted only
-    seconds: float = 0.0
-    lsn: int | None = None  # the point compared at; None: each side as read (at once)
-
-    @property
-    def ok(self) -> bool:
-        return not self.mismatches
-
-    @property
-    def count(self) -> int:
-        return len(self.mismatches) + self.unlisted
-
-    def summary(self) -> str:
-        """One line: which side differs from which, at which keys and columns."""
-        _source, target, expected = SIDES[self.direction]
-        first = ", ".join(m.brief() for m in self.mismatches[:5])
-        more = f" and {self.count - 5} more" if self.count > 5 else ""
-        return f"{target} differs from {expected} at {self.count} key(s): {first}{more}"
-
-    def next_step(self) -> str:
-        """What to do about it, from the causes the explained rows tell."""
-        source, target, expected = SIDES[self.direction]
-        causes = {m.cause for m in self.mismatches[:MAX_SHOWN]}
-        if CAUSE_TRANSFORM in causes:
-            return (f"the transform is the likely cause: a {source} row no change has touched"
-                    f" since the copy now gives another {expected} (or two outputs for one"
-                    " row); make it pure and fix it, then roll out again")
-        if causes == {CAUSE_OUTSIDE}:
-            return (f"{target} was written outside replay (a writer pointed at {target}?):"
-                    " find it, then roll out again")
-        return (f"compare each key's {source} row, {expected} and {target}'s row: a writer on"
-                f" {target} or a transform that is not pure are the usual causes")
-
-
-def mismatch_lines(m: dict, direction: str) -> list[str]:
-    """A mismatch (`Mismatch.as_dict`, as the journal keeps it) for people: its key,
-    the likely cause, and per differing column what each side holds."""
-    source, target, expected = SIDES[direction]
-    cause = {CAUSE_TRANSFORM: "; likely the transform",
-             CAUSE_OUTSIDE: f"; {target} was written outside replay"}.get(m.get("cause") or "", "")
-    where = f"{m['table']}{m['key']}"
-    if m["kind"] == "missing":
-        return [f"{where}: missing on {target}{cause}", f"  {expected}: {m.get('expected')}",
-                f"  {source}: {m.get('source')}"]
-    if m["kind"] == "extra":
-        return [f"{where}: on {target} but not in {expected}{cause}",
-                f"  {target}: {m.get('actual')}", f"  {source}: {m.get('source')}"]
-    columns = m.get("columns") or []
-    lines = [f"{where}: differs in {', '.join(columns) or 'a column'}{cause}"]
-    actual, wanted = m.get("actual") or {}, m.get("expected") or {}
-    lines += [f"  {c}: {target} has {actual.get(c)!r}, {expected} gives {wanted.get(c)!r}"
-              for c in columns]
-    return lines
-
-
 def verify(blue_dsn: str, green_dsn: str, transform: Transform, direction: str = "forward",
            progress: Progress = lambda _t, _n: None) -> VerifyResult:
     """Compare every table of `transform`, each side as it is when read: exact when
@@ -223,8 +129,7 @@ def verify_at_point(replay: Replay, resumed: Callable[[], None] = lambda: None,
     point; `resumed` is called once both sides' snapshots are held, to let the
     stream go on (it must close `replay` first)."""
     started = time.monotonic()
-    position = replay.target.position()
-    if position is None:
+    if replay.target.position() is None:
         raise ReplayRefused(
             f"verify at one point needs stream {replay.stream}'s position on the target,"
             " and it has none", "start the replayer first; with the source's writers"
@@ -287,7 +192,7 @@ def _verify_table(tt: TableTransform, blue: _Side, green: _Side, direction: str,
     source, checked = (blue, green) if direction == "forward" else (green, blue)
     plan = (_forward if direction == "forward" else _reverse)(tt, blue, green)
     joined = [_Joined(checked, t, order) for t, order in plan.checked]
-    ranged = plan.ranged and all(_ordered_alike(plan.key_types, j.key_types) for j in joined)
+    ranged = all(_ordered_alike(plan.key_types, j.key_types) for j in joined)
     _stream(source, plan, tt.source, progress, joined, ranged)
     for table in joined:
         table.compare()  # the last range, or all of it
@@ -397,7 +302,6 @@ class _Plan:
     key_exprs: list[str]  # the entity key in the query, in blue's key order
     key_types: tuple[str, ...]  # their types, without typmods
     key_of: Callable[[list], tuple]  # a source line's fields -> its key (text)
-    ranged: bool = True  # False: the source cannot be read in key order
 
 
 def _forward(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import jinja2
 
-from orchestrator.db.verify import SIDES
+from orchestrator.db.mismatch import SIDES
 from orchestrator.fsutil import write_atomic
 from orchestrator.runbook.journal import PHASES, Event, Rollout
 

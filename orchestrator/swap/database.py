@@ -14,8 +14,8 @@ import psycopg2
 
 from orchestrator.config import database_names
 from orchestrator.db.lag import LagSample
+from orchestrator.db.mismatch import MAX_SHOWN, shown
 from orchestrator.db.pgoutput import lsn_text
-from orchestrator.db.verify import MAX_SHOWN, shown
 from orchestrator.errors import (
     GreenswapError,
     PreflightFailed,

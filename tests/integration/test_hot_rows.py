@@ -15,14 +15,15 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 
+from orchestrator.db.mismatch import CAUSE_OUTSIDE, CAUSE_TRANSFORM
 from orchestrator.db.pgoutput import lsn_int
 from orchestrator.db.replayer import Replay
 from orchestrator.db.sync import Sync
 from orchestrator.db.transform import load
-from orchestrator.db.verify import CAUSE_OUTSIDE, CAUSE_TRANSFORM
 from orchestrator.errors import VerifyFailed
 from orchestrator.swap.database import DatabaseSwap
 from tests.conftest import _clusters
@@ -38,17 +39,24 @@ def stock():
     yield from _clusters(STOCK, SEED)
 
 
-def sync_of(blue, green, tmp_path, base: str) -> Sync:
+@contextmanager
+def forward_sync(blue, green, tmp_path, base: str):
+    """A rollout's Sync of the two clusters, its forward stream running and past its
+    snapshot; every stream stopped at the end."""
     dsns = {"blue": blue.dsn(), "green": green.dsn()}
-    return Sync(dsns.__getitem__, TRANSFORM, base, tmp_path / "logs", "postgres")
-
-
-def wait_for_position(sync: Sync, direction: str) -> None:
-    deadline = time.monotonic() + 60
-    while sync.position(direction) is None:
-        assert sync.running(direction), sync.failure(direction)
-        assert time.monotonic() < deadline, "no position within 60 s"
-        time.sleep(0.1)
+    sync = Sync(dsns.__getitem__, TRANSFORM, base, tmp_path / "logs", "postgres")
+    try:
+        sync.start("forward")
+        deadline = time.monotonic() + 60
+        while sync.position("forward") is None:
+            assert sync.running("forward"), sync.failure("forward")
+            assert time.monotonic() < deadline, "no position within 60 s"
+            time.sleep(0.1)
+        yield sync
+    finally:
+        for direction in ("forward", "reverse"):
+            sync.stop(direction)
+        sync.close()
 
 
 def drain(source, target, direction: str, stream: str) -> None:
@@ -63,10 +71,7 @@ def drain(source, target, direction: str, stream: str) -> None:
 
 def test_hot_rows_verify_forward_and_reverse_under_load(stock, tmp_path):
     blue, green = stock
-    sync = sync_of(blue, green, tmp_path, "gs_hot")
-    try:
-        sync.start("forward")
-        wait_for_position(sync, "forward")
+    with forward_sync(blue, green, tmp_path, "gs_hot") as sync:
         with HotRows(blue.dsn(), "blue", seed=1) as load_run:
             for run in range(RUNS):
                 time.sleep(0.5)
@@ -97,10 +102,6 @@ def test_hot_rows_verify_forward_and_reverse_under_load(stock, tmp_path):
         counters_match(blue.sql(BLUE_COUNTERS))
         counters_match(green.sql(GREEN_COUNTERS))
         assert blue.sql("SELECT count(*) FROM moves") == [(forward_done + reverse_done,)]
-    finally:
-        for direction in ("forward", "reverse"):
-            sync.stop(direction)
-        sync.close()
 
 
 class _Recorder:
@@ -118,10 +119,7 @@ class _Recorder:
 
 def test_a_row_changed_on_green_behind_the_replayer_is_named_with_its_values(stock, tmp_path):
     blue, green = stock
-    sync = sync_of(blue, green, tmp_path, "gs_plant")
-    try:
-        sync.start("forward")
-        wait_for_position(sync, "forward")
+    with forward_sync(blue, green, tmp_path, "gs_plant") as sync:
         with HotRows(blue.dsn(), "blue", seed=3):
             time.sleep(0.5)
             assert sync.verify("forward").ok
@@ -145,9 +143,6 @@ def test_a_row_changed_on_green_behind_the_replayer_is_named_with_its_values(sto
         assert (phase, kind) == ("verify", "mismatch")
         assert data["rows"][0]["actual"]["name"] == "tampered"
         assert data["rows"][0]["expected"]["name"] == "item D"
-    finally:
-        sync.stop("forward")
-        sync.close()
 
 
 def test_a_transform_that_changed_since_the_copy_is_named_as_the_cause(stock, tmp_path):
@@ -157,10 +152,7 @@ def test_a_transform_that_changed_since_the_copy_is_named_as_the_cause(stock, tm
     changed = tmp_path / "transform.py"
     changed.write_text(TRANSFORM.read_text().replace(
         '"name": row["name"], "on_hand"', '"name": row["name"].upper(), "on_hand"'))
-    sync = sync_of(blue, green, tmp_path, "gs_changed")
-    try:
-        sync.start("forward")
-        wait_for_position(sync, "forward")
+    with forward_sync(blue, green, tmp_path, "gs_changed") as sync:
         with HotRows(blue.dsn(), "blue", seed=4):
             time.sleep(0.5)
             sync.transform_path = changed  # as if the file was edited mid-rollout
@@ -169,9 +161,6 @@ def test_a_transform_that_changed_since_the_copy_is_named_as_the_cause(stock, tm
         cold = [m for m in result.mismatches if m.key == ("D",)]
         assert [(m.columns, m.cause) for m in cold] == [(("name",), CAUSE_TRANSFORM)]
         assert "transform is the likely cause" in result.next_step()
-    finally:
-        sync.stop("forward")
-        sync.close()
 
 
 def test_replay_verify_by_hand_takes_the_stream_to_its_point_and_shows_the_rows(stock):

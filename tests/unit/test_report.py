@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from orchestrator.db.verify import CAUSE_OUTSIDE, Mismatch, mismatch_lines
+from orchestrator.db.mismatch import CAUSE_OUTSIDE, Mismatch, mismatch_lines
 from orchestrator.ops.report import check_results, last_mismatches, lb_series, phase_spans, render
 from orchestrator.runbook.context import PHASES
 from orchestrator.runbook.journal import Event

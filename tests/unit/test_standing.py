@@ -208,7 +208,7 @@ def test_a_step_log_that_cannot_be_written_does_not_stop_the_swap(tmp_path):
 
 def test_a_failed_verify_shows_each_key_s_rows_in_status_and_its_json(tmp_path, capsys):
     """What DatabaseSwap.verify journals on a mismatch reaches `status` and --json."""
-    from orchestrator.db.verify import CAUSE_OUTSIDE, Mismatch, VerifyResult
+    from orchestrator.db.mismatch import CAUSE_OUTSIDE, Mismatch, VerifyResult
 
     doc = yaml.safe_load(SAMPLE.read_text())
     doc.update(state_dir=str(tmp_path / "state"))
