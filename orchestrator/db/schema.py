@@ -64,10 +64,13 @@ def readiness(dsn: str, tables: Iterable[str], max_slot_wal_mb: int, app_user: s
             wal_level, free_slots, free_senders = cur.fetchone()
             if wal_level != "logical":
                 lacks.append(f"wal_level is {wal_level}: set it to logical (a restart)")
-            if free_slots < 1:
-                lacks.append("no free replication slot: raise max_replication_slots (a restart)")
-            if free_senders < 1:
-                lacks.append("no free WAL sender: raise max_wal_senders (a restart)")
+            # Replay's stream takes one of each, and verify's point one more for a moment.
+            if free_slots < 2:
+                lacks.append(f"{free_slots} free replication slot(s), replay and verify need 2:"
+                             " raise max_replication_slots (a restart)")
+            if free_senders < 2:
+                lacks.append(f"{free_senders} free WAL sender(s), replay and verify need 2:"
+                             " raise max_wal_senders (a restart)")
             cur.execute("SELECT " + ", ".join(sql for sql, _ in ROLE_NEEDS), {"app": app_user})
             held = cur.fetchone()
             missing = [what for (_sql, what), ok in zip(ROLE_NEEDS, held, strict=True) if not ok]

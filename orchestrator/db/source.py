@@ -156,16 +156,20 @@ class Seeing:
         with self.source.conn.cursor() as cur:
             while True:
                 cur.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                self.open = True
                 if self.as_of is not None:
                     cur.execute("SET TRANSACTION SNAPSHOT %s", (self.as_of,))
                 cur.execute("SELECT pg_current_snapshot()::text")
-                self.open = True
                 snapshot = Snapshot.parse(cur.fetchone()[0])
                 hidden = sorted(x for x in self.xids if not snapshot.sees(x))
                 if not hidden:
                     self.opened = True
                     return
                 self.close()
+                if self.as_of is not None:  # a snapshot of the past never changes
+                    raise ReplayError(
+                        f"transaction {hidden[0]} was replayed but the point's snapshot does"
+                        " not see it; nothing of it was applied", "verify again")
                 if time.monotonic() > deadline:
                     raise ReplayError(
                         f"transaction {hidden[0]} is in the source's change log but other "

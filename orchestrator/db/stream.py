@@ -208,7 +208,7 @@ class Stream:
                     continue  # already on the target: exactly once, even if resent
                 if until_lsn is not None and m.end_lsn > until_lsn:
                     # The first commit past the point: everything before it is in hand.
-                    self._reach(cur, batch, stop, until_lsn)
+                    self._reach(cur, batch, stop, min(until_lsn, m.commit_lsn))
                     return
                 if not batch.segments:
                     batch.started = time.monotonic()
@@ -276,13 +276,15 @@ class Stream:
             self.stats.applied_lsn = lsn
             self.on_batch(self.stats)  # a waiting cutover learns it has caught up
 
-    def _reach(self, cur, batch: Batch, stop: threading.Event, until_lsn: int) -> None:
-        """A commit past `until_lsn` arrived: the batch (all at or before it) lands,
-        and nothing in between committed, so the position is `until_lsn` itself."""
+    def _reach(self, cur, batch: Batch, stop: threading.Event, lsn: int) -> None:
+        """A commit past the point asked for arrived: the batch (all at or before it)
+        lands, and nothing in between committed, so the position moves to `lsn`: the
+        point, or the start of that commit's record if the point fell inside it (a
+        position past a commit's start would skip that commit on the next start)."""
         if batch.segments:
             self._flush(cur, batch, stop)
         self._land(cur)
-        self._advance(cur, until_lsn)
+        self._advance(cur, lsn)
 
     def _relation(self, rel: pgoutput.Relation) -> None:
         # The transform may name a table with or without "public.".

@@ -292,15 +292,16 @@ class Sync:
         both snapshots are held, while they are compared (also if it was not running
         before: a resumed rollout's sync may have been left without it)."""
         self.stop(direction)
-        replay = self._take(direction)
+        try:
+            replay = self._take(direction)
+        except BaseException:
+            self.start(direction)
+            raise
 
         def resumed() -> None:
             replay.close()  # its advisory lock must go before the replayer starts
             self.start(direction)
-        try:
-            return verify_at_point(replay, resumed, max_slot_wal=self.max_slot_wal_mb << 20)
-        finally:
-            resumed()  # again, if verify failed before: start is idempotent
+        return verify_at_point(replay, resumed, max_slot_wal=self.max_slot_wal_mb << 20)
 
 
 class _InProcess:

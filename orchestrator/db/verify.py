@@ -109,7 +109,12 @@ def verify(blue_dsn: str, green_dsn: str, transform: Transform, direction: str =
     """Compare every table of `transform`, each side as it is when read: exact when
     the source is quiet (writers stopped, replay caught up)."""
     started = time.monotonic()
-    blue, green = _Side(blue_dsn, "blue"), _Side(green_dsn, "green")
+    blue = _Side(blue_dsn, "blue")
+    try:
+        green = _Side(green_dsn, "green")
+    except BaseException:
+        blue.close()
+        raise
     try:
         source, checked = (blue, green) if direction == "forward" else (green, blue)
         source.hold()
@@ -126,31 +131,39 @@ def verify_at_point(replay: Replay, resumed: Callable[[], None] = lambda: None,
     """Compare both sides as of one point in the source's log, on a live source.
 
     `replay` holds the stream (no other replayer may run it). It is taken to the
-    point; `resumed` is called once both sides' snapshots are held, to let the
-    stream go on (it must close `replay` first)."""
+    point; `resumed` is called once, as soon as both sides' snapshots are held (or
+    verify has failed before), to let the stream go on (it must close `replay`
+    first)."""
     started = time.monotonic()
-    if replay.target.position() is None:
-        raise ReplayRefused(
-            f"verify at one point needs stream {replay.stream}'s position on the target,"
-            " and it has none", "start the replayer first; with the source's writers"
-            " stopped, 'greenswap replay verify --at-once' compares without one")
-    source = _Side(replay.source_dsn, SIDES[replay.direction][0])
-    checked = _Side(replay.target_dsn, SIDES[replay.direction][1])
+    sides: list[_Side] = []
+    going_on = False
     try:
+        if replay.target.position() is None:
+            raise ReplayRefused(
+                f"verify at one point needs stream {replay.stream}'s position on the target,"
+                " and it has none", "start the replayer first; with the source's writers"
+                " stopped, 'greenswap replay verify --at-once' compares without one")
+        source, target = SIDES[replay.direction][:2]
+        sides.append(source_side := _Side(replay.source_dsn, source))
+        sides.append(checked := _Side(replay.target_dsn, target))
         with point_in_log(replay.source_dsn, f"{replay.stream}_v") as point:
-            source.hold(point.snapshot)
+            source_side.hold(point.snapshot)
             _replay_to(replay, point, catch_up_s, max_slot_wal)
             checked.hold()
         copy = _Copy.read(checked, replay.stream) if replay.direction == "forward" else None
+        going_on = True
         resumed()
-        blue, green = (source, checked) if replay.direction == "forward" else (checked, source)
+        blue, green = ((source_side, checked) if replay.direction == "forward"
+                       else (checked, source_side))
         result = _compare(blue, green, replay.transform, replay.direction, progress, started,
                           copy)
         result.lsn = point.lsn
         return result
     finally:
-        source.close()
-        checked.close()
+        for side in sides:
+            side.close()
+        if not going_on:
+            resumed()
 
 
 def _replay_to(replay: Replay, point: Point, deadline_s: float, max_slot_wal: int) -> None:
@@ -192,7 +205,10 @@ def _verify_table(tt: TableTransform, blue: _Side, green: _Side, direction: str,
     source, checked = (blue, green) if direction == "forward" else (green, blue)
     plan = (_forward if direction == "forward" else _reverse)(tt, blue, green)
     joined = [_Joined(checked, t, order) for t, order in plan.checked]
-    ranged = all(_ordered_alike(plan.key_types, j.key_types) for j in joined)
+    # Reverse reads a full join of green's tables, unordered: in key order only when
+    # there is one table (else the live source would sort all of it).
+    ranged = (len(tt.targets) == 1 or direction == "forward") and all(
+        _ordered_alike(plan.key_types, j.key_types) for j in joined)
     _stream(source, plan, tt.source, progress, joined, ranged)
     for table in joined:
         table.compare()  # the last range, or all of it
@@ -245,10 +261,7 @@ class _Copy:
 
     @classmethod
     def read(cls, side: _Side, stream: str) -> _Copy | None:
-        with side.conn.cursor() as cur:
-            cur.execute(f"SELECT to_regclass('{SCHEMA}.replay_copy') IS NOT NULL")
-            if not cur.fetchone()[0]:
-                return None
+        with side.conn.cursor() as cur:  # the stream's TargetDB made the table
             cur.execute(f"SELECT snapshot, xid::text FROM {SCHEMA}.replay_copy"
                         " WHERE stream = %s", (stream,))
             row = cur.fetchone()
@@ -268,6 +281,7 @@ def _explain_forward(m: Mismatch, transform: Transform, blue: _Side, green: _Sid
     tt = transform.owner_of(m.table)
     row, blue_xmin = blue.look_up(tt.source, tt.key, m.key)
     actual, green_xmin = green.look_up(m.table, _blue_order(tt, m.table), m.key)
+    # f twice on the same row: two outputs prove it is not pure.
     expected = forward_rows(tt, row).get(m.table) if row is not None else None
     again = forward_rows(tt, row).get(m.table) if row is not None else None
     cause = (CAUSE_TRANSFORM if expected != again
@@ -282,7 +296,7 @@ def _explain_reverse(m: Mismatch, transform: Transform, blue: _Side, green: _Sid
     rows = {g: green.look_up(g, _blue_order(tt, g), m.key)[0] for g in tt.targets}
     present = any(r is not None for r in rows.values())
     expected = inverse_row(tt, rows, m.key) if present else None
-    again = inverse_row(tt, rows, m.key) if present else None
+    again = inverse_row(tt, rows, m.key) if present else None  # pure: the same again
     actual, _ = blue.look_up(tt.source, tt.key, m.key)
     return Mismatch(m.table, m.key, m.kind, _differing(expected, actual), rows, expected,
                     actual, CAUSE_TRANSFORM if expected != again else "")

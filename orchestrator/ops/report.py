@@ -74,11 +74,16 @@ def report_data(rollout: Rollout, events: list[Event]) -> dict:
 
 def last_mismatches(events: list[Event]) -> dict | None:
     """The last verify's mismatches: each key's rows on both sides and what the
-    transform gives, the columns that differ, and what to do next."""
-    found = [e for e in events if e.kind == "mismatch"]
-    if not found:
+    transform gives, the columns that differ, and what to do next. None once a
+    verify that started since found none (a resumed rollout's)."""
+    last = None
+    for e in events:
+        if e.phase == "verify" and e.kind == "start":
+            last = None
+        elif e.kind == "mismatch":
+            last = e
+    if last is None:
         return None
-    last = found[-1]
     direction = last.data.get("direction", "forward")
     source, target, expected = SIDES[direction]
     return {"summary": last.message, "direction": direction, "rows": last.data.get("rows", []),

@@ -280,7 +280,7 @@ def _sync_steps(cfg: Config) -> dict[str, Callable[..., str]]:
     return {
         "check_source": lambda d: (
             f"database: {DIRECTIONS[d][0]} can be followed (every table {transform} reads"
-            f" has a key or replica identity; wal_level logical; a free slot and WAL"
+            f" has a key or replica identity; wal_level logical; 2 free slots and WAL"
             f" sender; {db.admin_user}'s grants; slots under half of"
             f" {db.max_slot_wal_mb} MiB of WAL)"),
         "migrate": migrations,

@@ -353,3 +353,29 @@ def test_a_column_type_change_on_the_source_stops_the_replay(clusters):
         replay.close()
     assert "DDL on accounts while replaying: balance changed type" in err.value.one_line()
     assert blue.sql("SELECT count(*) FROM pg_replication_slots") == [(0,)]
+
+
+def test_a_stop_inside_a_commit_record_loses_nothing(clusters):
+    """`until_lsn` applies the commits that end at or before it and none after. One
+    that falls inside a commit's record is not past that commit's start: the next
+    stream replays it (a position past it would have the server skip it)."""
+    blue, green = clusters
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_inside")
+    try:
+        replay.start()
+        conn = blue.connect()
+        conn.autocommit = False
+        with conn.cursor() as cur:
+            cur.execute("INSERT INTO accounts (full_name, email) VALUES ('In Side', 'in@side')")
+            cur.execute("SELECT pg_current_wal_insert_lsn()::text")  # the commit goes here
+            commit_at = lsn_int(cur.fetchone()[0])
+        conn.commit()
+        conn.close()
+        stats = replay.stream_changes(threading.Event(), until_lsn=commit_at + 1, fast=True)
+        assert stats.applied_lsn == commit_at  # the commit's start, not inside it
+        assert green.sql("SELECT count(*) FROM accounts WHERE email = 'in@side'") == [(0,)]
+        end = lsn_int(blue.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0])
+        replay.stream_changes(threading.Event(), until_lsn=end, fast=True)
+        assert green.sql("SELECT count(*) FROM accounts WHERE email = 'in@side'") == [(1,)]
+    finally:
+        replay.close()

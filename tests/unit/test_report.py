@@ -83,3 +83,6 @@ def test_a_verify_mismatch_shows_both_rows_and_what_f_gives_in_the_page_and_in_w
                         " outside replay")
     assert lines[2] == "  on_hand: green has 9999, f(blue) gives 0"
     assert last_mismatches(sample_rollout()[1]) is None
+    # A verify that started since (a resumed rollout's) and found nothing: none shown.
+    events.append(Event(1, T0 + 90, "verify", "start", "verify started", {}))
+    assert last_mismatches(events) is None
