@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from orchestrator.rollouts import Event, Rollout
 from orchestrator.runbook.context import PHASES
-from orchestrator.runbook.journal import Event, Rollout
 
 T0 = 1_790_000_000.0
 HOSTILE = "</script><script>document.title='pwned'</script>"

@@ -19,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from orchestrator.aws import ids
 from orchestrator.errors import CloudError
-from orchestrator.runbook.journal import TakenOver, dead_here, lock_held
+from orchestrator.lease import TakenOver, dead_here, lock_held
 
 AUDIT = "#unlock#"  # items "<environment>#unlock#<time>" record forced unlocks
 

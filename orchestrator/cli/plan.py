@@ -12,8 +12,9 @@ import click
 from orchestrator.cli.options import config_option
 from orchestrator.cli.output import emit_json, out, say
 from orchestrator.config import load
+from orchestrator.rollouts import RolloutState
 from orchestrator.runbook import rollout as runbook
-from orchestrator.runbook.journal import Journal, RolloutState
+from orchestrator.runbook.journal import Journal
 from orchestrator.runbook.plan import PlannedPhase, rehearse
 
 EXIT_CHANGES = 2

@@ -15,7 +15,8 @@ from orchestrator.cli.output import emit_json, out
 from orchestrator.config import Config, load
 from orchestrator.db.mismatch import mismatch_lines
 from orchestrator.ops.report import last_mismatches
-from orchestrator.runbook.journal import PHASES, Journal, Rollout, RolloutState
+from orchestrator.rollouts import PHASES, Rollout, RolloutState
+from orchestrator.runbook.journal import Journal
 from orchestrator.runbook.lease import open_journal
 from orchestrator.runbook.standing import clock, standing
 

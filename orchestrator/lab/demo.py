@@ -18,8 +18,8 @@ from orchestrator.errors import PhaseFailed
 from orchestrator.lab.environment import SAMPLE_CONFIG, LabEnvironment
 from orchestrator.lab.loadgen import Load
 from orchestrator.ops.report import write as write_report
+from orchestrator.rollouts import RolloutState
 from orchestrator.runbook import rollout
-from orchestrator.runbook.journal import RolloutState
 from orchestrator.runbook.lease import open_journal
 
 RATE = 100.0  # requests/s, each a write and a read-back

@@ -17,7 +17,7 @@ import jinja2
 
 from orchestrator.db.mismatch import SIDES
 from orchestrator.fsutil import write_atomic
-from orchestrator.runbook.journal import PHASES, Event, Rollout
+from orchestrator.rollouts import PHASES, Event, Rollout
 
 TEMPLATE = Path(__file__).parent / "templates" / "report.html.j2"
 

@@ -21,10 +21,12 @@ from orchestrator.db.lag import LagSample
 from orchestrator.db.sync import SyncDriver
 from orchestrator.errors import GreenswapError, NotYet, OutOfOrder, PhaseFailed
 from orchestrator.lb.base import LoadBalancer
+from orchestrator.lease import Lease
 from orchestrator.ops.notify import Webhook, secret_values
+from orchestrator.rollouts import PHASES, Phase
 from orchestrator.runbook.controller import Controller, ThisMachine
 from orchestrator.runbook.fleet import Fleet, open_provider
-from orchestrator.runbook.journal import PHASES, Journal, Lease, Phase
+from orchestrator.runbook.journal import Journal
 from orchestrator.swap import Swapper
 from orchestrator.swap import for_config as swap_for
 

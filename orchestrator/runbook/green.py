@@ -6,8 +6,8 @@ from __future__ import annotations
 from orchestrator.config import deploy_inputs
 from orchestrator.errors import PreflightFailed
 from orchestrator.providers.base import image_baker
+from orchestrator.rollouts import Phase
 from orchestrator.runbook.context import Context, phase
-from orchestrator.runbook.journal import Phase
 
 OTHER = {"blue": "green", "green": "blue"}
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from orchestrator.config import Config
-from orchestrator.runbook.journal import Journal, LeaseStore
+from orchestrator.lease import LeaseStore
+from orchestrator.runbook.journal import Journal
 
 
 def lease_store(cfg: Config) -> LeaseStore | None:

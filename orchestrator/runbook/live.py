@@ -17,11 +17,12 @@ from orchestrator.errors import (
     RollbackFailed,
     VerifyFailed,
 )
+from orchestrator.lease import holder_identity
 from orchestrator.ops import window
 from orchestrator.ops.checks import FailedRounds
+from orchestrator.rollouts import Phase
 from orchestrator.runbook.context import Context, phase
 from orchestrator.runbook.green import refresh_lb
-from orchestrator.runbook.journal import Phase, holder_identity
 from orchestrator.swap.cutover import SwapResult
 
 

@@ -26,9 +26,10 @@ from orchestrator.lb.base import FakeLoadBalancer, FakeWeightedLoadBalancer, Loa
 from orchestrator.providers.base import Host
 from orchestrator.providers.fake import FakeProvider
 from orchestrator.remote.ansible import PlaybookResult
+from orchestrator.rollouts import PHASES
 from orchestrator.runbook.context import Context
 from orchestrator.runbook.fleet import FakeFleet
-from orchestrator.runbook.journal import PHASES, Journal
+from orchestrator.runbook.journal import Journal
 from orchestrator.runbook.rollout import run_phases
 
 # Where a provider's green hosts come from, for the plan's line; others create them.

@@ -25,10 +25,12 @@ from orchestrator.errors import (
     PhaseFailed,
     RetireNotDue,
 )
+from orchestrator.lease import holder_identity
 from orchestrator.ops import window
+from orchestrator.rollouts import Phase, RolloutState
 from orchestrator.runbook import green, live
 from orchestrator.runbook.context import Context, Say, open_context
-from orchestrator.runbook.journal import Journal, Phase, RolloutState, holder_identity
+from orchestrator.runbook.journal import Journal
 from orchestrator.runbook.lease import open_journal
 from orchestrator.runbook.standing import lease_line, standing
 from orchestrator.swap import watchdog

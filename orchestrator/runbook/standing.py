@@ -10,7 +10,9 @@ import time
 from dataclasses import dataclass
 
 from orchestrator.config import Config
-from orchestrator.runbook.journal import PHASES, Event, Journal, Phase, Rollout, TakenOver
+from orchestrator.lease import TakenOver
+from orchestrator.rollouts import PHASES, Event, Phase, Rollout
+from orchestrator.runbook.journal import Journal
 from orchestrator.swap import watchdog
 from orchestrator.swap.steplog import SwapTrace, last_swap
 

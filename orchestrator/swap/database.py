@@ -23,7 +23,7 @@ from orchestrator.errors import (
     VerifyFailed,
 )
 from orchestrator.lb.base import holding
-from orchestrator.runbook.journal import Phase
+from orchestrator.rollouts import Phase
 from orchestrator.swap.cutover import CUTOVER, ROLLBACK, Swap, SwapResult, swap
 from orchestrator.swap.steplog import StepLog
 

@@ -10,7 +10,8 @@ import pytest
 
 from orchestrator.aws.lease import DynamoLeases
 from orchestrator.errors import LockHeld
-from orchestrator.runbook.journal import Journal, holder_identity
+from orchestrator.lease import holder_identity
+from orchestrator.runbook.journal import Journal
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import LockHeld
-from orchestrator.runbook.journal import Journal, holder_identity
+from orchestrator.lease import holder_identity
+from orchestrator.runbook.journal import Journal
 
 
 def test_a_second_rollout_is_refused_with_the_holders_identity(tmp_path):

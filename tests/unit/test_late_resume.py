@@ -30,10 +30,11 @@ from orchestrator.errors import (
     RetireNotDue,
 )
 from orchestrator.lb.base import FakeLoadBalancer, FakeWeightedLoadBalancer
+from orchestrator.rollouts import PHASES, Phase
 from orchestrator.runbook import live
 from orchestrator.runbook.context import Context
 from orchestrator.runbook.fleet import FakeFleet
-from orchestrator.runbook.journal import PHASES, Journal, Phase
+from orchestrator.runbook.journal import Journal
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
 CUT_OVER_AT = 1_000_000.0

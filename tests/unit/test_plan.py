@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator import config
 from orchestrator.errors import ConfigError, PhaseFailed
-from orchestrator.runbook.journal import PHASES
+from orchestrator.rollouts import PHASES
 from orchestrator.runbook.plan import rehearse
 from orchestrator.swap.database import DatabaseSwap
 

@@ -7,8 +7,8 @@ import re
 
 from orchestrator.db.mismatch import CAUSE_OUTSIDE, Mismatch, mismatch_lines
 from orchestrator.ops.report import check_results, last_mismatches, lb_series, phase_spans, render
+from orchestrator.rollouts import Event
 from orchestrator.runbook.context import PHASES
-from orchestrator.runbook.journal import Event
 from tests.report_data import HOSTILE, T0, sample_rollout
 
 

@@ -19,7 +19,9 @@ from orchestrator.config import Cutover
 from orchestrator.db.sync import FakeSync
 from orchestrator.errors import ReplayError
 from orchestrator.lb.base import FakeLoadBalancer
-from orchestrator.runbook.journal import PHASES, Journal, Phase, TakenOver
+from orchestrator.lease import TakenOver
+from orchestrator.rollouts import PHASES, Phase
+from orchestrator.runbook.journal import Journal
 from orchestrator.runbook.standing import lease_line, standing
 from orchestrator.swap.cutover import CUTOVER, swap
 from orchestrator.swap.steplog import StepLog, last_swap
