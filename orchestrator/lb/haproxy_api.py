@@ -115,20 +115,3 @@ class AdminSession:
 
     def close(self) -> None:
         self._cli.close()
-
-
-class FakeAdminAPI:
-    """Answers from a script, {command prefix: answer}; records every command."""
-
-    def __init__(self, answers: dict[str, str], name: str = "lb-1") -> None:
-        self.name = name
-        self.answers = answers
-        self.commands: list[str] = []
-
-    def ask(self, commands: Sequence[str]) -> list[str]:
-        self.commands.extend(commands)
-        return [next((a for p, a in self.answers.items() if c.startswith(p)), "")
-                for c in commands]
-
-    def close(self) -> None:
-        pass

@@ -19,7 +19,6 @@ from orchestrator.lb.base import LoadBalancer
 from orchestrator.lb.haproxy import HAProxyLB
 from orchestrator.ops.checks import run_checks
 from orchestrator.providers.base import Host, Provider
-from orchestrator.providers.fake import FakeProvider
 from orchestrator.remote.ansible import PlaybookResult, run_playbook
 from orchestrator.remote.ssh import SSHShell
 from orchestrator.secrets import scram_sha256
@@ -133,30 +132,3 @@ class Fleet:
             extravars={"target": target, **extravars}, limit=limit, secrets=self.secrets(),
             on_task=lambda task: self.say(f"  {name}: {task}") if task else None,
         ).raise_for_failure()
-
-
-class FakeFleet(Fleet):
-    """For tests and the rehearsal: hosts from a FakeProvider, the LB and the
-    databases the fakes given, and every playbook and check agreed to at once (each
-    kept in `asked`)."""
-
-    def __init__(self, cfg: Config, lb: LoadBalancer, sync: SyncDriver,
-                 provider: Provider | None = None) -> None:
-        super().__init__(cfg, provider or FakeProvider())
-        self.fake_lb, self.fake_sync = lb, sync
-        self.asked: list[str] = []
-
-    def lb(self) -> LoadBalancer:
-        return self.fake_lb
-
-    def sync(self, labels: dict[str, str], stream_base: str, log_dir: Path) -> SyncDriver:
-        return self.fake_sync
-
-    def playbook(self, key: str, target: str, limit: str | None = None,
-                 **extravars: object) -> PlaybookResult:
-        self.asked.append(f"{Path(self.cfg.playbook(key)).name} on {target}")
-        return PlaybookResult(self.cfg.playbook(key), "successful", 0)
-
-    def check(self, scope: str, color: str) -> list[str]:
-        self.asked.append(f"{scope} checks on {color}")
-        return []

@@ -20,15 +20,17 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from orchestrator.config import Config
-from orchestrator.db.sync import DIRECTIONS, FakeSync, Follower
+from orchestrator.db.fakes import FakeSync
+from orchestrator.db.sync import DIRECTIONS, Follower
 from orchestrator.errors import RetireNotDue
-from orchestrator.lb.base import FakeLoadBalancer, FakeWeightedLoadBalancer, LoadBalancer
+from orchestrator.lb.base import LoadBalancer
+from orchestrator.lb.fakes import FakeLoadBalancer, FakeWeightedLoadBalancer
 from orchestrator.providers.base import Host
 from orchestrator.providers.fake import FakeProvider
 from orchestrator.remote.ansible import PlaybookResult
 from orchestrator.rollouts import PHASES
 from orchestrator.runbook.context import Context
-from orchestrator.runbook.fleet import FakeFleet
+from orchestrator.runbook.fakes import FakeFleet
 from orchestrator.runbook.journal import Journal
 from orchestrator.runbook.rollout import run_phases
 

@@ -7,9 +7,9 @@ import time
 import pytest
 
 from orchestrator.config import Cutover
-from orchestrator.db.sync import FakeSync
+from orchestrator.db.fakes import FakeSync
 from orchestrator.errors import CutoverAborted, LoadBalancerError
-from orchestrator.lb.base import FakeLoadBalancer
+from orchestrator.lb.fakes import FakeLoadBalancer
 from orchestrator.swap.cutover import CUTOVER, ROLLBACK, swap
 
 FAST = Cutover(lag_threshold_bytes=1000, max_pause_ms=300, deadline_ms=1000,

@@ -3,9 +3,11 @@ import time
 import pytest
 
 from orchestrator.errors import InputError, LoadBalancerError
+from orchestrator.lb.fakes import FakeAdminAPI
 from orchestrator.lb.haproxy import BACKEND_MAP, FLAGS_MAP, HAProxyLB
-from orchestrator.lb.haproxy_api import PROMPT, AdminSession, FakeAdminAPI
-from orchestrator.remote.base import CommandResult, FakeShell
+from orchestrator.lb.haproxy_api import PROMPT, AdminSession
+from orchestrator.remote.base import CommandResult
+from orchestrator.remote.fakes import FakeShell
 
 
 def lb_answering(answers: dict[str, str], file_rc: int = 0

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from orchestrator import config
-from orchestrator.db.sync import FakeSync
+from orchestrator.db.fakes import FakeSync
 from orchestrator.errors import (
     BakeFailed,
     BlueIsLive,
@@ -29,11 +29,11 @@ from orchestrator.errors import (
     PhaseFailed,
     RetireNotDue,
 )
-from orchestrator.lb.base import FakeLoadBalancer, FakeWeightedLoadBalancer
+from orchestrator.lb.fakes import FakeLoadBalancer, FakeWeightedLoadBalancer
 from orchestrator.rollouts import PHASES, Phase
 from orchestrator.runbook import live
 from orchestrator.runbook.context import Context
-from orchestrator.runbook.fleet import FakeFleet
+from orchestrator.runbook.fakes import FakeFleet
 from orchestrator.runbook.journal import Journal
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"

@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator import config
-from orchestrator.db.sync import FakeSync
+from orchestrator.db.fakes import FakeSync
 from orchestrator.errors import InputError, OutOfOrder, PhaseFailed
-from orchestrator.lb.base import FakeLoadBalancer
+from orchestrator.lb.fakes import FakeLoadBalancer
 from orchestrator.remote.ansible import PlaybookResult
 from orchestrator.rollouts import RolloutState
 from orchestrator.runbook import green, live, rollout
 from orchestrator.runbook.context import Context
-from orchestrator.runbook.fleet import FakeFleet
+from orchestrator.runbook.fakes import FakeFleet
 from orchestrator.runbook.journal import Journal
 
 SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"

@@ -16,9 +16,9 @@ import yaml
 from orchestrator import config
 from orchestrator.cli.status import show_status, status_data
 from orchestrator.config import Cutover
-from orchestrator.db.sync import FakeSync
+from orchestrator.db.fakes import FakeSync
 from orchestrator.errors import ReplayError
-from orchestrator.lb.base import FakeLoadBalancer
+from orchestrator.lb.fakes import FakeLoadBalancer
 from orchestrator.lease import TakenOver
 from orchestrator.rollouts import PHASES, Phase
 from orchestrator.runbook.journal import Journal
@@ -33,8 +33,8 @@ SWAP_IN_A_CHILD = """
 import sys
 from pathlib import Path
 from orchestrator.config import Cutover
-from orchestrator.db.sync import FakeSync
-from orchestrator.lb.base import FakeLoadBalancer
+from orchestrator.db.fakes import FakeSync
+from orchestrator.lb.fakes import FakeLoadBalancer
 from orchestrator.swap.cutover import CUTOVER, swap
 from orchestrator.swap.steplog import StepLog
 

@@ -77,8 +77,8 @@ def test_abort_after_a_watchdog_stopped_before_acting_puts_blue_back():
     abort (no cutover happened) then does it, so blue serves and takes writes."""
     from types import SimpleNamespace
 
-    from orchestrator.db.sync import FakeSync
-    from orchestrator.lb.base import FakeLoadBalancer
+    from orchestrator.db.fakes import FakeSync
+    from orchestrator.lb.fakes import FakeLoadBalancer
     from orchestrator.runbook.rollout import _put_blue_back
     from orchestrator.swap.database import DatabaseSwap
 
