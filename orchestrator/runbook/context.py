@@ -27,8 +27,10 @@ from orchestrator.rollouts import PHASES, Phase
 from orchestrator.runbook.controller import Controller, ThisMachine
 from orchestrator.runbook.fleet import Fleet, open_provider
 from orchestrator.runbook.journal import Journal
-from orchestrator.swap import Swapper
 from orchestrator.swap import for_config as swap_for
+from orchestrator.swap.cutover import Swap
+from orchestrator.swap.parts import Parts, Stoppable, Swapper
+from orchestrator.swap.watchdog import Arming
 
 Say = Callable[[str], None]
 
@@ -67,7 +69,19 @@ class Context:
 
     @cached_property
     def swapper(self) -> Swapper:
-        return swap_for(self.cfg)
+        """The swap of the config's database.mode, given what it works with."""
+        return swap_for(Parts(
+            self.cfg, self.lb, self.sync, self.fleet, {"blue": self.blue, "green": self.green},
+            self.run_dir, self, self.controller, self._arm, self.check, self._lease_check))
+
+    def _arm(self, plan: Swap) -> Stoppable:
+        return self.controller.arm_watchdog(Arming(
+            self.cfg.path, self.cfg.environment, self.rollout_id, self.run_dir,
+            self.facts[plan.old], self.facts[plan.new], self.cfg.cutover.max_pause_ms))
+
+    def _lease_check(self) -> None:
+        if self.lease is not None:
+            self.lease.check()
 
     @cached_property
     def sync(self) -> SyncDriver:

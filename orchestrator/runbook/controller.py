@@ -10,18 +10,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from orchestrator.ops.hooks import run_hooks
-from orchestrator.swap.watchdog import Watchdog
-
-if TYPE_CHECKING:
-    from orchestrator.runbook.context import Context
-    from orchestrator.swap.cutover import Swap
-
-
-class Stoppable(Protocol):
-    def stop(self) -> None: ...
+from orchestrator.swap.parts import Stoppable
+from orchestrator.swap.watchdog import Arming, Watchdog
 
 
 class Controller(Protocol):
@@ -37,7 +30,7 @@ class Controller(Protocol):
         """The operator's hooks for `moment`, in order (ops.hooks.run_hooks)."""
         ...
 
-    def arm_watchdog(self, ctx: Context, plan: Swap) -> Stoppable:
+    def arm_watchdog(self, arming: Arming) -> Stoppable:
         """A watchdog that puts the old colour back if this process dies mid-swap."""
         ...
 
@@ -55,5 +48,5 @@ class ThisMachine:
                   hide: tuple[str, ...]) -> list[str]:
         return run_hooks(paths, moment, facts, hide)
 
-    def arm_watchdog(self, ctx: Context, plan: Swap) -> Stoppable:
-        return Watchdog.start(ctx, plan)
+    def arm_watchdog(self, arming: Arming) -> Stoppable:
+        return Watchdog.start(arming)

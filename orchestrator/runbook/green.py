@@ -21,7 +21,7 @@ def preflight(ctx: Context) -> None:
     failures = ctx.check("preflight", ctx.blue)
     if failures:
         raise PreflightFailed(f"blue ({ctx.blue}) is not healthy: {failures[0]}")
-    ctx.swapper.check_blue(ctx)
+    ctx.swapper.check_blue()
 
 
 @phase(Phase.PROVISION)
@@ -69,7 +69,7 @@ def patch(ctx: Context) -> None:
 @phase(Phase.DEPLOY)
 def deploy(ctx: Context) -> None:
     """the database server, the new app version, and green's servers in the LB"""
-    db_host = ctx.swapper.app_database(ctx)
+    db_host = ctx.swapper.app_database()
     ctx.fleet.playbook("app", f"{ctx.green}_app", **deploy_inputs(ctx.cfg, db_host),
                        restart_throttle=0)  # green serves nobody yet: all hosts at once
     refresh_lb(ctx)  # green's servers into be_<green>; the live map entry is untouched
@@ -90,4 +90,4 @@ def refresh_lb(ctx: Context) -> None:
 @phase(Phase.SCHEMA)
 def schema(ctx: Context) -> None:
     """green's migrations, each once, as the app's role"""
-    ctx.swapper.migrate(ctx)
+    ctx.swapper.migrate()

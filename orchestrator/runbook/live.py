@@ -29,13 +29,13 @@ from orchestrator.swap.cutover import SwapResult
 @phase(Phase.SYNC)
 def sync(ctx: Context) -> None:
     """snapshot blue through the transform, then stream its change log"""
-    ctx.swapper.sync(ctx)
+    ctx.swapper.sync()
 
 
 @phase(Phase.VERIFY)
 def verify(ctx: Context) -> None:
     """green == f(blue), and green's health checked directly"""
-    ctx.swapper.verify(ctx)
+    ctx.swapper.verify()
     failures = ctx.check("verify", ctx.green)
     if failures:
         raise VerifyFailed(f"green is not healthy: {failures[0]}",
@@ -49,18 +49,18 @@ def verify(ctx: Context) -> None:
 def cutover(ctx: Context) -> None:
     """hold, fence blue, catch up, flip to green, release; blue then fed in reverse"""
     swapper = ctx.swapper
-    if swapper.finish_interrupted(ctx):
+    if swapper.finish_interrupted():
         return  # a crash after the flip: only the tail was left
     try:
         window.check(ctx.cfg.window, ctx.facts.get("window_override"),
                      datetime.fromtimestamp(ctx.controller.now(), UTC), "held back", cutover=True)
-        swapper.prepare(ctx)
+        swapper.prepare()
         ctx.hooks("before_cutover")
     except GreenswapError as exc:
         # Nothing has moved: green is synced and kept, 'resume' tries again.
         raise CutoverAborted(f"cutover not started: {exc.message}", exc.hint) from exc
     try:
-        result = swapper.move(ctx)
+        result = swapper.move()
     except CanaryFailed as failed:
         rollback(ctx, reason=failed.message)  # all back on blue already: record, hooks
         raise
@@ -86,12 +86,12 @@ def bake(ctx: Context) -> None:
         clock.sleep(cfg.interval_s)
         if ctx.lease is not None:
             ctx.lease.check()
-        restarts = ctx.swapper.watch_feed(ctx, restarts)
+        restarts = ctx.swapper.watch_feed(restarts)
         problems = ctx.check("bake", ctx.green)
         now = ctx.lb.responses(ctx.green)
         answers, errors = now.total - last.total, now.errors - last.errors
         last = now
-        ctx.sample("bake", "reverse", ctx.swapper.feed_lag(ctx))
+        ctx.sample("bake", "reverse", ctx.swapper.feed_lag())
         if answers and errors / answers > cfg.max_error_rate:
             problems.append(f"LB error rate {errors}/{answers} over {cfg.max_error_rate:.2%}")
         segment.round_done()
@@ -158,7 +158,7 @@ def _roll_back_from_bake(ctx: Context, reason: str) -> None:
 def rollback(ctx: Context, reason: str) -> SwapResult | None:
     """hold, fence green, reverse catch-up, flip back to blue, release"""
     ctx.record("rollback", "start", f"rollback: {reason}")
-    result = ctx.swapper.move_back(ctx)
+    result = ctx.swapper.move_back()
     pause_ms = result.pause_ms if result else None
     if pause_ms is not None:
         ctx.say(f"rollback: paused {pause_ms:.0f} ms; blue ({ctx.blue}) is live")
@@ -177,7 +177,7 @@ def retire(ctx: Context) -> None:
     _green_serves(ctx)  # never destroy the colour that serves
     blue_hosts = [h.name for role in ("app", "db") for h in ctx.fleet.hosts(ctx.blue, role)]
     if blue_hosts:  # a rerun after the hosts are gone only finishes the LB
-        ctx.swapper.retire(ctx)
+        ctx.swapper.retire()
         ctx.fleet.provider.destroy_hosts(blue_hosts)
         ctx.remember(retired_hosts=blue_hosts)
     refresh_lb(ctx)  # be_<blue> now has no servers

@@ -33,6 +33,7 @@ from orchestrator.runbook.context import Context
 from orchestrator.runbook.fakes import FakeFleet
 from orchestrator.runbook.journal import Journal
 from orchestrator.runbook.rollout import run_phases
+from orchestrator.swap.watchdog import Arming
 
 # Where a provider's green hosts come from, for the plan's line; others create them.
 SOURCES = {"static": "taken from the inventory's released pool"}
@@ -143,9 +144,9 @@ class _RehearsalController:
             self.recorder.step(f"hooks {moment}: {', '.join(str(p) for p in paths)}")
         return []
 
-    def arm_watchdog(self, ctx: Context, plan) -> _Nothing:
+    def arm_watchdog(self, arming: Arming) -> _Nothing:
         self.recorder.step(f"watchdog: armed; if greenswap dies mid-swap it puts"
-                           f" {ctx.facts[plan.old]} back once the pause bound has passed")
+                           f" {arming.old} back once the pause bound has passed")
         return _Nothing()
 
 

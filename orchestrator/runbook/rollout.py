@@ -136,11 +136,11 @@ def _put_blue_back(ctx: Context) -> None:
     """A cutover cut short may have left blue fenced and requests held (its watchdog
     stopped before it acted, say): aborted, blue serves and takes writes again."""
     if "green" in ctx.facts:  # before that, no swap can have begun
-        ctx.swapper.put_blue_back(ctx)
+        ctx.swapper.put_blue_back()
 
 
 def _green_took_traffic(ctx: Context) -> bool:
-    return ctx.swapper.green_took_traffic(ctx)
+    return ctx.swapper.green_took_traffic()
 
 
 def _note_override(journal: Journal, rollout_id: int, reason: str | None) -> dict | None:
@@ -157,7 +157,8 @@ def _note_override(journal: Journal, rollout_id: int, reason: str | None) -> dic
 def _keep_blue_fed(ctx: Context) -> None:
     """Between cutover and retire, the reverse replayer must run (it may have died
     with the machine): a rollback catches up from it."""
-    ctx.swapper.keep_blue_fed(ctx)
+    if ctx.done(Phase.CUTOVER) and not ctx.done(Phase.RETIRE):
+        ctx.swapper.keep_blue_fed()
 
 
 def _drive(ctx: Context) -> None:

@@ -8,7 +8,6 @@ inverse, so that a rollback is one more swap that loses nothing.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import psycopg2
 
@@ -23,13 +22,9 @@ from orchestrator.errors import (
     VerifyFailed,
 )
 from orchestrator.lb.base import holding
-from orchestrator.rollouts import Phase
 from orchestrator.swap.cutover import CUTOVER, ROLLBACK, Swap, SwapResult, swap
+from orchestrator.swap.parts import Parts, Stoppable
 from orchestrator.swap.steplog import StepLog
-
-if TYPE_CHECKING:
-    from orchestrator.runbook.context import Context
-    from orchestrator.runbook.controller import Stoppable
 
 SYNC_PROGRESS_S = 5.0
 SAMPLE_S = 1.0  # lag and LB answers recorded for the report while waiting on sync
@@ -38,42 +33,48 @@ SAMPLE_S = 1.0  # lag and LB answers recorded for the report while waiting on sy
 class DatabaseSwap:
     """The Swapper of a rollout whose colours each have a database."""
 
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        self.cfg, self.lb, self.data = parts.cfg, parts.lb, parts.sync
+        self.blue, self.green = parts.blue, parts.green
+        self.rec = parts.recorder
+
     # -- before any traffic moves --------------------------------------------------
 
-    def check_blue(self, ctx: Context) -> None:
+    def check_blue(self) -> None:
         """Every table the transform reads can be replayed, and blue's WAL can hold a slot."""
-        ctx.sync.check_source("forward")
+        self.data.check_source("forward")
 
-    def app_database(self, ctx: Context) -> str:
+    def app_database(self) -> str:
         """Green's database server, built from nothing; its address."""
-        if ctx.lb.live_color() == ctx.green:  # never: but this is about to drop a cluster
-            raise PreflightFailed(f"green ({ctx.green}) is live at the LB; its database is "
+        if self.lb.live_color() == self.green:  # never: but this is about to drop a cluster
+            raise PreflightFailed(f"green ({self.green}) is live at the LB; its database is "
                                   "not rebuilt",
                                   "see 'greenswap status'; the journal and the LB disagree")
         # Built from nothing, also on a reused (static) host: rows left from an earlier
         # life would corrupt the snapshot. The database accepts the environment's own
         # network: the colours' hosts, the LB and the controller, which replays and fences.
-        address = ctx.fleet.db_host(ctx.green).address
-        ctx.fleet.playbook("db", f"{ctx.green}_db", recreate=True,
+        address = self.parts.hosts.db_host(self.green).address
+        self.parts.hosts.playbook("db", f"{self.green}_db", recreate=True,
                            allowed_cidr=".".join(address.split(".")[:3]) + ".0/24",
-                           **database_names(ctx.cfg))
+                           **database_names(self.cfg))
         return address
 
-    def migrate(self, ctx: Context) -> None:
+    def migrate(self) -> None:
         """Green's migrations, each once, as the app's role."""
-        ctx.sync.migrate("green", ctx.cfg.database.migrations, ctx.cfg.database.app_user,
-                         lambda name: ctx.say(f"migration {name} applied"))
+        self.data.migrate("green", self.cfg.database.migrations, self.cfg.database.app_user,
+                         lambda name: self.rec.say(f"migration {name} applied"))
 
-    def sync(self, ctx: Context) -> None:
+    def sync(self) -> None:
         """Snapshot blue through the transform, then stream its change log until the lag
         is under the cutover's threshold."""
-        ctx.sync.start("forward")
-        self._wait_synced(ctx)
+        self.data.start("forward")
+        self._wait_synced()
 
-    def _wait_synced(self, ctx: Context) -> None:
+    def _wait_synced(self) -> None:
         """A replayer that stopped is an error with its last words."""
-        data = ctx.sync
-        deadline = time.monotonic() + ctx.cfg.database.sync_timeout_s
+        data = self.data
+        deadline = time.monotonic() + self.cfg.database.sync_timeout_s
         last_said = last_sample = 0.0
         while True:
             if not data.running("forward"):
@@ -82,26 +83,27 @@ class DatabaseSwap:
             lag = data.lag("forward") if data.position("forward") is not None else None
             if time.monotonic() - last_sample >= SAMPLE_S:
                 last_sample = time.monotonic()
-                ctx.sample("sync", "forward", lag)
-            if lag is not None and lag.bytes <= ctx.cfg.cutover.lag_threshold_bytes:
-                ctx.remember(sync_lag_bytes=lag.bytes)
+                self.rec.sample("sync", "forward", lag)
+            if lag is not None and lag.bytes <= self.cfg.cutover.lag_threshold_bytes:
+                self.rec.remember(sync_lag_bytes=lag.bytes)
                 return
             if time.monotonic() > deadline:
                 raise ReplayError(
-                    f"sync did not catch up within {ctx.cfg.database.sync_timeout_s}s",
+                    f"sync did not catch up within {self.cfg.database.sync_timeout_s}s",
                     "raise database.sync_timeout_s, or check the replayer's log")
             if time.monotonic() - last_said > SYNC_PROGRESS_S:
                 last_said = time.monotonic()
-                ctx.say("sync: " + (f"lag {lag.bytes} bytes" if lag else "snapshot in progress"))
+                self.rec.say("sync: " + (f"lag {lag.bytes} bytes" if lag
+                                         else "snapshot in progress"))
             time.sleep(0.2)
 
-    def verify(self, ctx: Context) -> None:
+    def verify(self) -> None:
         """Green == f(blue), every key and column, both as of one point in blue's log."""
-        result = ctx.sync.verify("forward")
-        ctx.remember(verified_keys=result.keys,
+        result = self.data.verify("forward")
+        self.rec.remember(verified_keys=result.keys,
                      verified_at=None if result.lsn is None else lsn_text(result.lsn))
         if not result.ok:
-            ctx.record("verify", "mismatch", result.summary(), direction=result.direction,
+            self.rec.record("verify", "mismatch", result.summary(), direction=result.direction,
                        keys=[[m.table, [shown(v) for v in m.key]]
                              for m in result.mismatches[:1000]],
                        rows=[m.as_dict() for m in result.mismatches[:MAX_SHOWN]],
@@ -111,50 +113,50 @@ class DatabaseSwap:
 
     # -- the swap --------------------------------------------------------------------
 
-    def finish_interrupted(self, ctx: Context) -> bool:
+    def finish_interrupted(self) -> bool:
         """A crash after the flip leaves only the tail: done here, True."""
-        if ctx.lb.live_color() != ctx.green:
+        if self.lb.live_color() != self.green:
             return False
-        self._finish_flipped(ctx, CUTOVER)
+        self._finish_flipped(CUTOVER)
         return True
 
-    def prepare(self, ctx: Context) -> None:
+    def prepare(self) -> None:
         """Before a (re)try: blue serving and writable, no half-made reverse stream, the
         forward stream running (a crash mid-cutover may have left any of these)."""
-        self.put_blue_back(ctx)
-        ctx.sync.drop("reverse")
-        ctx.sync.start("forward")
-        self._wait_synced(ctx)
+        self.put_blue_back()
+        self.data.drop("reverse")
+        self.data.start("forward")
+        self._wait_synced()
 
-    def move(self, ctx: Context) -> SwapResult:
-        return self._swap(ctx, CUTOVER)
+    def move(self) -> SwapResult:
+        return self._swap(CUTOVER)
 
-    def move_back(self, ctx: Context) -> SwapResult | None:
-        if ctx.lb.live_color() == ctx.blue:
-            self._finish_flipped(ctx, ROLLBACK)
+    def move_back(self) -> SwapResult | None:
+        if self.lb.live_color() == self.blue:
+            self._finish_flipped(ROLLBACK)
             return None
-        return self._swap(ctx, ROLLBACK)
+        return self._swap(ROLLBACK)
 
-    def put_blue_back(self, ctx: Context) -> None:
+    def put_blue_back(self) -> None:
         """Blue serving and writable, nothing held: how a swap cut short before its
         flip must leave the LB and blue's database."""
-        ctx.sync.unfence("blue")
-        holding(ctx.lb).release()
+        self.data.unfence("blue")
+        holding(self.lb).release()
 
-    def green_took_traffic(self, ctx: Context) -> bool:
-        return ctx.lb.live_color() == ctx.green
+    def green_took_traffic(self) -> bool:
+        return self.lb.live_color() == self.green
 
-    def _swap(self, ctx: Context, plan: Swap) -> SwapResult:
+    def _swap(self, plan: Swap) -> SwapResult:
         """One swap with a watchdog, armed just before the hold: if this process dies
         mid-swap, the watchdog puts the old colour back (unfenced, released) once the
         pause bound has passed."""
         dogs: list[Stoppable] = []
         steps: dict[str, float] = {}
         try:
-            with StepLog(ctx.run_dir, plan.name) as log:
-                result = swap(plan, holding(ctx.lb), ctx.sync, ctx.cfg.cutover,
-                              arm=lambda: dogs.append(ctx.controller.arm_watchdog(ctx, plan)),
-                              labels={"blue": ctx.blue, "green": ctx.green}, log=log)
+            with StepLog(self.parts.run_dir, plan.name) as log:
+                result = swap(plan, holding(self.lb), self.data, self.cfg.cutover,
+                              arm=lambda: dogs.append(self.parts.arm(plan)),
+                              labels={"blue": self.blue, "green": self.green}, log=log)
             steps = result.steps
             return result
         except BaseException as exc:
@@ -165,48 +167,48 @@ class DatabaseSwap:
                 dog.stop()
             # Written after the pause, not in it: each journal write waits for the disk.
             for name, ms in steps.items():
-                ctx.record("cutover", "step", name, ms=ms)
+                self.rec.record("cutover", "step", name, ms=ms)
 
-    def _finish_flipped(self, ctx: Context, plan: Swap) -> None:
+    def _finish_flipped(self, plan: Swap) -> None:
         """The LB already points at the new colour (a crash came after the flip): flip
         again, which also persists the map file and releases, and start what feeds the
         old colour."""
-        ctx.lb.flip(ctx.facts[plan.new], release=True)
+        self.lb.flip(self.rec.facts[plan.new], release=True)
         if plan.next_stream:
-            if "cutover_at" not in ctx.facts:
-                ctx.remember(cutover_at=ctx.controller.now())
-            ctx.sync.start(plan.next_stream)
+            if "cutover_at" not in self.rec.facts:
+                self.rec.remember(cutover_at=self.parts.clock.now())
+            self.data.start(plan.next_stream)
 
     # -- after the swap: blue kept fed, then retired ------------------------------------
 
-    def keep_blue_fed(self, ctx: Context) -> None:
-        """Between cutover and retire, the reverse replayer must run (it may have died
-        with the machine): a rollback catches up from it."""
-        if (ctx.done(Phase.CUTOVER) and not ctx.done(Phase.RETIRE)
-                and ctx.lb.live_color() == ctx.green):
-            ctx.sync.start("reverse")
+    def keep_blue_fed(self) -> None:
+        """Between cutover and retire (the runbook asks only then), the reverse
+        replayer must run (it may have died with the machine): a rollback catches up
+        from it."""
+        if self.lb.live_color() == self.green:
+            self.data.start("reverse")
 
-    def watch_feed(self, ctx: Context, restarts: int) -> int:
+    def watch_feed(self, restarts: int) -> int:
         """Blue must stay fed for a rollback: a reverse replayer found stopped is started
         again, once. Found stopped again right after (a row g raises on, say), a rollback
         could no longer catch blue up: the bake stops with the replayer's last words,
         green stays live, and nothing is torn down. Returns the restarts in a row."""
-        if ctx.sync.running("reverse"):
+        if self.data.running("reverse"):
             return 0
-        why = ctx.sync.failure("reverse")
+        why = self.data.failure("reverse")
         if restarts >= 1:
             raise ReplayError(f"reverse replay keeps stopping, so blue is no longer fed: {why}",
                               "green stays live; fix the cause, then 'greenswap resume'")
-        ctx.record("bake", "restart", f"reverse replayer was not running ({why}); restarted")
-        ctx.sync.start("reverse")
+        self.rec.record("bake", "restart", f"reverse replayer was not running ({why}); restarted")
+        self.data.start("reverse")
         return restarts + 1
 
-    def feed_lag(self, ctx: Context) -> LagSample | None:
+    def feed_lag(self) -> LagSample | None:
         """For the report only: a database that does not answer now is bake's business."""
         try:
-            return ctx.sync.lag("reverse")
+            return self.data.lag("reverse")
         except (GreenswapError, psycopg2.Error):
             return None
 
-    def retire(self, ctx: Context) -> None:
-        ctx.sync.drop("reverse")
+    def retire(self) -> None:
+        self.data.drop("reverse")

@@ -13,25 +13,20 @@ first settles any watchdog still pending for it (`settle`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
-
-import psycopg2
+from typing import NamedTuple
 
 from orchestrator import faults, processes
-from orchestrator.errors import GreenswapError
+from orchestrator.db.fence import Fence
 from orchestrator.fsutil import write_atomic
-from orchestrator.lb.base import holding
-
-if TYPE_CHECKING:
-    from orchestrator.runbook.context import Context
-    from orchestrator.swap.cutover import Swap
+from orchestrator.lb.base import LoadBalancer, holding
 
 GRACE_S = 0.5  # past the pause bound; the LB lets held requests go 0.5 s after that
 LIFETIME_S = 3600  # a watchdog nobody stopped ends on its own
@@ -39,25 +34,43 @@ SETTLE_S = 30.0  # past its bound, what a pending watchdog may take to act
 PID_FILE = "watchdog.json"
 
 
+@dataclass(frozen=True)
+class Arming:
+    """What a watchdog is told of the swap it guards."""
+
+    config_path: Path  # the rollout's config: the process builds the LB and fence from it
+    environment: str
+    rollout_id: int
+    run_dir: Path
+    old: str  # the colour labels: serving now, and to serve after the flip
+    new: str
+    max_pause_ms: int
+
+
+# The watchdog's process: on the top floor, it may build what it needs from the
+# config (orchestrator/cli/watchdog.py); this module never reaches up for it.
+ENTRY = "orchestrator.cli.watchdog"
+
+
 class Watchdog:
     def __init__(self, pid: int, token: str, pid_file) -> None:
         self.pid, self.token, self.pid_file = pid, token, pid_file
 
     @classmethod
-    def start(cls, ctx: Context, plan: Swap) -> Watchdog:
-        old, new = ctx.facts[plan.old], ctx.facts[plan.new]
-        token = f"watchdog-{ctx.cfg.environment}-{ctx.rollout_id}"
-        at = time.time() + ctx.cfg.cutover.max_pause_ms / 1000 + GRACE_S
-        ctx.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(ctx.run_dir / "watchdog.log", "ab") as log:
+    def start(cls, arming: Arming) -> Watchdog:
+        a = arming
+        token = f"watchdog-{a.environment}-{a.rollout_id}"
+        at = time.time() + a.max_pause_ms / 1000 + GRACE_S
+        a.run_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(a.run_dir / "watchdog.log", "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", __name__,
-                 "--config", str(ctx.cfg.path), "--rollout", str(ctx.rollout_id),
-                 "--old", old, "--new", new, "--token", token, "--at", f"{at:.3f}",
+                [sys.executable, "-m", ENTRY,
+                 "--config", str(a.config_path), "--rollout", str(a.rollout_id),
+                 "--old", a.old, "--new", a.new, "--token", token, "--at", f"{at:.3f}",
                  "--cli-pid", str(os.getpid())],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             )
-        dog = cls(proc.pid, token, ctx.run_dir / PID_FILE)
+        dog = cls(proc.pid, token, a.run_dir / PID_FILE)
         try:
             write_atomic(dog.pid_file, json.dumps({"pid": proc.pid, "token": token, "at": at}),
                          mode=0o600)
@@ -106,14 +119,13 @@ def settle(run_dir, record) -> None:
     (run_dir / PID_FILE).unlink(missing_ok=True)
 
 
-def guard(ctx: Context, old: str, new: str, at: float, cli_pid: int) -> str:
-    """The watchdog's work. Connects to the database first (so that acting costs no
-    time; the LB's connection opens at its first call), waits for the bound and for
-    the CLI to die, then acts. Returns what it did."""
-    from orchestrator.db.fence import Fence
-
-    lb = holding(ctx.fleet.lb())
-    fence = Fence(ctx.fleet.dsn(old))
+def guard(lb: LoadBalancer, old_dsn: str, old: str, new: str, at: float, cli_pid: int,
+          record: Callable[[str], None]) -> str:
+    """The watchdog's work. Connects to the old colour's database first (so that
+    acting costs no time; the LB's connection opens at its first call), waits for the
+    bound and for the CLI to die, then acts. Returns what it did, also `record`ed."""
+    held = holding(lb)
+    fence = Fence(old_dsn)
     ends = time.time() + LIFETIME_S
     while time.time() < at or processes.alive(cli_pid):
         if time.time() > ends:
@@ -121,47 +133,12 @@ def guard(ctx: Context, old: str, new: str, at: float, cli_pid: int) -> str:
         time.sleep(0.05)
     faults.point("watchdog acts")  # tests: a watchdog that acts late
     try:
-        if lb.live_color() == new:
+        if held.live_color() == new:
             did = f"the flip to {new} had happened; hold released"
         else:
             fence.unfence()
             did = f"the swap's CLI died mid-swap: {old} unfenced and serving"
     finally:
-        lb.release()  # whatever else failed: held requests must go
-    ctx.record("cutover", "watchdog", did)
+        held.release()  # whatever else failed: held requests must go
+    record(did)
     return did
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The watchdog process (`python -m orchestrator.swap.watchdog`, as Watchdog.start
-    runs it); what it did, or why it could not, goes to its log."""
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.swap.watchdog")
-    parser.add_argument("--config", type=Path, required=True)
-    parser.add_argument("--rollout", type=int, required=True)
-    parser.add_argument("--old", required=True)
-    parser.add_argument("--new", required=True)
-    parser.add_argument("--token", required=True)  # marks the process as this swap's
-    parser.add_argument("--at", type=float, required=True)
-    parser.add_argument("--cli-pid", type=int, required=True)
-    args = parser.parse_args(argv)
-    # Imported here: the runbook imports this module to arm the watchdog.
-    from orchestrator.config import load
-    from orchestrator.db.connect import first_line
-    from orchestrator.runbook.context import open_context
-    from orchestrator.runbook.lease import open_journal
-
-    try:
-        cfg = load(args.config)
-        ctx = open_context(cfg, open_journal(cfg), args.rollout, say=print)
-        print(guard(ctx, args.old, args.new, args.at, args.cli_pid), flush=True)
-    except GreenswapError as exc:
-        print(f"error: {exc.one_line()}", file=sys.stderr, flush=True)
-        return exc.exit_code
-    except psycopg2.Error as exc:  # as the CLI says it: one line, never a traceback
-        print(f"error: PostgreSQL: {first_line(exc)}", file=sys.stderr, flush=True)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

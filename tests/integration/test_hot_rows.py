@@ -19,13 +19,16 @@ from contextlib import contextmanager
 
 import pytest
 
+from orchestrator import config
 from orchestrator.db.mismatch import CAUSE_OUTSIDE, CAUSE_TRANSFORM
 from orchestrator.db.pgoutput import lsn_int
 from orchestrator.db.replayer import Replay
 from orchestrator.db.sync import Sync
 from orchestrator.db.transform import load
 from orchestrator.errors import VerifyFailed
+from orchestrator.lb.fakes import FakeLoadBalancer
 from orchestrator.swap.database import DatabaseSwap
+from orchestrator.swap.fakes import FakeRecorder, fake_parts
 from tests.conftest import _clusters
 from tests.hot_rows import BLUE_COUNTERS, GREEN_COUNTERS, SEED, HotRows, counters_match
 from tests.sample_app import STOCK
@@ -104,19 +107,6 @@ def test_hot_rows_verify_forward_and_reverse_under_load(stock, tmp_path):
         assert blue.sql("SELECT count(*) FROM moves") == [(forward_done + reverse_done,)]
 
 
-class _Recorder:
-    """What DatabaseSwap.verify asks of a rollout's context: the sync and the journal."""
-
-    def __init__(self, sync: Sync) -> None:
-        self.sync, self.facts, self.events = sync, {}, []
-
-    def remember(self, **facts) -> None:
-        self.facts.update(facts)
-
-    def record(self, phase: str, kind: str, message: str, **data) -> None:
-        self.events.append((phase, kind, message, data))
-
-
 def test_a_row_changed_on_green_behind_the_replayer_is_named_with_its_values(stock, tmp_path):
     blue, green = stock
     with forward_sync(blue, green, tmp_path, "gs_plant") as sync:
@@ -127,9 +117,11 @@ def test_a_row_changed_on_green_behind_the_replayer_is_named_with_its_values(sto
             green.sql("UPDATE stock_levels SET name = 'tampered' WHERE sku = 'D'")
             time.sleep(0.5)
             result = sync.verify("forward")
-            ctx = _Recorder(sync)
+            recorder = FakeRecorder()
+            swapper = DatabaseSwap(fake_parts(config.load(STOCK / "rollout.yml"),
+                                              FakeLoadBalancer(), sync, tmp_path, recorder))
             with pytest.raises(VerifyFailed) as failed:
-                DatabaseSwap().verify(ctx)  # the rollout's verify phase
+                swapper.verify()  # the rollout's verify phase
         assert [m.brief() for m in result.mismatches] == ["stock_levels['D'] (name)"]
         m = result.mismatches[0]
         assert (m.kind, m.columns, m.cause) == ("differs", ("name",), CAUSE_OUTSIDE)
@@ -139,7 +131,7 @@ def test_a_row_changed_on_green_behind_the_replayer_is_named_with_its_values(sto
             "green differs from f(blue) at 1 key(s): stock_levels['D'] (name)")
         assert "written outside replay" in failed.value.hint
         assert "transform" not in failed.value.hint
-        (phase, kind, message, data), = ctx.events
+        (phase, kind, message, data), = recorder.events
         assert (phase, kind) == ("verify", "mismatch")
         assert data["rows"][0]["actual"]["name"] == "tampered"
         assert data["rows"][0]["expected"]["name"] == "item D"

@@ -56,7 +56,7 @@ class Clock:
     def run_hooks(self, paths, moment, facts, hide) -> list[str]:
         return []
 
-    def arm_watchdog(self, ctx, plan):
+    def arm_watchdog(self, arming):
         return self
 
     def stop(self) -> None:

@@ -47,9 +47,9 @@ def test_every_phase_in_order_with_the_swap_s_own_steps(cfg):
 def test_a_step_added_to_the_engine_shows_in_the_plan(cfg, monkeypatch):
     real_verify = DatabaseSwap.verify
 
-    def verify_and_hold(self, ctx):
-        real_verify(self, ctx)
-        ctx.lb.hold()
+    def verify_and_hold(self):
+        real_verify(self)
+        self.lb.hold()
 
     monkeypatch.setattr(DatabaseSwap, "verify", verify_and_hold)
     verify = steps(rehearse(cfg), "verify")
@@ -68,7 +68,7 @@ def test_the_bake_s_rounds_are_counted_and_a_kept_blue_stops_the_rollout(cfg):
 
 
 def test_a_phase_that_would_fail_fails_the_plan(cfg, monkeypatch):
-    def refuse(self, ctx):
+    def refuse(self):
         raise ConfigError("lb.kind", "cannot hold")
 
     monkeypatch.setattr(DatabaseSwap, "prepare", refuse)

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -72,20 +73,24 @@ def test_a_slow_fault_point_sleeps_only_at_its_point(monkeypatch, value, slept):
     assert (time.monotonic() - began >= 0.2) == slept
 
 
-def test_abort_after_a_watchdog_stopped_before_acting_puts_blue_back():
+def test_abort_after_a_watchdog_stopped_before_acting_puts_blue_back(tmp_path):
     """settle() may stop a watchdog before it unfenced blue and released the hold:
     abort (no cutover happened) then does it, so blue serves and takes writes."""
     from types import SimpleNamespace
 
+    from orchestrator import config
     from orchestrator.db.fakes import FakeSync
     from orchestrator.lb.fakes import FakeLoadBalancer
     from orchestrator.runbook.rollout import _put_blue_back
     from orchestrator.swap.database import DatabaseSwap
+    from orchestrator.swap.fakes import fake_parts
 
     lb, sync = FakeLoadBalancer(), FakeSync()
     lb.hold()
     sync.fenced = {"blue"}
-    ctx = SimpleNamespace(swapper=DatabaseSwap(), facts={"blue": "blue", "green": "green"},
-                          sync=sync, lb=lb)
+    cfg = config.load(Path(__file__).resolve().parents[2] / "examples" / "sample-app"
+                      / "rollout.yml")
+    ctx = SimpleNamespace(swapper=DatabaseSwap(fake_parts(cfg, lb, sync, tmp_path)),
+                          facts={"blue": "blue", "green": "green"})
     _put_blue_back(ctx)
     assert sync.fenced == set() and lb.held is False
