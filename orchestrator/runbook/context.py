@@ -18,7 +18,6 @@ from functools import cached_property
 from orchestrator import faults
 from orchestrator.config import Config
 from orchestrator.db.lag import LagSample
-from orchestrator.db.sync import SyncDriver
 from orchestrator.errors import GreenswapError, NotYet, OutOfOrder, PhaseFailed
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.lease import Lease
@@ -29,7 +28,7 @@ from orchestrator.runbook.fleet import Fleet, open_provider
 from orchestrator.runbook.journal import Journal
 from orchestrator.swap import for_config as swap_for
 from orchestrator.swap.cutover import Swap
-from orchestrator.swap.parts import Parts, Stoppable, Swapper
+from orchestrator.swap.parts import Parts, Stoppable, SwapData, Swapper
 from orchestrator.swap.watchdog import Arming
 
 Say = Callable[[str], None]
@@ -84,7 +83,7 @@ class Context:
             self.lease.check()
 
     @cached_property
-    def sync(self) -> SyncDriver:
+    def sync(self) -> SwapData:
         return self.fleet.sync({"blue": self.blue, "green": self.green},
                                f"{self.cfg.database.stream}_{self.rollout_id}", self.run_dir)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.config import Config
-from orchestrator.db.sync import SyncDriver
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.providers.base import Provider
 from orchestrator.providers.fake import FakeProvider
 from orchestrator.remote.ansible import PlaybookResult
 from orchestrator.runbook.fleet import Fleet
+from orchestrator.swap.parts import SwapData
 
 
 class FakeFleet(Fleet):
@@ -18,7 +18,7 @@ class FakeFleet(Fleet):
     databases the fakes given, and every playbook and check agreed to at once (each
     kept in `asked`)."""
 
-    def __init__(self, cfg: Config, lb: LoadBalancer, sync: SyncDriver,
+    def __init__(self, cfg: Config, lb: LoadBalancer, sync: SwapData,
                  provider: Provider | None = None) -> None:
         super().__init__(cfg, provider or FakeProvider())
         self.fake_lb, self.fake_sync = lb, sync
@@ -27,7 +27,7 @@ class FakeFleet(Fleet):
     def lb(self) -> LoadBalancer:
         return self.fake_lb
 
-    def sync(self, labels: dict[str, str], stream_base: str, log_dir: Path) -> SyncDriver:
+    def sync(self, labels: dict[str, str], stream_base: str, log_dir: Path) -> SwapData:
         return self.fake_sync
 
     def playbook(self, key: str, target: str, limit: str | None = None,

@@ -13,7 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.config import Config
-from orchestrator.db.sync import Sync, SyncDriver
+from orchestrator.db.sync import Sync
 from orchestrator.errors import InputError
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.lb.haproxy import HAProxyLB
@@ -22,6 +22,7 @@ from orchestrator.providers.base import Host, Provider
 from orchestrator.remote.ansible import PlaybookResult, run_playbook
 from orchestrator.remote.ssh import SSHShell
 from orchestrator.secrets import scram_sha256
+from orchestrator.swap.parts import SwapData
 
 PROVIDERS = "greenswap.providers"
 
@@ -102,7 +103,7 @@ class Fleet:
         assert self.cfg.lb_host is not None  # config: lb.kind haproxy requires lb.host
         return HAProxyLB.over_ssh(self.shell(self.host(self.cfg.lb_host)))
 
-    def sync(self, labels: dict[str, str], stream_base: str, log_dir: Path) -> SyncDriver:
+    def sync(self, labels: dict[str, str], stream_base: str, log_dir: Path) -> SwapData:
         """The data side of a swap between the colours `labels` names ("blue" is
         whichever was live when the rollout began)."""
         db = self.cfg.database

@@ -14,17 +14,37 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from orchestrator import faults
 from orchestrator.config import Cutover
-from orchestrator.db.sync import Follower, SyncDriver
+from orchestrator.db.sync import Follower
 from orchestrator.errors import CutoverAborted, GreenswapError
 from orchestrator.lb.base import HoldingLoadBalancer
 from orchestrator.retry import poll_until
 from orchestrator.swap.steplog import StepLog
 
 T = TypeVar("T")
+
+
+class CutoverData(Protocol):
+    """What a swap asks of the data side, in the order it asks (db.sync.Sync is one)."""
+
+    def lag_bytes(self, direction: str) -> int: ...
+    def long_writers(self, color: str, older_than_s: float) -> list[str]: ...
+    def prepare(self, direction: str) -> None:
+        """Connections and catalogs read now, so that the pause does not."""
+    def fence(self, color: str) -> int:
+        """Every writer of the colour's database ended, none let in; how many ended."""
+    def flushed_lsn(self, color: str) -> int: ...
+    def follow(self, direction: str) -> Follower:
+        """The direction's stream, taken into this process for the last stretch."""
+    def sequences(self, direction: str) -> dict[str, int]: ...
+    def unfence(self, color: str) -> None: ...
+    def drop(self, direction: str) -> None: ...
+    def anchor(self, direction: str) -> None:
+        """The next direction's stream, starting exactly here."""
+    def start(self, direction: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +68,7 @@ class SwapResult:
     final_lsn: int = 0
 
 
-def swap(plan: Swap, lb: HoldingLoadBalancer, sync: SyncDriver, settings: Cutover,
+def swap(plan: Swap, lb: HoldingLoadBalancer, sync: CutoverData, settings: Cutover,
          arm: Callable[[], None] = lambda: None, labels: dict[str, str] | None = None,
          log: StepLog | None = None) -> SwapResult:
     """The steps, each timed into the result; on an abort the steps done so far
@@ -196,7 +216,7 @@ class _Alongside:
             raise self.error
 
 
-def _wait_lag(sync: SyncDriver, stream: str, settings: Cutover) -> None:
+def _wait_lag(sync: CutoverData, stream: str, settings: Cutover) -> None:
     """The swap starts only when the stream is close behind: the pause then covers
     a few hundred ms of changes, not a backlog. Bounded by cutover.deadline_ms."""
     waited = poll_until(lambda: sync.lag_bytes(stream),
@@ -208,7 +228,7 @@ def _wait_lag(sync: SyncDriver, stream: str, settings: Cutover) -> None:
                              "wait for sync to catch up, then run 'greenswap resume'")
 
 
-def wait_for_long_writers(sync: SyncDriver, color: str, settings: Cutover) -> None:
+def wait_for_long_writers(sync: CutoverData, color: str, settings: Cutover) -> None:
     """A transaction that has been writing on the old side for longer than the pause
     may last would be ended by the fence, its work rolled back. Wait for it to end,
     within cutover.deadline_ms, or do not start the swap: nothing has moved yet."""
@@ -229,7 +249,7 @@ def _drain(lb: _Labelled, color: str, settings: Cutover, deadline: float) -> Non
                              f"{settings.inflight_timeout_ms} ms")
 
 
-def _abort(plan: Swap, lb: _Labelled, sync: SyncDriver, follower: Follower | None
+def _abort(plan: Swap, lb: _Labelled, sync: CutoverData, follower: Follower | None
            ) -> list[str]:
     """Put both sides back as they were: the old colour serving, writable and
     streamed from; a rollback's blue fenced again. Every undo is tried; returns

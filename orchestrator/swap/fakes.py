@@ -7,12 +7,11 @@ from pathlib import Path
 
 from orchestrator.config import Config
 from orchestrator.db.lag import LagSample
-from orchestrator.db.sync import SyncDriver
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.providers.base import Host
 from orchestrator.remote.ansible import PlaybookResult
 from orchestrator.swap.cutover import Swap
-from orchestrator.swap.parts import Parts, Stoppable
+from orchestrator.swap.parts import Parts, Stoppable, SwapData
 
 
 class FakeRecorder:
@@ -59,7 +58,7 @@ class _Unarmed:
         pass
 
 
-def fake_parts(cfg: Config, lb: LoadBalancer, sync: SyncDriver, run_dir: Path,
+def fake_parts(cfg: Config, lb: LoadBalancer, sync: SwapData, run_dir: Path,
                recorder: FakeRecorder | None = None) -> Parts:
     """Parts of a swap between the colours labelled blue and green, with no hosts,
     a clock that moves only when slept, watchdogs that do nothing and checks that

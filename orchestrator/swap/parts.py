@@ -16,7 +16,11 @@ from orchestrator.db.sync import SyncDriver
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.providers.base import Host
 from orchestrator.remote.ansible import PlaybookResult
-from orchestrator.swap.cutover import Swap, SwapResult
+from orchestrator.swap.cutover import CutoverData, Swap, SwapResult
+
+
+class SwapData(SyncDriver, CutoverData, Protocol):
+    """The data side as a swap uses it: the rollout's share and the cutover's."""
 
 
 class Recorder(Protocol):
@@ -55,7 +59,7 @@ class Parts:
 
     cfg: Config
     lb: LoadBalancer
-    sync: SyncDriver
+    sync: SwapData
     hosts: Hosts
     labels: dict[str, str]  # "blue" and "green" -> this rollout's colour labels
     run_dir: Path
