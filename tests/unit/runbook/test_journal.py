@@ -89,7 +89,7 @@ def test_a_lease_whose_process_died_on_this_machine_is_taken_over_at_once(tmp_pa
         [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]);"
          " from pathlib import Path; from orchestrator.runbook.journal import Journal;"
          " Journal(Path(sys.argv[2])).acquire('prod', 3, ttl_s=600); import os; os._exit(0)",
-         str(Path(__file__).resolve().parents[2]), str(tmp_path)])
+         str(Path(__file__).resolve().parents[3]), str(tmp_path)])
     assert child.wait(timeout=60) == 0
     assert journal.lease_holder("prod") is not None  # not expired for ten minutes
     lease = journal.acquire("prod", None)

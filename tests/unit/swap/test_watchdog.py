@@ -88,7 +88,7 @@ def test_abort_after_a_watchdog_stopped_before_acting_puts_blue_back(tmp_path):
     lb, sync = FakeLoadBalancer(), FakeSync()
     lb.hold()
     sync.fenced = {"blue"}
-    cfg = config.load(Path(__file__).resolve().parents[2] / "examples" / "sample-app"
+    cfg = config.load(Path(__file__).resolve().parents[3] / "examples" / "sample-app"
                       / "rollout.yml")
     ctx = SimpleNamespace(swapper=DatabaseSwap(fake_parts(cfg, lb, sync, tmp_path)),
                           facts={"blue": "blue", "green": "green"})

@@ -15,7 +15,7 @@ from orchestrator.rollouts import PHASES
 from orchestrator.runbook.plan import rehearse
 from orchestrator.swap.database import DatabaseSwap
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "rollout.yml"
 
 
 @pytest.fixture

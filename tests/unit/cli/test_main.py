@@ -42,7 +42,7 @@ def test_version(capsys):
     assert "greenswap, version" in out
 
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 # A command as the docs write it: in backticks, after a venv's bin/, or inside $( ).
 DOC_COMMAND = re.compile(r"(?:`|bin/|\$\()greenswap ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?")
 

@@ -17,7 +17,7 @@ from orchestrator.runbook.journal import Journal
 from tests.sample_app import sample_doc
 
 BERLIN = ZoneInfo("Europe/Berlin")
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "rollout.yml"
 
 
 def sunday_night(freeze=(), worst=timedelta(minutes=30), tz=BERLIN) -> Window:

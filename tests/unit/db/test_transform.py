@@ -9,7 +9,7 @@ from orchestrator.db.mapping import Forward, Reverse
 from orchestrator.db.transform import Transform, identity, load
 from orchestrator.errors import TransformError
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "transform.py"
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "transform.py"
 
 names = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                 min_size=1)

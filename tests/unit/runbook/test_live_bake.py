@@ -20,7 +20,7 @@ from orchestrator.runbook.context import Context
 from orchestrator.runbook.fakes import FakeFleet
 from orchestrator.runbook.journal import Journal
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "rollout.yml"
 
 
 class DyingSync(FakeSync):

@@ -19,7 +19,7 @@ from orchestrator.runbook.context import Context
 from orchestrator.runbook.fakes import FakeFleet
 from orchestrator.runbook.journal import Journal
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "rollout.yml"
 
 
 def test_a_phase_before_its_predecessors_is_refused_untouched(tmp_path):

@@ -26,7 +26,7 @@ from orchestrator.runbook.standing import lease_line, standing
 from orchestrator.swap.cutover import CUTOVER, swap
 from orchestrator.swap.steplog import StepLog, last_swap
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "examples" / "sample-app" / "rollout.yml"
 
 SWAP_IN_A_CHILD = """

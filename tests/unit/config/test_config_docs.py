@@ -11,7 +11,7 @@ import pytest
 
 from orchestrator import config
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "examples" / "sample-app"
 ROW = re.compile(r"^\| `([a-z_.]+)` \| [^|]* \| ([^|]*) \|")
 # A section's settings as the Config holds them, where the names differ.

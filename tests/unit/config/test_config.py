@@ -10,7 +10,7 @@ import yaml
 from orchestrator import config
 from orchestrator.errors import ConfigError
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "rollout.yml"
 
 
 def load_with(tmp_path: Path, change) -> config.Config:

@@ -36,7 +36,7 @@ from orchestrator.runbook.context import Context
 from orchestrator.runbook.fakes import FakeFleet
 from orchestrator.runbook.journal import Journal
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "rollout.yml"
 CUT_OVER_AT = 1_000_000.0
 DURATION_S, INTERVAL_S = 10.0, 1.0
 

@@ -13,7 +13,7 @@ from orchestrator.cli.main import main
 from orchestrator.runbook.journal import Journal
 from tests.sample_app import sample_doc
 
-SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
+SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "rollout.yml"
 
 
 @pytest.fixture
