@@ -72,18 +72,27 @@ def drain(source, target, direction: str, stream: str) -> None:
         replay.close()
 
 
+def verified_under_load(sync: Sync, direction: str, source, seed: int) -> int:
+    """RUNS verifies of `direction` while the hot-row load runs on its source, every
+    one at one point in the log and clean; then the load and the stream stop.
+    Returns the load's transactions."""
+    side = "blue" if direction == "forward" else "green"
+    with HotRows(source.dsn(), side, seed=seed) as load_run:
+        for run in range(RUNS):
+            time.sleep(0.5)
+            result = sync.verify(direction)
+            assert result.ok, (run, result.summary(), f"{load_run.rate:.0f} txn/s")
+            assert result.keys > 0 and result.lsn is not None
+        done = load_run.finish()
+    assert done > 200
+    sync.stop(direction)
+    return done
+
+
 def test_hot_rows_verify_forward_and_reverse_under_load(stock, tmp_path):
     blue, green = stock
     with forward_sync(blue, green, tmp_path, "gs_hot") as sync:
-        with HotRows(blue.dsn(), "blue", seed=1) as load_run:
-            for run in range(RUNS):
-                time.sleep(0.5)
-                result = sync.verify("forward")
-                assert result.ok, (run, result.summary(), f"{load_run.rate:.0f} txn/s")
-                assert result.keys > 0 and result.lsn is not None
-            forward_done = load_run.finish()
-        assert forward_done > 200
-        sync.stop("forward")
+        forward_done = verified_under_load(sync, "forward", blue, seed=1)
         drain(blue, green, "forward", sync.stream("forward"))
         counters_match(blue.sql(BLUE_COUNTERS))
         counters_match(green.sql(GREEN_COUNTERS))
@@ -93,14 +102,7 @@ def test_hot_rows_verify_forward_and_reverse_under_load(stock, tmp_path):
         sync.sequences("forward")
         sync.anchor("reverse")
         sync.start("reverse")
-        with HotRows(green.dsn(), "green", seed=2) as load_run:
-            for run in range(RUNS):
-                time.sleep(0.5)
-                result = sync.verify("reverse")
-                assert result.ok, (run, result.summary(), f"{load_run.rate:.0f} txn/s")
-            reverse_done = load_run.finish()
-        assert reverse_done > 200
-        sync.stop("reverse")
+        reverse_done = verified_under_load(sync, "reverse", green, seed=2)
         drain(green, blue, "reverse", sync.stream("reverse"))
         counters_match(blue.sql(BLUE_COUNTERS))
         counters_match(green.sql(GREEN_COUNTERS))
