@@ -285,7 +285,7 @@ def _sync_steps(cfg: Config) -> dict[str, Callable[..., str]]:
         "check_source": lambda d: (
             f"database: {DIRECTIONS[d][0]} can be followed (every table {transform} reads"
             f" has a key or replica identity; wal_level logical; 2 free slots and WAL"
-            f" sender; {db.admin_user}'s grants; slots under half of"
+            f" senders; {db.admin_user}'s grants; slots under half of"
             f" {db.max_slot_wal_mb} MiB of WAL)"),
         "migrate": migrations,
         "start": lambda d: f"replay: {way(d)}, in the background",
