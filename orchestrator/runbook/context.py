@@ -69,8 +69,9 @@ class Context:
     @cached_property
     def swapper(self) -> Swapper:
         """The swap of the config's database.mode, given what it works with."""
+        data = None if self.cfg.database.shared else self.sync  # a shared one has no sync
         return swap_for(Parts(
-            self.cfg, self.lb, self.sync, self.fleet, {"blue": self.blue, "green": self.green},
+            self.cfg, self.lb, data, self.fleet, {"blue": self.blue, "green": self.green},
             self.run_dir, self, self.controller, self._arm, self.check, self._lease_check))
 
     def _arm(self, plan: Swap) -> Stoppable:

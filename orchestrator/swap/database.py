@@ -35,6 +35,7 @@ class DatabaseSwap:
 
     def __init__(self, parts: Parts) -> None:
         self.parts = parts
+        assert parts.sync is not None  # swap_for gives a database swap its data side
         self.cfg, self.lb, self.data = parts.cfg, parts.lb, parts.sync
         self.blue, self.green = parts.blue, parts.green
         self.rec = parts.recorder

@@ -59,7 +59,7 @@ class Parts:
 
     cfg: Config
     lb: LoadBalancer
-    sync: SwapData
+    sync: SwapData | None  # None: a shared database, which nothing syncs
     hosts: Hosts
     labels: dict[str, str]  # "blue" and "green" -> this rollout's colour labels
     run_dir: Path
