@@ -39,7 +39,6 @@ from orchestrator.lab.loadgen import LoadApart  # noqa: E402
 from orchestrator.lab.settings import LabSettings  # noqa: E402
 from orchestrator.runbook import live, rollout  # noqa: E402
 from orchestrator.runbook.fleet import Fleet, open_provider  # noqa: E402
-from orchestrator.swap.database import DatabaseSwap  # noqa: E402
 
 SUBNET = "198.18.60.0/24"
 
@@ -103,9 +102,8 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
                 for n in range(rounds):
                     back = live.rollback(ctx, f"bench round {n + 1}")  # as the CLI's
                     swaps["rollback"].append((back.pause_ms, back.steps))
-                    swapper = DatabaseSwap()
-                    swapper.sync(ctx)  # a fresh snapshot into green
-                    over = swapper.move(ctx)
+                    ctx.swapper.sync()  # a fresh snapshot into green
+                    over = ctx.swapper.move()
                     swaps["cutover"].append((over.pause_ms, over.steps))
                     print(f"round {n + 1}: rollback {back.pause_ms:.0f} ms,"
                           f" cutover {over.pause_ms:.0f} ms", flush=True)
