@@ -52,8 +52,8 @@ class SharedDatabase:
         lb = weighted(self.parts.lb)
         if lb.weights()[self.blue] != 100:
             lb.flip(self.blue, release=True)
-            self.rec.record("cutover", "restore", f"an interrupted canary: all requests back on "
-                       f"{self.blue}")
+            self.rec.record("cutover", "restore",
+                            f"an interrupted canary: all requests back on {self.blue}")
         return False
 
     def prepare(self) -> None:
@@ -79,7 +79,7 @@ class SharedDatabase:
                 log.begin(step)
                 steps[step] = _ms(began)
                 self.rec.record("cutover", "canary", f"{percent}% of requests on {new}",
-                           weights=lb.weights())
+                                weights=lb.weights())
                 faults.point(f"canary {step}")
                 if percent < 100:  # at 100 % the bake takes over the watching
                     self._watch(new, percent)

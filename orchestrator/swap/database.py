@@ -57,14 +57,14 @@ class DatabaseSwap:
         # network: the colours' hosts, the LB and the controller, which replays and fences.
         address = self.parts.hosts.db_host(self.green).address
         self.parts.hosts.playbook("db", f"{self.green}_db", recreate=True,
-                           allowed_cidr=".".join(address.split(".")[:3]) + ".0/24",
-                           **database_names(self.cfg))
+                                  allowed_cidr=".".join(address.split(".")[:3]) + ".0/24",
+                                  **database_names(self.cfg))
         return address
 
     def migrate(self) -> None:
         """Green's migrations, each once, as the app's role."""
         self.data.migrate("green", self.cfg.database.migrations, self.cfg.database.app_user,
-                         lambda name: self.rec.say(f"migration {name} applied"))
+                          lambda name: self.rec.say(f"migration {name} applied"))
 
     def sync(self) -> None:
         """Snapshot blue through the transform, then stream its change log until the lag
@@ -102,13 +102,13 @@ class DatabaseSwap:
         """Green == f(blue), every key and column, both as of one point in blue's log."""
         result = self.data.verify("forward")
         self.rec.remember(verified_keys=result.keys,
-                     verified_at=None if result.lsn is None else lsn_text(result.lsn))
+                          verified_at=None if result.lsn is None else lsn_text(result.lsn))
         if not result.ok:
             self.rec.record("verify", "mismatch", result.summary(), direction=result.direction,
-                       keys=[[m.table, [shown(v) for v in m.key]]
-                             for m in result.mismatches[:1000]],
-                       rows=[m.as_dict() for m in result.mismatches[:MAX_SHOWN]],
-                       next=result.next_step())
+                            keys=[[m.table, [shown(v) for v in m.key]]
+                                  for m in result.mismatches[:1000]],
+                            rows=[m.as_dict() for m in result.mismatches[:MAX_SHOWN]],
+                            next=result.next_step())
             raise VerifyFailed(result.summary(), f"{result.next_step()}; 'greenswap status'"
                                                  " shows each key's rows")
 
