@@ -175,8 +175,8 @@ def test_replay_verify_by_hand_takes_the_stream_to_its_point_and_shows_the_rows(
             capture_output=True, text=True, timeout=120)
 
     done = replay_verify("--stream", "gs_cli", "--json")
-    assert done.returncode == 1, done.stderr
     report = json.loads(done.stdout)
+    assert done.returncode == (1 if report["mismatches"] else 0), done.stderr
     assert report["at_lsn"] is not None
     # B was moved by the load since (replay rewrote it), or not: either way green's
     # planted 7 is gone or named, and nothing else differs.
