@@ -37,8 +37,10 @@ from orchestrator.lab.environment import LabEnvironment  # noqa: E402
 from orchestrator.lab.lab import Lab  # noqa: E402
 from orchestrator.lab.loadgen import LoadApart  # noqa: E402
 from orchestrator.lab.settings import LabSettings  # noqa: E402
+from orchestrator.lb.base import holding  # noqa: E402
 from orchestrator.runbook import live, rollout  # noqa: E402
 from orchestrator.runbook.fleet import Fleet, open_provider  # noqa: E402
+from orchestrator.swap.cutover import SwapResult  # noqa: E402
 
 SUBNET = "198.18.60.0/24"
 
@@ -59,13 +61,15 @@ def lab_with_blue(root: Path, app_hosts: int) -> LabEnvironment:
 
 
 def bench_config(env: LabEnvironment, root: Path, app_hosts: int, **changes) -> config.Config:
-    return dataclasses.replace(demo_config(env), environment="bench", state_dir=root / "state",
-                               green_hosts={"app": app_hosts, "db": 1}, **changes)
+    cfg = demo_config(env)
+    hosts = dataclasses.replace(cfg.provider, green_hosts={"app": app_hosts, "db": 1})
+    return dataclasses.replace(cfg, environment="bench", state_dir=root / "state",
+                               provider=hosts, **changes)
 
 
 def baseline_ms(cfg: config.Config, rounds: int = 20) -> float:
     """A bare hold + release through the same LB driver the swap uses."""
-    lb = Fleet(cfg, open_provider(cfg)).lb()
+    lb = holding(Fleet(cfg, open_provider(cfg)).lb())
     times = []
     try:
         for _ in range(rounds):
@@ -82,7 +86,7 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
     env = lab_with_blue(root, 2)
     try:
         cfg = bench_config(env, root, 2, bake=config.Bake(duration_s=0),
-                           keep_blue_s=3600.0)
+                           retire=config.Retire(keep_blue_s=3600.0))
         base = baseline_ms(cfg)
         lb_addr = next(r.address for r in env.lab.records() if r.role == "lb")
         load = LoadApart(f"http://{lb_addr}", rate=rate / 2, workers=16, max_requests=10**6,
@@ -100,13 +104,13 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
             swaps["cutover"].append((ctx.facts["cutover_pause_ms"], {}))
             with rollout._active(cfg, lambda _m: None, False, "bench") as ctx:
                 for n in range(rounds):
-                    back = live.rollback(ctx, f"bench round {n + 1}")  # as the CLI's
-                    swaps["rollback"].append((back.pause_ms, back.steps))
+                    back = held(live.rollback(ctx, f"bench round {n + 1}"))  # as the CLI's
                     ctx.swapper.sync()  # a fresh snapshot into green
-                    over = ctx.swapper.move()
-                    swaps["cutover"].append((over.pause_ms, over.steps))
-                    print(f"round {n + 1}: rollback {back.pause_ms:.0f} ms,"
-                          f" cutover {over.pause_ms:.0f} ms", flush=True)
+                    over = held(ctx.swapper.move())
+                    swaps["rollback"].append(back)
+                    swaps["cutover"].append(over)
+                    print(f"round {n + 1}: rollback {back[0]:.0f} ms,"
+                          f" cutover {over[0]:.0f} ms", flush=True)
                 ctx.sync.drop("reverse")  # its replayer would outlive the lab
         finally:
             result = load.stop()
@@ -140,6 +144,12 @@ def pause_bench(root: Path, rounds: int, rate: float) -> None:
         env.lab.down()
 
 
+def held(swap: SwapResult | None) -> tuple[float, dict[str, float]]:
+    """A finished swap's pause and steps: a database swap always holds."""
+    assert swap is not None and swap.pause_ms is not None, swap
+    return swap.pause_ms, swap.steps
+
+
 def print_steps(name: str, runs: list[dict[str, float]]) -> None:
     """p50 of each step of the swaps, in the swap's order: where a pause goes."""
     if not runs:
@@ -165,7 +175,8 @@ def scale_bench(root: Path) -> None:
         sub = root / f"scale{hosts}"
         env = lab_with_blue(sub, app)
         try:
-            cfg = bench_config(env, sub, app, bake=config.Bake(duration_s=0), keep_blue_s=0.0)
+            cfg = bench_config(env, sub, app, bake=config.Bake(duration_s=0),
+                               retire=config.Retire(keep_blue_s=0.0))
             began, (busy_before, total_before) = time.monotonic(), cpu_seconds()
             ctx = rollout.rollout(cfg, lambda _m: None)
             times[hosts] = time.monotonic() - began

@@ -30,10 +30,10 @@ def plan(config_path: Path, as_json: bool) -> None:
     latest = journal.latest(cfg.environment) if journal else None
     unfinished = latest is not None and latest.state in runbook.RESUMABLE
     done = (latest is not None and latest.state == RolloutState.SUCCEEDED
-            and latest.facts.get("app_version") == cfg.app_version)
+            and latest.facts.get("app_version") == cfg.app.version)
     phases = [] if done else rehearse(cfg)  # done: the last rollout brought this version
     if as_json:
-        emit_json({"environment": cfg.environment, "app_version": cfg.app_version,
+        emit_json({"environment": cfg.environment, "app_version": cfg.app.version,
                    "unfinished_rollout": latest.id if unfinished and latest else None,
                    "phases": [p.as_dict() for p in phases]})
     else:
@@ -44,7 +44,7 @@ def plan(config_path: Path, as_json: bool) -> None:
             if not os.environ.get(variable):
                 say(f"warning: ${variable} is not set: 'greenswap rollout' refuses until it is")
         if not phases and latest is not None:
-            say(f"nothing to do: rollout {latest.id} already brought app {cfg.app_version}")
+            say(f"nothing to do: rollout {latest.id} already brought app {cfg.app.version}")
     sys.exit(EXIT_CHANGES if phases else 0)
 
 

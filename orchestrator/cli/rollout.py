@@ -34,6 +34,6 @@ def rollout_cmd(config_path: Path, yes: bool, keep_failed: bool,
     check_reason(override_window)
     if not yes:
         print_plan(rehearse(cfg))
-        click.confirm(f"Roll out app {cfg.app_version} to {cfg.environment}?", abort=True)
+        click.confirm(f"Roll out app {cfg.app.version} to {cfg.environment}?", abort=True)
     ctx = runbook.rollout(cfg, say, keep_failed, override_window, reason)
     summary(ctx.journal, ctx.rollout_id)

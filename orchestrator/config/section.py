@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,13 @@ from orchestrator.errors import ConfigError
 REQUIRED = object()  # a getter's default: the setting must be there
 # Names of environment variables (secrets are read from them): what a shell accepts.
 SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+URL_PATH = re.compile(r"^/[\x21-\x7e]{0,200}$")  # an HTTP path: no space, no control
+
+
+def setting_names(settings: type) -> set[str]:
+    """The keys a section may hold: its settings dataclass's fields, so that a
+    setting is named once, where it is declared."""
+    return {f.name for f in fields(settings)}
 
 
 def shown(value: Any) -> str:
@@ -139,6 +147,15 @@ class Section:
             found = False
         if not found:
             raise ConfigError(where, f"{shown(str(path))} is not a file")
+        return path
+
+    def private_file(self, key: str) -> Path:
+        """A file only its owner may read: a private key."""
+        path = self.file(key)
+        mode = path.stat().st_mode & 0o777
+        if mode & 0o077:
+            raise ConfigError(self._field(key), f"{path} is readable by others (mode {mode:o})",
+                              f"chmod 600 {path}")
         return path
 
     def files(self, key: str, executable: bool = False) -> list[Path]:

@@ -17,6 +17,7 @@ from orchestrator import config
 from orchestrator.errors import PhaseFailed
 from orchestrator.lab.environment import SAMPLE_CONFIG, LabEnvironment
 from orchestrator.lab.loadgen import Load
+from orchestrator.lab.provider import LabConfig
 from orchestrator.ops.report import write as write_report
 from orchestrator.rollouts import RolloutState
 from orchestrator.runbook import rollout
@@ -79,11 +80,10 @@ class DemoSummary:
 def demo_config(env: LabEnvironment, sample: config.Config | None = None) -> config.Config:
     """The sample config, pointed at this lab (its journal lives and dies with the lab)."""
     settings = env.lab.settings
-    return dataclasses.replace(
-        sample or config.load(SAMPLE_CONFIG), lab=settings.name,
-        state_dir=settings.state_dir / "rollouts",
-        lab_paths={"state_root": settings.state_root,
-                   "inventory_dir": settings.inventory_path.parent})
+    cfg = sample or config.load(SAMPLE_CONFIG)
+    lab = LabConfig(settings.name, settings.state_root, settings.inventory_path.parent)
+    return dataclasses.replace(cfg, provider=dataclasses.replace(cfg.provider, settings=lab),
+                               state_dir=lab.state_dir)
 
 
 def rollout_under_load(env: LabEnvironment, say) -> DemoSummary:
@@ -115,7 +115,8 @@ def rollout_under_load(env: LabEnvironment, say) -> DemoSummary:
         report = str(path)
     # The sample config names one lab; on another lab no config file on disk points
     # at this journal, so no commands rather than ones that would show nothing.
-    commands = follow_up_commands(latest.id) if latest and sample.lab == cfg.lab else []
+    on_sample_lab = sample.provider.settings.lab == cfg.provider.settings.lab
+    commands = follow_up_commands(latest.id) if latest and on_sample_lab else []
     return DemoSummary(
         rollout_id=latest.id if latest else None,
         state=latest.state if latest else "not started",

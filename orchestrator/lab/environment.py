@@ -80,11 +80,11 @@ class LabEnvironment:
         self.playbook("postgres.yml", target=f"{color}_db",
                       allowed_cidr=str(self.lab.settings.subnet),
                       schema_file=str(schema_file),
-                      admin_user=cfg.database.admin_user, **config.database_names(cfg))
+                      admin_user=cfg.database.admin_user, **cfg.database.names())
         self.playbook(cfg.playbook("app"), target=f"{color}_app",
-                      **{**config.deploy_inputs(cfg, db_host), "app_version": app_version})
-        self.playbook("haproxy.yml", target="lb", app_port=cfg.app_port,
-                      health_path=cfg.health_path)
+                      **{**cfg.deploy_inputs(db_host), "app_version": app_version})
+        self.playbook("haproxy.yml", target="lb", app_port=cfg.app.port,
+                      health_path=cfg.app.health_path)
 
     def patch(self, host: str) -> PlaybookResult:
         return self.playbook("patch.yml", limit=host, target=host)

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.config import LAB_STATE_ROOT
 from orchestrator.errors import ConfigError
 from orchestrator.fsutil import write_atomic
 
@@ -17,6 +16,7 @@ from orchestrator.fsutil import write_atomic
 LAB_RANGE = ipaddress.IPv4Network("198.18.0.0/15")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,5}$")
+LAB_STATE_ROOT = Path("/var/lib/greenswap/labs")  # each lab's state is in <root>/<lab>
 FIRST_HOST_OFFSET = 10  # .1 is the bridge; .2-.9 stay free for lab services
 
 

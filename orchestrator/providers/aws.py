@@ -13,20 +13,26 @@ Every wait has a deadline and fails with a CloudError that names what it waited 
 from __future__ import annotations
 
 import ipaddress
+import re
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from orchestrator.aws import ids
 from orchestrator.aws.clients import Clients
 from orchestrator.aws.outputs import COLORS, Base, read_for
-from orchestrator.config import Config
-from orchestrator.errors import CloudError, InputError
+from orchestrator.config.section import Section
+from orchestrator.errors import CloudError, ConfigError, InputError
 from orchestrator.fsutil import write_atomic
 from orchestrator.providers import inventory
-from orchestrator.providers.base import Host, check_count
+from orchestrator.providers.base import Host, ProviderKind, check_count
+
+if TYPE_CHECKING:
+    from orchestrator.config import Config
 
 TAG_ENV = "greenswap:environment"
 TAG_OWNER = "greenswap:owner"
@@ -36,24 +42,49 @@ POLL_S = 2.0
 DEFAULT_DEADLINE_S = 900.0
 
 
+AMI = re.compile(r"^ami-[0-9a-f]{8,17}$")
+
+
+@dataclass(frozen=True)
+class AwsSettings:
+    """provider.* for kind aws (what Terraform made is the config's `aws` section)."""
+
+    ssh_key: Path
+    image_id: str | None = None  # green's image; None: the launch template's
+    bake_from: str | None = None  # or: bake green's image from this one, patched
+    state_dir = None  # the journal is in /var/lib/greenswap, unless state_dir says
+
+    @classmethod
+    def read(cls, section: Section) -> AwsSettings:
+        settings = cls(section.private_file("ssh_key"),
+                       section.optional_text("image_id", pattern=AMI),
+                       section.optional_text("bake_from", pattern=AMI))
+        if settings.image_id and settings.bake_from:
+            raise ConfigError("provider.bake_from", "and provider.image_id exclude each other",
+                              "give the image to use, or the one to bake it from")
+        return settings
+
 
 def open_aws(cfg: Config) -> AwsProvider:
     """provider.kind aws: green as an Auto Scaling group in Terraform's base."""
-    aws = cfg.aws
-    assert aws is not None and aws.ssh_key is not None  # config.load requires both here
-    base = read_for(aws.terraform_outputs, cfg.environment)
-    return AwsProvider(Clients(base.region, aws.endpoint_url), base,
-                       cfg.state_dir / cfg.environment, aws.ssh_key, image_id=aws.image_id)
+    settings: AwsSettings = cfg.provider.settings
+    assert cfg.aws is not None  # config: provider.kind aws requires the aws section
+    base = read_for(cfg.aws.terraform_outputs, cfg.environment)
+    return AwsProvider(Clients(base.region, cfg.aws.endpoint_url), base,
+                       cfg.state_dir / cfg.environment, settings.ssh_key,
+                       image_id=settings.image_id, base_image=settings.bake_from)
+
 
 class AwsProvider:
     def __init__(self, clients, base: Base, state_dir: Path, key_path: Path,
-                 image_id: str | None = None,
+                 image_id: str | None = None, base_image: str | None = None,
                  deadline_s: float = DEFAULT_DEADLINE_S, poll_s: float = POLL_S,
                  say: Callable[[str], None] = lambda _m: None) -> None:
         self.aws, self.base = clients, base
         self.state_dir, self.key_path = state_dir, key_path
         self.known_hosts = state_dir / "aws-known_hosts"
         self.image_id = ids.check_id("aws.image_id", image_id, "ami") if image_id else None
+        self.base_image = base_image
         self.deadline_s, self.poll_s, self.say = deadline_s, poll_s, say
 
     # -- the Provider protocol --------------------------------------------------------
@@ -298,3 +329,6 @@ def _lines(path: Path) -> list[str]:
         return [ln for ln in path.read_text().splitlines() if ln.strip()]
     except FileNotFoundError:
         return []
+
+
+KIND = ProviderKind(AwsSettings.read, open_aws)

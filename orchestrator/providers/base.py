@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from orchestrator.errors import ConfigError, InputError
+from orchestrator.config.section import Section
+from orchestrator.errors import InputError
+
+if TYPE_CHECKING:
+    from orchestrator.config import Config
 
 ROLES = ("app", "db", "lb")
 COLORS = ("blue", "green")
@@ -67,20 +71,25 @@ class Provider(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ProviderKind:
+    """What an entry point of the greenswap.providers group names: how one kind of
+    provider reads its own keys of the config's `provider` section (when the file is
+    loaded, so that mistakes there are refused before anything runs; a frozen
+    dataclass whose fields are the keys) and how it opens for a rollout."""
+
+    read_settings: Callable[[Section], Any]
+    open: Callable[[Config], Provider]
+
+
 @runtime_checkable
 class ImageBaker(Provider, Protocol):
     """A provider whose new hosts start from an image it can bake (AWS)."""
 
     image_id: str | None  # what create_hosts launches from; None: its default
+    base_image: str | None  # bake green's image from this at provision; None: do not
 
     def bake_image(self, base_image: str, patch: Callable[[list[Host]], None],
                    name: str) -> str:
         """An image made from `base_image` with `patch` applied; returns its id."""
         ...
-
-
-def image_baker(provider: Provider) -> ImageBaker:
-    """The provider as one that bakes images, or a ConfigError naming the setting."""
-    if not isinstance(provider, ImageBaker):
-        raise ConfigError("provider.bake_from", f"{type(provider).__name__} cannot bake images")
-    return provider

@@ -19,17 +19,29 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import paramiko
 import yaml
 
-from orchestrator.config import Config
+from orchestrator.config.section import Section
 from orchestrator.errors import ConfigError, InputError
 from orchestrator.fsutil import write_atomic
 from orchestrator.providers import inventory
-from orchestrator.providers.base import COLORLESS_ROLES, COLORS, ROLES, Host, check_count
+from orchestrator.providers.base import (
+    COLORLESS_ROLES,
+    COLORS,
+    ROLES,
+    Host,
+    ProviderKind,
+    check_count,
+)
 from orchestrator.remote.ansible import run_playbook
+
+if TYPE_CHECKING:
+    from orchestrator.config import Config
 
 POOL_GROUPS: dict[str, tuple[str, str | None]] = {
     f"{color}_{role}": (role, color) for color in COLORS
@@ -37,15 +49,29 @@ POOL_GROUPS: dict[str, tuple[str, str | None]] = {
 POOL_GROUPS.update({role: (role, None) for role in COLORLESS_ROLES})
 
 
+@dataclass(frozen=True)
+class StaticSettings:
+    """provider.* for kind static."""
+
+    inventory: Path  # the operator's YAML inventory: blue_app, blue_db, green_app, ...
+    ssh_key: Path
+    known_hosts: Path  # every host's key pinned here; greenswap never learns keys
+    state_dir = None  # the journal is in /var/lib/greenswap, unless state_dir says
+
+    @classmethod
+    def read(cls, section: Section) -> StaticSettings:
+        return cls(section.file("inventory"), section.private_file("ssh_key"),
+                   section.file("known_hosts"))
+
 
 def open_static(cfg: Config) -> StaticProvider:
     """provider.kind static: the two pools of the operator's inventory."""
-    fleet = cfg.static
-    assert fleet is not None  # config.load reads the static section for this kind
+    fleet: StaticSettings = cfg.provider.settings
+    release = cfg.app.release
     return StaticProvider(fleet.inventory, fleet.ssh_key, fleet.known_hosts,
                           cfg.state_dir / cfg.environment,
-                          release=(*([str(cfg.app_release)] if cfg.app_release else []),
-                                   "release.yml"))
+                          release=(*([str(release)] if release else []), "release.yml"))
+
 
 class StaticProvider:
     def __init__(self, inventory_path: Path, key_path: Path, known_hosts: Path,
@@ -187,3 +213,5 @@ def _check_pinned(hosts: list[Host], known_hosts: Path) -> None:
                               f"add it after checking it out of band: ssh-keyscan -t ed25519 "
                               f"{host.address}, compared with the host's own key")
 
+
+KIND = ProviderKind(StaticSettings.read, open_static)

@@ -8,37 +8,30 @@ builds its green under the label that was freed.
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from orchestrator.config import Config
+from orchestrator.config.provider import installed_kind
 from orchestrator.db.sync import Sync
 from orchestrator.errors import InputError
 from orchestrator.lb.base import LoadBalancer
 from orchestrator.lb.haproxy import HAProxyLB
 from orchestrator.ops.checks import run_checks
-from orchestrator.providers.base import Host, Provider
+from orchestrator.providers.base import Host, Provider, ProviderKind
 from orchestrator.remote.ansible import PlaybookResult, run_playbook
 from orchestrator.remote.ssh import SSHShell
 from orchestrator.secrets import scram_sha256
 from orchestrator.swap.parts import SwapData
 
-PROVIDERS = "greenswap.providers"
-
 
 def open_provider(cfg: Config) -> Provider:
     """The provider `provider.kind` names, found among the installed ones (the entry
-    point group greenswap.providers in pyproject.toml), so that the runbook names
-    none of them and another package can bring its own."""
-    found = entry_points(group=PROVIDERS, name=cfg.provider)
-    if not found:
-        installed = sorted(e.name for e in entry_points(group=PROVIDERS))
-        raise InputError(f"provider.kind: {cfg.provider!r} is not an installed provider"
-                         f" (installed: {', '.join(installed) or 'none'})",
-                         "reinstall greenswap ('make venv') if one of its own is missing")
-    opener = next(iter(found)).load()
-    return opener(cfg)
+    point group greenswap.providers in pyproject.toml; config.load has checked that it
+    is there), so that the runbook names none of them and another package can bring
+    its own."""
+    kind: ProviderKind = installed_kind(cfg.provider.kind)
+    return kind.open(cfg)
 
 
 class Fleet:
@@ -52,7 +45,8 @@ class Fleet:
         for h in self.provider.hosts():
             if h.name == name:
                 return h
-        raise InputError(f"lb.host: no host named {name!r} in the {self.cfg.provider} provider")
+        raise InputError(f"lb.host: no host named {name!r} in the {self.cfg.provider.kind}"
+                         " provider")
 
     def db_host(self, color: str) -> Host:
         found = self.hosts(color, "db")
@@ -74,7 +68,7 @@ class Fleet:
                 f" user={db.admin_user}")
 
     def app_urls(self, color: str) -> list[str]:
-        return [f"http://{h.address}:{self.cfg.app_port}" for h in self.hosts(color, "app")]
+        return [f"http://{h.address}:{self.cfg.app.port}" for h in self.hosts(color, "app")]
 
     def guard(self, url: str) -> None:
         """Every request greenswap sends to a host passes here first."""
@@ -91,7 +85,7 @@ class Fleet:
         return SSHShell(host.name, host.address, key, known_hosts)
 
     def lb(self) -> LoadBalancer:
-        if self.cfg.lb_kind == "aws-alb":
+        if self.cfg.lb.kind == "aws-alb":
             from orchestrator.aws.clients import Clients
             from orchestrator.aws.outputs import read_for
             from orchestrator.lb.aws_alb import AlbLoadBalancer
@@ -100,8 +94,8 @@ class Fleet:
             assert aws is not None  # config: lb.kind aws-alb requires the aws section
             base = read_for(aws.terraform_outputs, self.cfg.environment)
             return AlbLoadBalancer(Clients(base.region, aws.endpoint_url), base)
-        assert self.cfg.lb_host is not None  # config: lb.kind haproxy requires lb.host
-        return HAProxyLB.over_ssh(self.shell(self.host(self.cfg.lb_host)))
+        assert self.cfg.lb.host is not None  # config: lb.kind haproxy requires lb.host
+        return HAProxyLB.over_ssh(self.shell(self.host(self.cfg.lb.host)))
 
     def sync(self, labels: dict[str, str], stream_base: str, log_dir: Path) -> SwapData:
         """The data side of a swap between the colours `labels` names ("blue" is

@@ -3,9 +3,8 @@ its database the new schema. Every phase here can run again: it converges."""
 
 from __future__ import annotations
 
-from orchestrator.config import deploy_inputs
 from orchestrator.errors import PreflightFailed
-from orchestrator.providers.base import image_baker
+from orchestrator.providers.base import ImageBaker
 from orchestrator.rollouts import Phase
 from orchestrator.runbook.context import Context, phase
 
@@ -27,22 +26,21 @@ def preflight(ctx: Context) -> None:
 @phase(Phase.PROVISION)
 def provision(ctx: Context) -> None:
     """green's app hosts and database host"""
-    bake_from = ctx.cfg.aws.bake_from if ctx.cfg.aws else None
-    if bake_from:  # config: only with provider.kind aws
-        _bake_image(ctx, bake_from)
-    for role, count in ctx.cfg.green_hosts.items():
+    provider = ctx.fleet.provider
+    if isinstance(provider, ImageBaker) and provider.base_image:  # provider.bake_from
+        _bake_image(ctx, provider, provider.base_image)
+    for role, count in ctx.cfg.provider.green_hosts.items():
         have = ctx.fleet.hosts(ctx.green, role)
         if len(have) < count:
             ctx.say(f"creating {count - len(have)} green {role} host(s)")
             ctx.fleet.provider.create_hosts(role, count - len(have), ctx.green)
-    ctx.remember(green_hosts=sorted(h.name for r in ctx.cfg.green_hosts
+    ctx.remember(green_hosts=sorted(h.name for r in ctx.cfg.provider.green_hosts
                                     for h in ctx.fleet.hosts(ctx.green, r)))
 
 
-def _bake_image(ctx: Context, base_image: str) -> None:
+def _bake_image(ctx: Context, baker: ImageBaker, base_image: str) -> None:
     """Green's image, once per rollout: the base image with the patch playbook applied,
     so that every green instance (and any the group replaces later) starts patched."""
-    baker = image_baker(ctx.fleet.provider)
     if "image_id" not in ctx.facts:
         def patch(hosts) -> None:
             ctx.fleet.playbook("patch", hosts[0].name, limit=hosts[0].name)
@@ -70,7 +68,7 @@ def patch(ctx: Context) -> None:
 def deploy(ctx: Context) -> None:
     """the database server, the new app version, and green's servers in the LB"""
     db_host = ctx.swapper.app_database()
-    ctx.fleet.playbook("app", f"{ctx.green}_app", **deploy_inputs(ctx.cfg, db_host),
+    ctx.fleet.playbook("app", f"{ctx.green}_app", **ctx.cfg.deploy_inputs(db_host),
                        restart_throttle=0)  # green serves nobody yet: all hosts at once
     refresh_lb(ctx)  # green's servers into be_<green>; the live map entry is untouched
 
@@ -78,12 +76,12 @@ def deploy(ctx: Context) -> None:
 def refresh_lb(ctx: Context) -> None:
     """Render the LB's config from the hosts there are now (seamless reload). An ALB
     needs nothing: its target groups follow the colours' Auto Scaling groups."""
-    if ctx.cfg.lb_kind != "haproxy":
+    if ctx.cfg.lb.kind != "haproxy":
         return
     # The hold's bound is longer than the swap may pause, plus the watchdog's grace:
     # if greenswap dies mid-swap, held requests go only after blue is unfenced.
-    ctx.fleet.playbook("lb", "lb", app_port=ctx.cfg.app_port,
-                       health_path=ctx.cfg.health_path,
+    ctx.fleet.playbook("lb", "lb", app_port=ctx.cfg.app.port,
+                       health_path=ctx.cfg.app.health_path,
                        hold_max_ms=ctx.cfg.cutover.max_pause_ms + 1000)
 
 

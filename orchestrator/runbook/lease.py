@@ -9,7 +9,7 @@ from orchestrator.runbook.journal import Journal
 
 def lease_store(cfg: Config) -> LeaseStore | None:
     """None for the journal's own SQLite lease (the default)."""
-    if cfg.lease_backend != "dynamodb":
+    if cfg.lease.backend != "dynamodb":
         return None
     from orchestrator.aws import outputs
     from orchestrator.aws.clients import LEASE_CALL_CONFIG, Clients

@@ -171,7 +171,7 @@ def rollback(ctx: Context, reason: str) -> SwapResult | None:
 @phase(Phase.RETIRE)
 def retire(ctx: Context) -> None:
     """stop reverse replay, drop its slot, destroy blue's hosts"""
-    due = ctx.facts.get("cutover_at", ctx.controller.now()) + ctx.cfg.keep_blue_s
+    due = ctx.facts.get("cutover_at", ctx.controller.now()) + ctx.cfg.retire.keep_blue_s
     if ctx.controller.now() < due:
         raise RetireNotDue(due)
     _green_serves(ctx)  # never destroy the colour that serves

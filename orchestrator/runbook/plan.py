@@ -87,7 +87,7 @@ def rehearse(cfg: Config) -> list[PlannedPhase]:
         # use. What the steps write (journal, step log) goes to the scratch directory.
         cfg = dataclasses.replace(cfg, notify=None, state_dir=Path(scratch))
         journal = _RehearsalJournal(Path(scratch), recorder)
-        rollout_id = journal.start(cfg.environment, {"app_version": cfg.app_version})
+        rollout_id = journal.start(cfg.environment, {"app_version": cfg.app.version})
         clock = _RehearsalController(recorder)
         ctx = Context(cfg, journal, rollout_id, _RehearsalFleet(cfg, recorder),
                       controller=clock,
@@ -160,7 +160,7 @@ class _RehearsalFleet(FakeFleet):
     call and database call noted and agreed to."""
 
     def __init__(self, cfg: Config, recorder: Recorder) -> None:
-        lb: LoadBalancer = (FakeLoadBalancer() if cfg.lb_kind == "haproxy"
+        lb: LoadBalancer = (FakeLoadBalancer() if cfg.lb.kind == "haproxy"
                             else FakeWeightedLoadBalancer())
         sync = _RehearsalSync(recorder.step)
         super().__init__(cfg, _Noted(lb, _lb_steps(cfg), recorder.step),
@@ -189,11 +189,14 @@ class _RehearsalProvider(FakeProvider):
         super().__init__()
         self.cfg, self.recorder = cfg, recorder
         self.image_id: str | None = None
-        for role, count in cfg.green_hosts.items():
+        # What the AWS provider is given as provider.bake_from; other kinds have none.
+        self.base_image: str | None = getattr(cfg.provider.settings, "bake_from", None)
+        for role, count in cfg.provider.green_hosts.items():
             super().create_hosts(role, count, "blue")
 
     def create_hosts(self, role: str, count: int, color: str | None = "green") -> list[Host]:
-        source = SOURCES.get(self.cfg.provider, f"created by the {self.cfg.provider} provider")
+        source = SOURCES.get(self.cfg.provider.kind,
+                              f"created by the {self.cfg.provider.kind} provider")
         self.recorder.step(f"hosts: {count} {color} {role} host(s), {source}")
         return super().create_hosts(role, count, color)
 

@@ -66,7 +66,7 @@ def rollout(cfg: Config, say: Say, keep_failed: bool = False,
                              "finish it with 'greenswap resume', or end it with "
                              "'greenswap abort' / 'greenswap rollback'")
         rollout_id = journal.start(cfg.environment, {
-            "app_version": cfg.app_version, "config": str(cfg.path),
+            "app_version": cfg.app.version, "config": str(cfg.path),
             "started_by": holder_identity(), "reason": reason})
         lease.attach(rollout_id)
         _note_override(journal, rollout_id, override_window)

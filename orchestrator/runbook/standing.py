@@ -127,7 +127,7 @@ def _next(cfg: Config, rollout: Rollout, phase: str | None, trace: SwapTrace | N
         return (f"watch green for a whole bake.duration_s ({cfg.bake.duration_s:g} s) from "
                 "now, whatever was watched before (resume --bake-s for less), then retire blue")
     if phase == Phase.RETIRE:
-        due = facts.get("cutover_at", 0.0) + cfg.keep_blue_s
+        due = facts.get("cutover_at", 0.0) + cfg.retire.keep_blue_s
         if due > time.time():
             return (f"make sure blue is fed, and retire it from {clock(due)} "
                     "(retire.keep_blue_s after the cutover); before that it stays baked")

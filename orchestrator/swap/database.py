@@ -11,7 +11,6 @@ import time
 
 import psycopg2
 
-from orchestrator.config import database_names
 from orchestrator.db.lag import LagSample
 from orchestrator.db.mismatch import MAX_SHOWN, shown
 from orchestrator.db.pgoutput import lsn_text
@@ -58,7 +57,7 @@ class DatabaseSwap:
         address = self.parts.hosts.db_host(self.green).address
         self.parts.hosts.playbook("db", f"{self.green}_db", recreate=True,
                                   allowed_cidr=".".join(address.split(".")[:3]) + ".0/24",
-                                  **database_names(self.cfg))
+                                  **self.cfg.database.names())
         return address
 
     def migrate(self) -> None:

@@ -171,7 +171,8 @@ def test_canary_rollout_then_a_rollback_from_fifty_percent(stand_ins, aws, docum
 
         base = read_for(cfg.aws.terraform_outputs, cfg.environment)
         return LabBacked(Clients(base.region, moto_url), base, tmp_path / "state" / "shop",
-                         cfg.aws.ssh_key, deadline_s=60, poll_s=0.2, lab=env.lab)
+                         cfg.provider.settings.ssh_key, deadline_s=60, poll_s=0.2,
+                         base_image=cfg.provider.settings.bake_from, lab=env.lab)
 
     monkeypatch.setattr(runbook_context, "open_provider", provider)
     provider(cfg).create_hosts("app", 2, "blue")  # blue as a previous rollout left it

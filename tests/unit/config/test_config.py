@@ -26,12 +26,12 @@ def load_with(tmp_path: Path, change) -> config.Config:
 
 def test_the_sample_config_loads_with_defaults():
     cfg = config.load(SAMPLE)
-    assert cfg.environment == "lab-demo" and cfg.app_version == "2.0"
+    assert cfg.environment == "lab-demo" and cfg.app.version == "2.0"
     assert cfg.database.transform.name == "transform.py" and cfg.database.transform.is_file()
     assert [c.name for c in cfg.checks_for("bake")] == ["app health", "accounts readable"]
     assert cfg.cutover.max_pause_ms == 1000 and cfg.playbooks["patch"] == "patch.yml"
     assert cfg.playbook("app") == str(SAMPLE.parent / "deploy.yml")
-    assert cfg.app_release == SAMPLE.parent / "release.yml" and cfg.health_path == "/health"
+    assert cfg.app.release == SAMPLE.parent / "release.yml" and cfg.app.health_path == "/health"
 
 
 @pytest.mark.parametrize("change, field", [
@@ -67,11 +67,11 @@ def test_a_mistake_names_its_field(tmp_path, change, field):
 
 
 def test_the_lease_backend_defaults_to_sqlite_and_dynamodb_reads_terraform():
-    assert config.load(SAMPLE).lease_backend == "sqlite"
+    assert config.load(SAMPLE).lease.backend == "sqlite"
     cfg = load_with(Path("dyn"), lambda d: d.update(
         lease={"backend": "dynamodb"},
         aws={"terraform_outputs": "transform.py", "endpoint_url": "http://127.0.0.1:5000"}))
-    assert cfg.lease_backend == "dynamodb" and cfg.aws.endpoint_url == "http://127.0.0.1:5000"
+    assert cfg.lease.backend == "dynamodb" and cfg.aws.endpoint_url == "http://127.0.0.1:5000"
     assert cfg.aws.terraform_outputs == SAMPLE.parent / "transform.py"
 
 
@@ -102,7 +102,8 @@ def static_provider(tmp_path: Path, key_mode: int = 0o600) -> dict:
 
 def test_a_static_fleet_names_its_inventory_key_and_pins(tmp_path):
     cfg = load_with(tmp_path, lambda d: d.update(provider=static_provider(tmp_path)))
-    assert cfg.provider == "static" and cfg.static.inventory == tmp_path / "hosts.yml"
+    assert cfg.provider.kind == "static"
+    assert cfg.provider.settings.inventory == tmp_path / "hosts.yml"
 
 
 def test_a_lab_rollout_keeps_its_journal_with_its_lab_and_others_in_var_lib(tmp_path):
@@ -152,7 +153,7 @@ def shared_alb(doc: dict, tmp_path: Path) -> None:
 def test_a_shared_database_behind_an_alb_may_canary(tmp_path):
     cfg = load_with(tmp_path, lambda d: shared_alb(d, tmp_path))
     assert cfg.database.shared and cfg.database.transform is None
-    assert cfg.cutover.canary_steps == (10, 50, 100) and cfg.green_hosts == {"app": 2}
+    assert cfg.cutover.canary_steps == (10, 50, 100) and cfg.provider.green_hosts == {"app": 2}
 
 
 @pytest.mark.parametrize("change, field", [

@@ -57,7 +57,7 @@ def test_a_step_added_to_the_engine_shows_in_the_plan(cfg, monkeypatch):
 
 
 def test_the_bake_s_rounds_are_counted_and_a_kept_blue_stops_the_rollout(cfg):
-    kept = dataclasses.replace(cfg, keep_blue_s=3600.0)
+    kept = dataclasses.replace(cfg, retire=config.Retire(keep_blue_s=3600.0))
     phases = rehearse(kept)
     bake = steps(phases, "bake")
     rounds = int(cfg.bake.duration_s / cfg.bake.interval_s)
@@ -77,7 +77,8 @@ def test_a_phase_that_would_fail_fails_the_plan(cfg, monkeypatch):
 
 
 def test_the_app_s_deploy_playbook_gets_the_config_s_names(cfg):
-    named = dataclasses.replace(cfg, app_port=9090, health_path="/ready", database=(
+    named = dataclasses.replace(cfg, app=dataclasses.replace(
+        cfg.app, port=9090, health_path="/ready"), database=(
         dataclasses.replace(cfg.database, dbname="orders", app_user="shop", port=6543)))
     deploy = steps(rehearse(named), "deploy")
     assert ("ansible: deploy.yml on green_app (app_version=2.0, app_port=9090,"
