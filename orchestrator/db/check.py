@@ -185,11 +185,10 @@ def _strategy(type_oid: int):
     return None
 
 
-def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
-               sampled: list[Row]) -> int:
-    """Rows generated from the column types. A column of a type it cannot generate
-    takes the values seen in the sampled rows (or NULL, where allowed): skipped per
-    column, not per table."""
+def _row_strategies(info: TableInfo, report: TableReport, sampled: list[Row]
+                    ) -> dict[str, st.SearchStrategy] | None:
+    """A strategy per column: from its type, else from the sampled rows (or NULL, where
+    allowed). None, with a note, when a column can take neither."""
     strategies = {}
     borrowed, missing = [], []
     for column, oid in zip(info.columns, info.type_oids, strict=True):
@@ -208,10 +207,21 @@ def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
     if missing:
         report.notes.append(f"not generated (no sampled values of {', '.join(missing)}, whose "
                             "types greenswap cannot generate); proved on sampled rows only")
-        return 0
+        return None
     if borrowed:
         report.notes.append(f"{', '.join(borrowed)}: sampled values in generated rows (types "
                             "greenswap cannot generate)")
+    return strategies
+
+
+def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
+               sampled: list[Row]) -> int:
+    """Rows generated from the column types. A column of a type it cannot generate
+    takes the values seen in the sampled rows (or NULL, where allowed): skipped per
+    column, not per table."""
+    strategies = _row_strategies(info, report, sampled)
+    if strategies is None:
+        return 0
     count = [0]
 
     @settings(max_examples=examples, database=None, deadline=None, report_multiple_bugs=False,

@@ -160,38 +160,18 @@ class Stream:
         return self.stats
 
     def _loop(self, cur, stop: threading.Event, until_lsn: int | None) -> None:
-        batch = Batch()
+        batch: Batch | None = Batch()
         # None between transactions; a list from Begin to Commit. "Between" is what
         # matters: the position may only move on its own when no transaction is open,
         # or a crash could skip one that was sent but not yet applied.
         txn: list | None = None
         xid = 0
-        while not stop.is_set():
+        while batch is not None and not stop.is_set():
             if until_lsn is not None and self.stats.applied_lsn >= until_lsn and txn is None:
                 return
             msg = cur.read_message()
             if msg is None:
-                self._check_wal_cap()
-                if self._in_flight is not None and self._in_flight[0].done():
-                    self._land(cur)
-                fast = self.fast or until_lsn is not None
-                waited = time.monotonic() - batch.started
-                # Nothing more to read: a waiting cutover wants the batch now; a sync
-                # lets it fill up a little for fewer, larger target transactions.
-                # Not while a batch is still being written, though: what arrives
-                # meanwhile joins this one, and under load one larger batch (one
-                # read of the source for g, one target transaction) catches up
-                # faster than many small ones, each waiting on the last.
-                if batch.segments and self._in_flight is None and (
-                        fast or waited >= self.batch_seconds):
-                    batch = self._flush(cur, batch, stop)
-                    continue
-                if self._in_flight is not None:
-                    wait([self._in_flight[0]], timeout=IDLE_PROBE_FAST_S)
-                    continue
-                if not batch.segments and txn is None:
-                    self._advance_idle(cur, fast, until_lsn)
-                select.select([cur], [], [], IDLE_PROBE_FAST_S if fast else self.batch_seconds)
+                batch = self._idle(cur, batch, stop, txn is None, until_lsn)
                 continue
             m = pgoutput.parse(msg.payload)
             if type(m) in CHANGES:  # the common case first: this runs per change
@@ -202,28 +182,60 @@ class Stream:
             elif isinstance(m, pgoutput.Begin):
                 txn, xid = [], m.xid
             elif isinstance(m, pgoutput.Commit):
-                self._check_wal_cap()
                 done, txn = txn or [], None
-                if m.end_lsn <= self.stats.applied_lsn:
-                    continue  # already on the target: exactly once, even if resent
-                if until_lsn is not None and m.end_lsn > until_lsn:
-                    # The first commit past the point: everything before it is in hand.
-                    self._reach(cur, batch, stop, min(until_lsn, m.commit_lsn))
-                    return
-                if not batch.segments:
-                    batch.started = time.monotonic()
-                for change in done:
-                    self._add(batch, change)
-                self._unseen.add(xid)
-                batch.end_lsn, batch.commit_ts = m.end_lsn, m.commit_ts
-                self.stats.transactions += 1
-                # Full, or old enough: a busy source never leaves the socket idle, so
-                # the age is checked here too, which bounds lag under steady load.
-                if (batch.changes >= self.batch_changes
-                        or time.monotonic() - batch.started >= self.batch_seconds):
-                    batch = self._flush(cur, batch, stop)
+                batch = self._commit(cur, batch, stop, m, done, xid, until_lsn)
             elif isinstance(m, pgoutput.Relation):
                 self._relation(m)
+
+    def _idle(self, cur, batch: Batch, stop: threading.Event, between: bool,
+              until_lsn: int | None) -> Batch:
+        """Nothing to read just now: land or flush what is ready, else wait a little.
+        Returns the batch to go on filling."""
+        self._check_wal_cap()
+        if self._in_flight is not None and self._in_flight[0].done():
+            self._land(cur)
+        fast = self.fast or until_lsn is not None
+        waited = time.monotonic() - batch.started
+        # A waiting cutover wants the batch now; a sync lets it fill up a little for
+        # fewer, larger target transactions. Not while a batch is still being
+        # written, though: what arrives meanwhile joins this one, and under load one
+        # larger batch (one read of the source for g, one target transaction) catches
+        # up faster than many small ones, each waiting on the last.
+        if batch.segments and self._in_flight is None and (
+                fast or waited >= self.batch_seconds):
+            return self._flush(cur, batch, stop)
+        if self._in_flight is not None:
+            wait([self._in_flight[0]], timeout=IDLE_PROBE_FAST_S)
+            return batch
+        if not batch.segments and between:
+            self._advance_idle(cur, fast, until_lsn)
+        select.select([cur], [], [], IDLE_PROBE_FAST_S if fast else self.batch_seconds)
+        return batch
+
+    def _commit(self, cur, batch: Batch, stop: threading.Event, m: pgoutput.Commit,
+                done: list, xid: int, until_lsn: int | None) -> Batch | None:
+        """A whole transaction (`done`) into the batch, flushed when full or old.
+        Returns the batch to go on filling; None once `until_lsn` is reached."""
+        self._check_wal_cap()
+        if m.end_lsn <= self.stats.applied_lsn:
+            return batch  # already on the target: exactly once, even if resent
+        if until_lsn is not None and m.end_lsn > until_lsn:
+            # The first commit past the point: everything before it is in hand.
+            self._reach(cur, batch, stop, min(until_lsn, m.commit_lsn))
+            return None
+        if not batch.segments:
+            batch.started = time.monotonic()
+        for change in done:
+            self._add(batch, change)
+        self._unseen.add(xid)
+        batch.end_lsn, batch.commit_ts = m.end_lsn, m.commit_ts
+        self.stats.transactions += 1
+        # Full, or old enough: a busy source never leaves the socket idle, so the age
+        # is checked here too, which bounds lag under steady load.
+        if (batch.changes >= self.batch_changes
+                or time.monotonic() - batch.started >= self.batch_seconds):
+            return self._flush(cur, batch, stop)
+        return batch
 
     def _abandon_stream(self) -> None:
         """The stream cannot go on: its slot is dropped and its position forgotten as

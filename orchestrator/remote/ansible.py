@@ -73,23 +73,7 @@ def run_playbook(
     pdd = Path(tempfile.mkdtemp(prefix=f"{path.stem}-", dir=work_root))
     # ControlPath must stay under 108 bytes: keep its directory short.
     control_dir = tempfile.mkdtemp(prefix="gs-cp-", dir="/tmp")
-    failed: dict[str, str] = {}
-    facts: dict[str, dict] = {}
-
-    def on_event(event: dict) -> bool:
-        data = event.get("event_data", {})
-        host = data.get("host")
-        if event.get("event") == "playbook_on_task_start" and on_task:
-            on_task(data.get("task", ""))
-        elif event.get("event") == "runner_on_ok" and host:
-            new = data.get("res", {}).get("ansible_facts", {})
-            facts.setdefault(host, {}).update(
-                {k: v for k, v in new.items() if k.startswith(FACT_PREFIX)}
-            )
-        elif event.get("event") in FAILURES and host and not data.get("ignore_errors"):
-            failed.setdefault(host, _failure_message(data))
-        return True
-
+    events = _Events(on_task)
     try:
         runner = ansible_runner.run(
             private_data_dir=str(pdd),
@@ -98,7 +82,7 @@ def run_playbook(
             extravars=extravars or {},
             limit=limit,
             envvars={**_ansible_env(pdd, control_dir), **(secrets or {})},
-            event_handler=on_event,
+            event_handler=events.take,
             quiet=True,
             timeout=timeout_s,
         )
@@ -106,7 +90,32 @@ def run_playbook(
         # ansible-runner records the whole environment in artifacts/*/command.
         scrub_tree(pdd, [*(secrets or {}).values(), *known()])
         shutil.rmtree(control_dir, ignore_errors=True)
-    return PlaybookResult(playbook, runner.status, runner.rc, failed, facts, pdd / "artifacts")
+    return PlaybookResult(playbook, runner.status, runner.rc, events.failed, events.facts,
+                          pdd / "artifacts")
+
+
+class _Events:
+    """What a run's events tell: each task as it starts, greenswap's facts by host,
+    and each host's first failure."""
+
+    def __init__(self, on_task: Callable[[str], None] | None) -> None:
+        self.on_task = on_task
+        self.failed: dict[str, str] = {}
+        self.facts: dict[str, dict] = {}
+
+    def take(self, event: dict) -> bool:
+        data = event.get("event_data", {})
+        host = data.get("host")
+        if event.get("event") == "playbook_on_task_start" and self.on_task:
+            self.on_task(data.get("task", ""))
+        elif event.get("event") == "runner_on_ok" and host:
+            new = data.get("res", {}).get("ansible_facts", {})
+            self.facts.setdefault(host, {}).update(
+                {k: v for k, v in new.items() if k.startswith(FACT_PREFIX)}
+            )
+        elif event.get("event") in FAILURES and host and not data.get("ignore_errors"):
+            self.failed.setdefault(host, _failure_message(data))
+        return True  # ansible-runner keeps the event in its artifacts too
 
 
 def _failure_message(data: dict) -> str:

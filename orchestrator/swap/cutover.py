@@ -76,82 +76,115 @@ def swap(plan: Swap, lb: HoldingLoadBalancer, sync: CutoverData, settings: Cutov
     `log` (steplog.py) only hands each step's start and end to the kernel.
     `arm` is called just before the hold (the watchdog starts its clock there).
     `labels` names the LB's colour for each role ("blue" is whichever was live)."""
-    result = SwapResult()
-    roles = _Labelled(lb, labels or {"blue": "blue", "green": "green"})
+    swapping = _Swapping(plan, _Labelled(lb, labels or {"blue": "blue", "green": "green"}),
+                         sync, settings, log)
+    try:
+        taken = swapping.before_hold()
+        swapping.pause(taken, arm)
+    except BaseException as exc:
+        failure = swapping.undo(exc)
+        if failure is exc:
+            raise
+        raise failure from exc
+    next_stream = plan.next_stream
+    if next_stream:
+        swapping.step("start reverse stream", lambda: sync.start(next_stream))
+    return swapping.result
 
-    def step(name: str, action: Callable[[], T]) -> T:
-        if log is not None:
-            log.begin(name)
+
+class _Swapping:
+    """One swap under way: its steps, each timed (and logged) into the result."""
+
+    def __init__(self, plan: Swap, roles: _Labelled, sync: CutoverData, settings: Cutover,
+                 log: StepLog | None) -> None:
+        self.plan, self.roles, self.sync, self.settings, self.log = (
+            plan, roles, sync, settings, log)
+        self.result = SwapResult()
+        self.follower: Follower | None = None  # the stream, once taken in-process
+        self.alongside: _Alongside | None = None
+
+    def step(self, name: str, action: Callable[[], T]) -> T:
+        if self.log is not None:
+            self.log.begin(name)
         began, failed = time.monotonic(), True
         try:
             value = action()
             failed = False
             return value
         finally:
-            result.steps[name] = round((time.monotonic() - began) * 1000, 2)
-            if log is not None:
-                log.end(name, result.steps[name], failed)
+            self.result.steps[name] = round((time.monotonic() - began) * 1000, 2)
+            if self.log is not None:
+                self.log.end(name, self.result.steps[name], failed)
             faults.point(name)
 
-    follower: Follower | None = None
-    alongside: _Alongside | None = None
-    held_at = time.monotonic()
-    try:
-        step("lag check", lambda: _wait_lag(sync, plan.stream, settings))
-        step("wait for long transactions", lambda: wait_for_long_writers(sync, plan.old, settings))
+    def before_hold(self) -> Follower:
+        """Everything that can be done while the old colour still serves: the stream
+        close behind, long writers gone, the stream taken in-process and caught up."""
+        plan, sync, settings = self.plan, self.sync, self.settings
+        self.step("lag check", lambda: _wait_lag(sync, plan.stream, settings))
+        self.step("wait for long transactions",
+                  lambda: wait_for_long_writers(sync, plan.old, settings))
         next_stream = plan.next_stream
         if next_stream:
-            step("prepare reverse stream", lambda: sync.prepare(next_stream))
-        # `taken` for the steps below; `follower` may still be None in the undo.
-        follower = taken = step("take stream in-process", lambda: sync.follow(plan.stream))
+            self.step("prepare reverse stream", lambda: sync.prepare(next_stream))
+        self.follower = taken = self.step("take stream in-process",
+                                          lambda: sync.follow(plan.stream))
         # Caught up to the old side's position of a moment ago, before holding: the
         # pause then only covers the last few milliseconds of writes, not the lag.
         warm = time.monotonic() + settings.deadline_ms / 1000
-        step("catch up before hold",
-             lambda: taken.wait_for(sync.flushed_lsn(plan.old), warm))
+        self.step("catch up before hold",
+                  lambda: taken.wait_for(sync.flushed_lsn(plan.old), warm))
+        return taken
+
+    def pause(self, taken: Follower, arm: Callable[[], None]) -> None:
+        """Hold, drain, fence, catch up, flip and release, within max_pause_ms."""
+        plan, sync, settings, result = self.plan, self.sync, self.settings, self.result
         arm()
         held_at = time.monotonic()
         deadline = held_at + settings.max_pause_ms / 1000
-        step("hold", roles.hold)
-        step("drain in-flight", lambda: _drain(roles, plan.old, settings, deadline))
-        result.final_lsn = step("fence", lambda: sync.fence(plan.old))
+        self.step("hold", self.roles.hold)
+        self.step("drain in-flight", lambda: _drain(self.roles, plan.old, settings, deadline))
+        result.final_lsn = self.step("fence", lambda: sync.fence(plan.old))
+
         # Independent of the catch-up, so run beside it: the old side's sequences are
         # final once it is fenced, and the new side takes no traffic until the flip.
         def sequences_and_unfence() -> None:
             sync.sequences(plan.stream)
             sync.unfence(plan.new)
 
-        alongside = _Alongside(sequences_and_unfence)
-        step("catch up", lambda: taken.wait_for(result.final_lsn, deadline))
-        step("stop stream", taken.stop)
-        step("wait for sequences and unfence new", alongside.join)
+        self.alongside = alongside = _Alongside(sequences_and_unfence)
+        self.step("catch up", lambda: taken.wait_for(result.final_lsn, deadline))
+        self.step("stop stream", taken.stop)
+        self.step("wait for sequences and unfence new", alongside.join)
         result.steps["sequences and unfence new (alongside)"] = alongside.ms
         _check_deadline(deadline, settings)
         # The point of no return: from here the new colour holds every write.
-        step("drop stream", lambda: sync.drop(plan.stream))
+        self.step("drop stream", lambda: sync.drop(plan.stream))
+        next_stream = plan.next_stream
         if next_stream:
-            step("anchor reverse stream", lambda: sync.anchor(next_stream))
+            self.step("anchor reverse stream", lambda: sync.anchor(next_stream))
         _check_deadline(deadline, settings)
-        released_at = step("flip and release", lambda: roles.flip(plan.new, release=True))
-    except BaseException as exc:
-        exc.steps = result.steps  # type: ignore[attr-defined]
-        if _flipped(roles, plan):
+        released_at = self.step("flip and release",
+                                lambda: self.roles.flip(plan.new, release=True))
+        result.pause_ms = round((released_at - held_at) * 1000, 2)
+
+    def undo(self, exc: BaseException) -> BaseException:
+        """After `exc`: before the flip, both sides put back as they were; the error
+        to raise (`exc` itself, or the abort that says what could not be undone)."""
+        exc.steps = self.result.steps  # type: ignore[attr-defined]
+        if _flipped(self.roles, self.plan):
             # The LB points at the new colour (the error came with or after the
             # flip): only forward now. Tearing down would wipe the live side.
-            _release_anyway(roles)
-            raise
-        if alongside is not None:
-            alongside.thread.join(timeout=30)  # it uses connections the undo needs
-        undo_failures = _abort(plan, roles, sync, follower)
+            _release_anyway(self.roles)
+            return exc
+        if self.alongside is not None:
+            self.alongside.thread.join(timeout=30)  # it uses connections the undo needs
+        undo_failures = _abort(self.plan, self.roles, self.sync, self.follower)
         if isinstance(exc, CutoverAborted) and not undo_failures:
-            raise
-        aborted = _aborted(plan, exc, undo_failures)
-        aborted.steps = result.steps  # type: ignore[attr-defined]
-        raise aborted from exc
-    result.pause_ms = round((released_at - held_at) * 1000, 2)
-    if next_stream:
-        step("start reverse stream", lambda: sync.start(next_stream))
-    return result
+            return exc
+        aborted = _aborted(self.plan, exc, undo_failures)
+        aborted.steps = self.result.steps  # type: ignore[attr-defined]
+        return aborted
 
 
 class _Labelled:
