@@ -34,8 +34,8 @@ from orchestrator.config.retire import Retire
 from orchestrator.config.section import Section
 from orchestrator.config.window import window_settings
 from orchestrator.errors import ConfigError
-from orchestrator.ops.window import Window
 from orchestrator.secrets import remember
+from orchestrator.window import Window
 
 __all__ = ["App", "Aws", "Bake", "Check", "Config", "Cutover", "Database", "Lb", "Lease",
            "Notify", "ProviderConfig", "Retire", "load", "parse"]

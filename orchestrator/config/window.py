@@ -10,7 +10,7 @@ from cronsim import CronSim, CronSimError
 
 from orchestrator.config.section import Section, shown
 from orchestrator.errors import ConfigError
-from orchestrator.ops.window import Window
+from orchestrator.window import Window
 
 
 def window_settings(section: Section, worst: timedelta) -> Window | None:

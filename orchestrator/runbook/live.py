@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from orchestrator import faults
+from orchestrator import faults, window
 from orchestrator.errors import (
     BakeFailed,
     BlueIsLive,
@@ -18,7 +18,6 @@ from orchestrator.errors import (
     VerifyFailed,
 )
 from orchestrator.lease import holder_identity
-from orchestrator.ops import window
 from orchestrator.ops.checks import FailedRounds
 from orchestrator.rollouts import Phase
 from orchestrator.runbook.context import Context, phase

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
+from orchestrator import window
 from orchestrator.config import Config
 from orchestrator.errors import (
     BakeFailed,
@@ -26,7 +27,6 @@ from orchestrator.errors import (
     RetireNotDue,
 )
 from orchestrator.lease import holder_identity
-from orchestrator.ops import window
 from orchestrator.rollouts import Phase, RolloutState
 from orchestrator.runbook import green, live
 from orchestrator.runbook.context import Context, Say, open_context

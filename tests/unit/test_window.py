@@ -12,12 +12,12 @@ import yaml
 
 from orchestrator.cli.main import main
 from orchestrator.errors import ConfigError, OutsideWindow
-from orchestrator.ops.window import Window, check
 from orchestrator.runbook.journal import Journal
+from orchestrator.window import Window, check
 from tests.sample_app import sample_doc
 
 BERLIN = ZoneInfo("Europe/Berlin")
-SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "rollout.yml"
+SAMPLE = Path(__file__).resolve().parents[2] / "examples" / "sample-app" / "rollout.yml"
 
 
 def sunday_night(freeze=(), worst=timedelta(minutes=30), tz=BERLIN) -> Window:
