@@ -7,7 +7,6 @@ from the config and the journal. What it did, or why it could not, goes to its l
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -34,8 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = load(args.config)
         journal = open_journal(cfg)
-        # libpq reads the admin password from the environment, as the CLI's does.
-        os.environ["PGPASSWORD"] = cfg.secret(cfg.database.admin_password_env)
+        cfg.export_admin_password()
         fleet = Fleet(cfg, open_provider(cfg), print)
         did = guard(fleet.lb(), fleet.dsn(args.old), args.old, args.new, args.at,
                     args.cli_pid, lambda m: journal.record(args.rollout, "cutover", "watchdog", m))

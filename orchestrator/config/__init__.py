@@ -91,6 +91,11 @@ class Config:
         for variable in self.database.secret_variables:
             self.secret(variable)
 
+    def export_admin_password(self) -> None:
+        """libpq reads the admin password from the environment, for this process and
+        the replayers it starts: never on a command line, in a DSN or in a file."""
+        os.environ["PGPASSWORD"] = self.secret(self.database.admin_password_env)
+
     def secret(self, variable: str) -> str:
         value = os.environ.get(variable, "")
         if not value:

@@ -204,9 +204,7 @@ def phase(name: Phase) -> Callable[[Callable[[Context], None]], Callable[[Contex
 def open_context(cfg: Config, journal: Journal, rollout_id: int, say: Say,
                  keep_failed: bool = False) -> Context:
     """The Context of a journaled rollout, for the runbook or a process of its own."""
-    # libpq reads the admin password from the environment, for this process and the
-    # replayers it starts: never on a command line, in a DSN or in a file.
-    os.environ["PGPASSWORD"] = cfg.secret(cfg.database.admin_password_env)
+    cfg.export_admin_password()
     for variable in cfg.database.secret_variables:  # known before any playbook runs
         if os.environ.get(variable):
             cfg.secret(variable)
