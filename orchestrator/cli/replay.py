@@ -21,6 +21,7 @@ from orchestrator.db.catalog import estimated_rows
 from orchestrator.db.connect import connect
 from orchestrator.db.mismatch import MAX_SHOWN, mismatch_lines
 from orchestrator.db.pgoutput import lsn_int, lsn_text
+from orchestrator.db.progress import RowProgress
 from orchestrator.db.replayer import Replay
 from orchestrator.db.sequences import sync_sequences
 from orchestrator.db.snapshot import SnapshotResult
@@ -63,13 +64,16 @@ def replay() -> None:
 @click.option("--dead-letter", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Where a row the transform raised on is written (JSON line, 0600)"
                    " [default: greenswap-STREAM-dead-letter.jsonl here].")
+@click.option("--progress", "progress_file", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Also write the snapshot's progress here, as JSON (0600),"
+                                 " for another process to show.")
 def run(source, target, transform_path, direction, stream, until_lsn, max_slot_wal_mb,
-        as_json, dead_letter) -> None:
+        as_json, dead_letter, progress_file) -> None:
     """Snapshot (forward) or anchor (reverse) if needed, then stream until stopped."""
     stop = threading.Event()
     the_replay = Replay(source, target, load(transform_path), stream, direction)
     try:
-        _replay(the_replay, stream, stop, until_lsn, max_slot_wal_mb, as_json)
+        _replay(the_replay, stream, stop, until_lsn, max_slot_wal_mb, as_json, progress_file)
     except RowRejected as rejected:
         path = dead_letter or Path(f"greenswap-{stream}-dead-letter.jsonl")
         _write_dead_letter(path, rejected, direction)
@@ -92,10 +96,10 @@ def _write_dead_letter(path: Path, rejected: RowRejected, direction: str) -> Non
 
 
 def _replay(the_replay: Replay, stream: str, stop: threading.Event, until_lsn,
-            max_slot_wal_mb: int, as_json: bool) -> None:
+            max_slot_wal_mb: int, as_json: bool, progress_file: Path | None) -> None:
     """Snapshot or anchor if needed, then stream until stopped or `until_lsn`."""
     estimates = {t: the_replay.source.estimated_rows(t) for t in the_replay.source.infos}
-    started = the_replay.start(RowProgress("snapshot", estimates))
+    started = the_replay.start(RowProgress("snapshot", estimates, say, progress_file))
     if isinstance(started, SnapshotResult):
         copied = ", ".join(f"{n:,} rows into {t}" for t, n in started.rows.items())
         say(f"snapshot done in {started.seconds:.1f}s: {copied}")
@@ -123,31 +127,6 @@ def _say_sequences(the_replay: Replay) -> None:
         say(f"not synced by replay (sequences are not in the change log): {shown}; once the "
             "source's writers have stopped, run 'greenswap replay sequences' with the same "
             "options (a rollout does it at cutover and rollback)")
-
-
-class RowProgress:
-    """Rows done, rows/s and ETA per table, about every two seconds: long copies and
-    checks show they are moving, in a terminal and in a log alike."""
-
-    EVERY_S = 2.0
-
-    def __init__(self, what: str, estimates: dict[str, int]) -> None:
-        self.what = what
-        self.estimates = estimates
-        self.started: dict[str, float] = {}
-        self.last = 0.0
-
-    def __call__(self, table: str, rows: int) -> None:
-        now = time.monotonic()
-        began = self.started.setdefault(table, now)
-        if now - self.last < self.EVERY_S:
-            return
-        self.last = now
-        rate = rows / max(now - began, 1e-6)
-        total = self.estimates.get(table, 0)
-        eta = f", ETA {max(total - rows, 0) / rate:.0f}s" if total > rows and rate else ""
-        of = f" of ~{total:,}" if total else ""
-        say(f"{self.what} {table}: {rows:,}{of} rows, {rate:,.0f} rows/s{eta}")
 
 
 def _parse_lsn(text: str | None) -> int | None:
@@ -194,7 +173,7 @@ def verify_command(blue, green, transform_path, direction, stream, at_once, as_j
     it first, and left there. Exit 1 on any mismatch, with each key's rows."""
     the_transform = load(transform_path)
     source, target = (blue, green) if direction == "forward" else (green, blue)
-    progress = RowProgress("verify", _estimates(source, the_transform, direction))
+    progress = RowProgress("verify", _estimates(source, the_transform, direction), say)
     if at_once:
         result = verify(blue, green, the_transform, direction, progress=progress)
     else:

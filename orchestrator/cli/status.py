@@ -14,6 +14,7 @@ from orchestrator.cli.options import config_option, when
 from orchestrator.cli.output import emit_json, out
 from orchestrator.config import Config, load
 from orchestrator.db.mismatch import mismatch_lines
+from orchestrator.db.progress import TableProgress
 from orchestrator.ops.report import last_mismatches
 from orchestrator.rollouts import PHASES, Rollout, RolloutState
 from orchestrator.runbook.journal import Journal
@@ -73,6 +74,23 @@ def rollout_data(r: Rollout) -> dict:
             "ended": when(r.ended_at) if r.ended_at else None, "facts": r.facts}
 
 
+def _show_swap(data: dict) -> None:
+    """The last swap, if it did not end, and what the watchdog did or will do."""
+    swap = data["swap"]
+    if swap is not None and swap["ended"] != "done":
+        out.print(f"last swap, from {clock(swap['started_at'])}: {swap['where']}")
+        unfinished = "(under way)" if swap["running"] else "(died here)"
+        out.print("  " + ", ".join(
+            f"{s['step']} " + (unfinished if s["ms"] is None else f"{s['ms']:.0f} ms")
+            + (" (failed)" if s["failed"] else "") for s in swap["steps"]))
+    for did in data["watchdog"]:
+        out.print(f"watchdog at {clock(did['at'])}: {did['did']}")
+    if data["watchdog_pending"]:
+        dog = data["watchdog_pending"]
+        out.print(f"watchdog pid {dog['pid']} armed; it acts from {clock(dog['acts_at'])} "
+                  "if the swap's CLI has died")
+
+
 def show_status(data: dict) -> None:
     if data.get("state") is None:
         out.print(f"{data['environment']}: no rollout yet")
@@ -89,21 +107,12 @@ def show_status(data: dict) -> None:
         table.add_row(name, p["state"] if p else "-", str(p["seconds"] or "") if p else "",
                       (p["message"] or "") if p else "")
     out.print(table)
+    copying = TableProgress.from_dict(facts.get("sync_snapshot"))
+    if data["phase"] == "sync" and data["ended"] is None and copying is not None:
+        out.print(f"sync: {copying.line()}")
     if facts.get("cutover_pause_ms") is not None:
         out.print(f"cutover pause: {facts['cutover_pause_ms']} ms")
-    swap = data["swap"]
-    if swap is not None and swap["ended"] != "done":
-        out.print(f"last swap, from {clock(swap['started_at'])}: {swap['where']}")
-        unfinished = "(under way)" if swap["running"] else "(died here)"
-        out.print("  " + ", ".join(
-            f"{s['step']} " + (unfinished if s["ms"] is None else f"{s['ms']:.0f} ms")
-            + (" (failed)" if s["failed"] else "") for s in swap["steps"]))
-    for did in data["watchdog"]:
-        out.print(f"watchdog at {clock(did['at'])}: {did['did']}")
-    if data["watchdog_pending"]:
-        dog = data["watchdog_pending"]
-        out.print(f"watchdog pid {dog['pid']} armed; it acts from {clock(dog['acts_at'])} "
-                  "if the swap's CLI has died")
+    _show_swap(data)
     bake = data["bake"]
     if bake["segments"]:
         out.print(f"bake watched: {bake['watched_s']:.1f} s in {bake['segments']} segment(s)"

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from orchestrator.db import lag as lag_data
 from orchestrator.db.mismatch import VerifyResult
+from orchestrator.db.progress import TableProgress
 from orchestrator.db.sync import Follower
 from orchestrator.errors import ReplayError
 
@@ -24,6 +25,7 @@ class FakeSync:
         self.long_writes: dict[str, int] = {}  # colour -> polls until its long txn ends
         self.streams: set[str] = {"forward"}
         self.background: set[str] = {"forward"}
+        self.copying: TableProgress | None = None  # a snapshot's, while it has no position
 
     def check_source(self, direction: str) -> None:
         self.events.append(f"check source {direction}")
@@ -47,6 +49,9 @@ class FakeSync:
 
     def position(self, direction: str) -> int | None:
         return 100 if direction in self.streams else None
+
+    def snapshot_progress(self, direction: str) -> TableProgress | None:
+        return self.copying
 
     def lag_bytes(self, direction: str) -> int:
         return self.lag_now

@@ -32,6 +32,7 @@ from orchestrator.db.connect import connect
 from orchestrator.db.fence import Fence
 from orchestrator.db.mismatch import VerifyResult
 from orchestrator.db.pgoutput import lsn_int
+from orchestrator.db.progress import TableProgress
 from orchestrator.db.replayer import Replay
 from orchestrator.db.sequences import sync_sequences
 from orchestrator.db.stream import StreamStats
@@ -69,6 +70,8 @@ class Streams(Protocol):
     def stop(self, direction: str) -> None: ...
     def failure(self, direction: str) -> str: ...
     def position(self, direction: str) -> int | None: ...
+    def snapshot_progress(self, direction: str) -> TableProgress | None:
+        """How far the snapshot under way has got; None before its first rows."""
     def lag_bytes(self, direction: str) -> int: ...
     def lag(self, direction: str) -> lag_data.LagSample: ...
     def drop(self, direction: str) -> None: ...
@@ -136,6 +139,12 @@ class Sync:
     def _log(self, direction: str) -> Path:
         return self.log_dir / f"replay-{self.stream(direction)}.log"
 
+    def _progress(self, direction: str) -> Path:
+        return self.log_dir / f"replay-{self.stream(direction)}.progress.json"
+
+    def snapshot_progress(self, direction: str) -> TableProgress | None:
+        return TableProgress.read(self._progress(direction))
+
     def _pidfile(self, direction: str) -> Path:
         return self.log_dir / f"replay-{self.stream(direction)}.pid"
 
@@ -162,6 +171,7 @@ class Sync:
             return
         source, target = self._dsn(direction)
         self.log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._progress(direction).unlink(missing_ok=True)  # an earlier snapshot's
         with open(self._log(direction), "ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "orchestrator.cli", "replay", "run",
@@ -169,7 +179,8 @@ class Sync:
                  "--transform", str(self.transform_path), "--direction", direction,
                  "--stream", self.stream(direction),
                  "--max-slot-wal-mb", str(self.max_slot_wal_mb), "--json",
-                 "--dead-letter", str(self.log_dir / f"{direction}.dead-letter.jsonl")],
+                 "--dead-letter", str(self.log_dir / f"{direction}.dead-letter.jsonl"),
+                 "--progress", str(self._progress(direction))],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 start_new_session=True,  # it must outlive this CLI, and its Ctrl-C
             )

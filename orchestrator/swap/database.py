@@ -93,9 +93,21 @@ class DatabaseSwap:
                     "raise database.sync_timeout_s, or check the replayer's log")
             if time.monotonic() - last_said > SYNC_PROGRESS_S:
                 last_said = time.monotonic()
-                self.rec.say("sync: " + (f"lag {lag.bytes} bytes" if lag
-                                         else "snapshot in progress"))
+                self._say_progress(lag)
             time.sleep(0.2)
+
+    def _say_progress(self, lag: LagSample | None) -> None:
+        """The lag once streaming; before, how far the snapshot has got (kept in the
+        facts too, so that `status` shows it)."""
+        if lag is not None:
+            self.rec.say(f"sync: lag {lag.bytes} bytes")
+            return
+        copying = self.data.snapshot_progress("forward")
+        if copying is None:
+            self.rec.say("sync: snapshot starting")
+            return
+        self.rec.say(f"sync: {copying.line()}")
+        self.rec.remember(sync_snapshot=copying.as_dict())
 
     def verify(self) -> None:
         """Green == f(blue), every key and column, both as of one point in blue's log."""

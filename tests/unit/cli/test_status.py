@@ -100,3 +100,18 @@ def test_plan_warns_of_a_secret_that_is_not_set(capsys, cfg_path, monkeypatch):
     assert code == 2
     assert "warning: $GREENSWAP_DB_PASSWORD is not set" in err
     assert "GREENSWAP_DB_ADMIN_PASSWORD is not set" not in err
+
+
+def test_status_shows_how_far_the_snapshot_has_got_during_sync(capsys, cfg_path, tmp_path):
+    journal = Journal(tmp_path / "state")
+    rid = journal.start("lab-demo", {"app_version": "2.0", "blue": "blue", "green": "green"})
+    journal.record(rid, "sync", "start", "sync started")
+    copying = {"what": "snapshot", "table": "accounts", "rows": 250_000, "estimate": 1_000_000,
+               "rows_per_s": 50_000.0, "eta_s": 15.0}
+    journal.update_facts(rid, sync_snapshot=copying)
+
+    code, out, _ = run(capsys, "status", "-c", str(cfg_path))
+    assert code == 0
+    assert "sync: snapshot accounts: 250,000 of ~1,000,000 rows, 50,000 rows/s, ETA 15s" in out
+    code, out, _ = run(capsys, "status", "-c", str(cfg_path), "--json")
+    assert json.loads(out)["facts"]["sync_snapshot"] == copying
