@@ -10,6 +10,11 @@ One batch is written on a worker thread while the next is decoded: the target's
 server does its share of the work while Python does its own (psycopg2 lets go of the
 GIL while it waits). At most one batch is in flight, and positions still move in
 commit order, only once the target has committed them.
+
+A batch closes as soon as the writer is free: at every commit, and when the socket
+falls idle. It grows only while the batch before it is being written (or until it
+is full), so a quiet stream lags by one target transaction, and a busy one gets
+larger batches, fewer target transactions, exactly when it needs them.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ WAL_CHECK_S = 5.0
 WAL_CHECK_CHANGES = 10_000  # inside one transaction, look at the cap this often
 IDLE_PROBE_S = 1.0
 IDLE_PROBE_FAST_S = 0.01  # when a cutover waits for a position
+IDLE_WAIT_S = 0.2  # nothing to read and nothing to write: wait this long for the socket
 SWITCH_INTERVAL_S = 0.0005
 FETCH = object()  # the row had unchanged TOAST values: read it from the source
 CHANGES = {pgoutput.Insert, pgoutput.Update, pgoutput.Delete, pgoutput.Truncate}
@@ -69,7 +75,6 @@ class Batch:
     changes: int = 0
     end_lsn: int = 0
     commit_ts: int = 0
-    started: float = 0.0
 
     def current(self) -> Changes:
         if not self.segments or self.segments[-1][0] != "changes":
@@ -80,7 +85,7 @@ class Batch:
 class Stream:
     def __init__(
         self, source: SourceDB, target: TargetDB, direction,
-        batch_changes: int = 20_000, batch_seconds: float = 0.2,
+        batch_changes: int = 20_000,
         on_batch: Callable[[StreamStats], None] = lambda _s: None,
         max_slot_wal: int = DEFAULT_MAX_SLOT_WAL, fast: bool = False,
         as_of: str | None = None,
@@ -97,7 +102,6 @@ class Stream:
         self.target = target
         self.direction = direction
         self.batch_changes = batch_changes
-        self.batch_seconds = batch_seconds
         self.on_batch = on_batch
         self.relations: dict[int, tuple[str, TableInfo]] = {}  # relation oid -> blue table
         self.stats = StreamStats()
@@ -194,28 +198,22 @@ class Stream:
         self._check_wal_cap()
         if self._in_flight is not None and self._in_flight[0].done():
             self._land(cur)
-        fast = self.fast or until_lsn is not None
-        waited = time.monotonic() - batch.started
-        # A waiting cutover wants the batch now; a sync lets it fill up a little for
-        # fewer, larger target transactions. Not while a batch is still being
-        # written, though: what arrives meanwhile joins this one, and under load one
-        # larger batch (one read of the source for g, one target transaction) catches
-        # up faster than many small ones, each waiting on the last.
-        if batch.segments and self._in_flight is None and (
-                fast or waited >= self.batch_seconds):
+        if batch.segments and self._in_flight is None:
             return self._flush(cur, batch, stop)
         if self._in_flight is not None:
             wait([self._in_flight[0]], timeout=IDLE_PROBE_FAST_S)
             return batch
+        fast = self.fast or until_lsn is not None
         if not batch.segments and between:
             self._advance_idle(cur, fast, until_lsn)
-        select.select([cur], [], [], IDLE_PROBE_FAST_S if fast else self.batch_seconds)
+        select.select([cur], [], [], IDLE_PROBE_FAST_S if fast else IDLE_WAIT_S)
         return batch
 
     def _commit(self, cur, batch: Batch, stop: threading.Event, m: pgoutput.Commit,
                 done: list, xid: int, until_lsn: int | None) -> Batch | None:
-        """A whole transaction (`done`) into the batch, flushed when full or old.
-        Returns the batch to go on filling; None once `until_lsn` is reached."""
+        """A whole transaction (`done`) into the batch, flushed when full or when the
+        writer is free. Returns the batch to go on filling; None once `until_lsn` is
+        reached."""
         self._check_wal_cap()
         if m.end_lsn <= self.stats.applied_lsn:
             return batch  # already on the target: exactly once, even if resent
@@ -223,17 +221,16 @@ class Stream:
             # The first commit past the point: everything before it is in hand.
             self._reach(cur, batch, stop, min(until_lsn, m.commit_lsn))
             return None
-        if not batch.segments:
-            batch.started = time.monotonic()
         for change in done:
             self._add(batch, change)
         self._unseen.add(xid)
         batch.end_lsn, batch.commit_ts = m.end_lsn, m.commit_ts
         self.stats.transactions += 1
-        # Full, or old enough: a busy source never leaves the socket idle, so the age
-        # is checked here too, which bounds lag under steady load.
-        if (batch.changes >= self.batch_changes
-                or time.monotonic() - batch.started >= self.batch_seconds):
+        # A busy source never leaves the socket idle, so the writer is asked here too:
+        # free, it takes the batch now; busy, the batch grows until it is done. A
+        # batch of empty transactions waits: only its position would be written.
+        writer_free = self._in_flight is None or self._in_flight[0].done()
+        if batch.segments and (writer_free or batch.changes >= self.batch_changes):
             return self._flush(cur, batch, stop)
         return batch
 
