@@ -8,21 +8,27 @@ native baseline measured alongside (see docs/PERFORMANCE.md for results):
       against a native subscription on same-shaped tables. Ratio = native / greenswap.
   (b) snapshot: M rows copied through f, against native initial table sync.
       Ratio = native / greenswap.
-  (c) live: blue under pgbench at a fixed rate; lag of the replayer, sampled every
-      50 ms (the time from a source commit position to green holding it): p50, p99.
+  (c) live: blue under pgbench at a fixed rate; lag of the replayer and of the native
+      subscriber, sampled every 10 ms (the time from a source commit position to the
+      target holding it): p50, p99.
   (d) verify: green == f(blue) over the M rows (b) copied, both as of one point in
       blue's log (as a rollout verifies), against (b)'s own time.
       Ratio = verify / snapshot (goal <= 1.0x).
 
+Each measurement runs --runs times (3 by default) on the same clusters, greenswap's
+and native's alternately, both streams dropped and their targets emptied between
+runs; printed per run and as the median of the runs.
+
 Run as root (the clusters run as the postgres user), from the repository root:
 
     .venv/bin/python bench/replay.py [--rows 1000000] [--changes 200000] [--rate 2000]
-                                     [--parts b,d,a,c]
+                                     [--parts b,d,a,c] [--runs 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -43,6 +49,7 @@ from tests.pg import Cluster  # noqa: E402
 APP = ROOT / "examples" / "sample-app"
 TRANSFORM = APP / "transform.py"
 DEADLINE_S = 900  # every wait here is bounded
+SAMPLE_S = 0.01  # live lag: both sides polled this often (its resolution)
 
 MIXED = """\
 \\set id random(1, :maxid)
@@ -68,13 +75,14 @@ def wait_until(what: str, check, deadline_s: float = DEADLINE_S, every: float = 
     return time.monotonic() - start
 
 
-def pgbench(cluster: Cluster, script: str, args: list[str]) -> str:
+def pgbench(cluster: Cluster, script: str, args: list[str], env: dict | None = None) -> str:
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as fh:
         fh.write(script)
     out = subprocess.run(
         ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(cluster.port), "-U", "postgres",
          "-f", fh.name, *args, "postgres"],
-        capture_output=True, text=True, timeout=DEADLINE_S, check=True)
+        capture_output=True, text=True, timeout=DEADLINE_S, check=True,
+        env={**os.environ, **(env or {})})
     Path(fh.name).unlink()
     return out.stdout
 
@@ -83,15 +91,14 @@ def seed(blue: Cluster, rows: int) -> None:
     blue.sql("INSERT INTO accounts (full_name, email, balance, street, city)"
              " SELECT 'Seed Person ' || g, 'p' || g || '@example.org', g %% 10000 + 0.5,"
              " g || ' Main Street', 'Springfield' FROM generate_series(1, %s) g", (rows,))
+    blue.sql("VACUUM ANALYZE accounts")  # every run's snapshot reads a table in one state
 
 
 def insert_lsn(c: Cluster) -> int:
     return lsn_int(c.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0])
 
 
-def snapshot_bench(blue, green, native, rows: int) -> tuple[float, float]:
-    seed(blue, rows)
-    blue.sql("CREATE PUBLICATION native_pub FOR TABLE accounts")
+def snapshot_bench(blue, green, native) -> tuple[float, float]:
     replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
     start = time.monotonic()
     replay.start()
@@ -131,37 +138,53 @@ def backlog_bench(blue, green, native, changes: int) -> tuple[float, float, int]
     return ours, theirs, stats.changes or made * 3
 
 
-def live_bench(blue, green, rate: int, seconds: int) -> tuple[list[float], str]:
+def live_bench(blue, green, native, rate: int, seconds: int
+               ) -> tuple[list[float], list[float], str]:
+    """Lag of each side, in seconds, sampled every 10 ms: from blue's insert position
+    at a moment to the first sample of the side holding it (greenswap: its position
+    on green; native: the origin's remote_lsn on its subscriber, moved at each
+    applied commit). pgbench commits with synchronous_commit on, as production
+    does: the clusters run with it off, and then the WAL sender waits for the WAL
+    writer (up to wal_writer_delay, 200 ms) before it may send a commit."""
     maxid = blue.sql("SELECT max(id) FROM accounts")[0][0]
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli", "replay", "run", "--source", blue.dsn(),
          "--target", green.dsn(), "--transform", str(TRANSFORM), "--stream", "gs_bench"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples: list[tuple[float, int]] = []
-    applied: list[tuple[float, int]] = []
+    applied: dict[str, list[tuple[float, int]]] = {"greenswap": [], "native": []}
     stop = threading.Event()
+    positions = {
+        "greenswap": (green, "SELECT lsn::text FROM greenswap.replay_position"
+                             " WHERE stream = 'gs_bench'"),
+        "native": (native, "SELECT max(remote_lsn)::text FROM pg_replication_origin_status"),
+    }
 
     def sample() -> None:
-        src, dst = blue.connect(), green.connect()
-        s_cur, d_cur = src.cursor(), dst.cursor()
+        src = blue.connect()
+        s_cur = src.cursor()
+        sides = {name: (c.connect(), query) for name, (c, query) in positions.items()}
         while not stop.is_set():
             s_cur.execute("SELECT pg_current_wal_insert_lsn()::text")
             samples.append((time.monotonic(), lsn_int(s_cur.fetchone()[0])))
-            d_cur.execute("SELECT lsn::text FROM greenswap.replay_position"
-                          " WHERE stream = 'gs_bench'")
-            row = d_cur.fetchone()
-            if row:
-                applied.append((time.monotonic(), lsn_int(row[0])))
-            time.sleep(0.05)
+            for name, (conn, query) in sides.items():
+                with conn.cursor() as cur:
+                    cur.execute(query)
+                    row = cur.fetchone()
+                if row and row[0]:
+                    applied[name].append((time.monotonic(), lsn_int(row[0])))
+            time.sleep(SAMPLE_S)
+        for conn, _query in sides.values():
+            conn.close()
         src.close()
-        dst.close()
 
     sampler = threading.Thread(target=sample)
     try:
         time.sleep(1.0)  # the replayer connects and catches up
         sampler.start()
         out = pgbench(blue, LIVE, ["-c", "4", "-j", "2", "-R", str(rate), "-T", str(seconds),
-                                   "-D", f"maxid={maxid}"])
+                                   "-D", f"maxid={maxid}"],
+                      env={"PGOPTIONS": "-c synchronous_commit=on"})
         time.sleep(2.0)  # let the tail drain, so every sample can be matched
     finally:
         stop.set()
@@ -169,18 +192,77 @@ def live_bench(blue, green, rate: int, seconds: int) -> tuple[list[float], str]:
             sampler.join(timeout=10)
         proc.terminate()
         proc.wait(timeout=30)
+    tps = next((ln for ln in out.splitlines() if ln.startswith("tps")), "tps ?")
+    return _lags(samples, applied["greenswap"]), _lags(samples, applied["native"]), tps
+
+
+def _lags(samples: list[tuple[float, int]], applied: list[tuple[float, int]]) -> list[float]:
     lags = []
     for t, lsn in samples:
         done = next((ta for ta, la in applied if la >= lsn and ta >= t), None)
         if done is not None:
             lags.append(done - t)
-    tps = next((ln for ln in out.splitlines() if ln.startswith("tps")), "tps ?")
-    return lags, tps
+    return lags
+
+
+def reset(blue, green, native, rows: int) -> None:
+    """Both streams gone and both targets empty, blue's seeded rows as they were:
+    the next run starts from nothing, as the first did."""
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
+    try:
+        replay.drop()
+    finally:
+        replay.close()
+    native.sql("DROP SUBSCRIPTION IF EXISTS native_sub")  # and its slot on blue
+    native.sql("TRUNCATE accounts")
+    blue.sql("TRUNCATE accounts RESTART IDENTITY")  # the same ids, for the same changes
+    seed(blue, rows)
 
 
 def pct(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
+
+
+def one_run(blue, green, native, a: argparse.Namespace, parts: list[str]
+            ) -> dict[str, float]:
+    """One run of each part asked for; its figures by name (ratios: native / ours)."""
+    figures = {}
+    snapshot, theirs = snapshot_bench(blue, green, native)
+    rows = blue.sql("SELECT count(*) FROM accounts")[0][0]
+    print(f"(b) snapshot {rows} rows: greenswap {snapshot:.2f}s ({rows / snapshot:,.0f} rows/s),"
+          f" native {theirs:.2f}s; ratio {theirs / snapshot:.2f}x (goal >= 1.0x)", flush=True)
+    figures["(b) snapshot ratio"] = theirs / snapshot
+    if "d" in parts:
+        # As a rollout verifies: both sides as of one point in blue's log.
+        replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
+        try:
+            checked = verify_at_point(replay)
+        finally:
+            replay.close()
+        assert checked.ok, checked.mismatches[:3]
+        print(f"(d) verify {rows} blue keys ({checked.keys:,} green rows): "
+              f"{checked.seconds:.2f}s against the snapshot's {snapshot:.2f}s;"
+              f" ratio {checked.seconds / snapshot:.2f}x (goal <= 1.0x)", flush=True)
+        figures["(d) verify / snapshot"] = checked.seconds / snapshot
+    if "a" in parts or "c" in parts:
+        ours, theirs, n = backlog_bench(blue, green, native, a.changes)
+        print(f"(a) backlog {n} changes: greenswap {ours:.2f}s ({n / ours:,.0f}/s), native"
+              f" {theirs:.2f}s ({n / theirs:,.0f}/s); ratio {theirs / ours:.2f}x"
+              " (goal >= 1.5x)", flush=True)
+        figures["(a) backlog ratio"] = theirs / ours
+    if "c" in parts:
+        ours_lags, native_lags, tps = live_bench(blue, green, native, a.rate, a.live_seconds)
+        if not ours_lags or not native_lags:
+            raise SystemExit("(c) live: no lag samples matched")
+        for name, lags in (("greenswap", ours_lags), ("native", native_lags)):
+            print(f"(c) live at {a.rate} tps target ({tps.strip()}): {name} lag p50"
+                  f" {statistics.median(lags) * 1000:.0f} ms, p99 {pct(lags, 0.99) * 1000:.0f}"
+                  f" ms, max {max(lags) * 1000:.0f} ms over {len(lags)} samples"
+                  " (goal p99 <= 250 ms)", flush=True)
+            figures[f"(c) live lag p50 ms, {name}"] = statistics.median(lags) * 1000
+            figures[f"(c) live lag p99 ms, {name}"] = pct(lags, 0.99) * 1000
+    return figures
 
 
 def main() -> None:
@@ -191,6 +273,7 @@ def main() -> None:
     parser.add_argument("--live-seconds", type=int, default=20)
     parser.add_argument("--parts", default="b,d,a,c",
                         help="which measurements, in this order (a and c need b first)")
+    parser.add_argument("--runs", type=int, default=3)
     a = parser.parse_args()
     parts = a.parts.split(",")
     blue = Cluster("bench-blue", {"max_connections": "100"})
@@ -203,33 +286,19 @@ def main() -> None:
         native.sql((APP / "schema_v1.sql").read_text())
         green.sql((APP / "schema_v2.sql").read_text())
 
-        snapshot, theirs = snapshot_bench(blue, green, native, a.rows)
-        print(f"(b) snapshot {a.rows} rows: greenswap {snapshot:.2f}s"
-              f" ({a.rows / snapshot:,.0f} rows/s), native {theirs:.2f}s;"
-              f" ratio {theirs / snapshot:.2f}x (goal >= 1.0x)")
-        if "d" in parts:
-            # As a rollout verifies: both sides as of one point in blue's log.
-            replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
-            try:
-                checked = verify_at_point(replay)
-            finally:
-                replay.close()
-            assert checked.ok, checked.mismatches[:3]
-            print(f"(d) verify {a.rows} blue keys ({checked.keys:,} green rows): "
-                  f"{checked.seconds:.2f}s against the snapshot's {snapshot:.2f}s;"
-                  f" ratio {checked.seconds / snapshot:.2f}x (goal <= 1.0x)")
-        if "a" not in parts and "c" not in parts:
-            return
-        ours, theirs, n = backlog_bench(blue, green, native, a.changes)
-        print(f"(a) backlog {n} changes: greenswap {ours:.2f}s ({n / ours:,.0f}/s), native"
-              f" {theirs:.2f}s ({n / theirs:,.0f}/s); ratio {theirs / ours:.2f}x (goal >= 1.2x)")
-        lags, tps = live_bench(blue, green, a.rate, a.live_seconds)
-        if lags:
-            print(f"(c) live at {a.rate} tps target ({tps.strip()}): lag p50"
-                  f" {statistics.median(lags) * 1000:.0f} ms, p99 {pct(lags, 0.99) * 1000:.0f} ms,"
-                  f" max {max(lags) * 1000:.0f} ms over {len(lags)} samples (goal p99 <= 1000 ms)")
-        else:
-            print("(c) live: no lag samples matched")
+        seed(blue, a.rows)
+        blue.sql("CREATE PUBLICATION native_pub FOR TABLE accounts")
+        runs: dict[str, list[float]] = {}
+        for run in range(1, a.runs + 1):
+            if run > 1:
+                reset(blue, green, native, a.rows)
+            print(f"-- run {run} of {a.runs}", flush=True)
+            for figure, value in one_run(blue, green, native, a, parts).items():
+                runs.setdefault(figure, []).append(value)
+        print(f"-- median of {a.runs} run(s):")
+        for figure, values in runs.items():
+            print(f"   {figure}: {statistics.median(values):.2f}"
+                  f" ({', '.join(f'{v:.2f}' for v in values)})")
     finally:
         for c in (blue, green, native):
             c.destroy()
