@@ -1,10 +1,10 @@
 """Following the source's change log and applying it to the target, batch by batch.
 
-Whole source transactions are applied in commit order. A batch gathers several
-transactions (up to a count or a time), collapses them to one final state per
-entity, and commits that to the target with the position of its last commit. Only
-then is the position confirmed to the source, so the slot never lets go of WAL
-that the target does not hold yet.
+Whole source transactions are applied in commit order. A batch gathers the
+transactions that arrive while the one before it is written (up to a count),
+collapses them to one final state per entity, and commits that to the target with
+the position of its last commit. Only then is the position confirmed to the
+source, so the slot never lets go of WAL that the target does not hold yet.
 
 One batch is written on a worker thread while the next is decoded: the target's
 server does its share of the work while Python does its own (psycopg2 lets go of the
