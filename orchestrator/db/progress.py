@@ -66,19 +66,27 @@ class RowProgress:
     EVERY_S = 2.0
 
     def __init__(self, what: str, estimates: dict[str, int], say: Callable[[str], None],
-                 file: Path | None = None) -> None:
+                 file: Path | None = None, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
         self.what, self.estimates, self.say, self.file = what, estimates, say, file
-        self.started: dict[str, float] = {}
+        self.clock = clock
+        self.first: dict[str, tuple[float, int]] = {}  # table -> (when, rows) first told
         self.last = 0.0
 
     def __call__(self, table: str, rows: int) -> None:
-        now = time.monotonic()
-        began = self.started.setdefault(table, now)
+        now = self.clock()
+        if table not in self.first:
+            # The rows of the first call were copied before anything was timed: the
+            # rate counts from here, or a first chunk would look instantaneous.
+            self.first[table] = (now, rows)
+            self.last = now
+            return
         if now - self.last < self.EVERY_S:
             return
         self.last = now
+        since, rows_then = self.first[table]
         progress = TableProgress(self.what, table, rows, self.estimates.get(table, 0),
-                                 round(rows / max(now - began, 1e-6), 1))
+                                 round((rows - rows_then) / max(now - since, 1e-6), 1))
         self.say(progress.line())
         if self.file is not None:
             write_atomic(self.file, json.dumps(progress.as_dict()), mode=0o600)

@@ -51,10 +51,16 @@ def test_progress_written_by_one_process_is_read_whole_by_another(tmp_path):
     said: list[str] = []
     path = tmp_path / "progress.json"
     assert TableProgress.read(path) is None  # nothing yet: not an error
-    progress = RowProgress("snapshot", {"accounts": 10}, said.append, path)
-    progress("accounts", 4)
-    assert TableProgress.read(path) == TableProgress("snapshot", "accounts", 4, 10,
-                                                     TableProgress.read(path).rows_per_s)
-    assert path.stat().st_mode & 0o777 == 0o600 and said[0].startswith("snapshot accounts: 4")
+    now = [100.0]
+    progress = RowProgress("snapshot", {"accounts": 1_055_000}, said.append, path,
+                           clock=lambda: now[0])
+    progress("accounts", 5_000)  # the first chunk, copied before anything was timed
+    assert said == [] and not path.exists()
+    now[0] += 2.5
+    progress("accounts", 255_000)
+    assert said == ["snapshot accounts: 255,000 of ~1,055,000 rows, 100,000 rows/s, ETA 8s"]
+    assert TableProgress.read(path) == TableProgress("snapshot", "accounts", 255_000,
+                                                     1_055_000, 100_000.0)
+    assert path.stat().st_mode & 0o777 == 0o600
     path.write_text("{half")
     assert TableProgress.read(path) is None
