@@ -3,8 +3,10 @@
 Each batch is one target transaction: per table, deletes through a staged key list
 and one DELETE ... USING; upserts through COPY into a temp staging table and one
 INSERT ... ON CONFLICT; rows the target cannot hold yet (forward replay's first
-inserts) by COPY straight into the table; and the source log position the batch
-reaches is written in the same transaction. A crash either keeps all of it or none,
+inserts) by COPY straight into the table; rows a SQL f computes, by COPY of the
+source rows into a stage typed like the source table and one INSERT ... SELECT f
+... ON CONFLICT; and the source log position the batch reaches is written in the
+same transaction. A crash either keeps all of it or none,
 and the stream restarts from the stored position.
 """
 
@@ -17,12 +19,12 @@ from dataclasses import dataclass
 import psycopg2
 import psycopg2.errors
 
-from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, table_info
-from orchestrator.db.connect import connect
+from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, split_name, table_info
+from orchestrator.db.connect import connect, first_line
 from orchestrator.db.mapping import Writes
-from orchestrator.db.transform import Row
+from orchestrator.db.transform import Row, Transform
 from orchestrator.db.values import copy_line
-from orchestrator.errors import ReplayRefused
+from orchestrator.errors import ReplayError, ReplayRefused
 
 SCHEMA = "greenswap"
 POSITION_DDL = f"""
@@ -52,14 +54,41 @@ class Encoded:
     deletes: str  # key lines
     inserts: dict[tuple[str, ...], str]  # rows the target cannot hold yet
     upserts: dict[tuple[str, ...], str]
+    computed: str = ""  # source rows, every column in order, for a SQL f
 
 
 def encode(writes: dict[str, Writes]) -> dict[str, Encoded]:
     return {
         table: Encoded("".join(copy_line(list(k)) for k in w.deletes),
-                       _lines(w.inserts.values()), _lines(w.upserts.values()))
-        for table, w in writes.items() if w.deletes or w.inserts or w.upserts
+                       _lines(w.inserts.values()), _lines(w.upserts.values()),
+                       "".join(copy_line(list(r.values())) for r in w.computed.values()))
+        for table, w in writes.items() if w.deletes or w.inserts or w.upserts or w.computed
     }
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A target table that a SQL f fills: its server computes the rows from the
+    source rows, staged in a temp table with the source table's columns and types."""
+
+    source: str  # the source table, whose bare name the expressions may qualify with
+    source_columns: tuple[tuple[str, str], ...]  # (name, type as format_type spells it)
+    columns: tuple[str, ...]  # target columns, the key first
+    exprs: tuple[str, ...]
+
+
+def computed_targets(transform: Transform, infos: dict[str, TableInfo]) -> dict[str, Computed]:
+    """The target tables of the transform's SQL tables (forward replay)."""
+    found = {}
+    for tt in transform.tables.values():
+        if tt.sql is None:
+            continue
+        info = infos[tt.source]
+        for target in tt.targets:
+            columns, exprs = tt.sql_select(target)
+            found[target] = Computed(tt.source, tuple(zip(info.columns, info.type_names,
+                                                          strict=True)), columns, exprs)
+    return found
 
 
 def _lines(rows: Iterable[Row]) -> dict[tuple[str, ...], str]:
@@ -72,8 +101,10 @@ def _lines(rows: Iterable[Row]) -> dict[tuple[str, ...], str]:
 class TargetDB:
     """The database a replay writes to: green going forward, blue in reverse."""
 
-    def __init__(self, dsn: str, stream: str, tables: list[str], keys: dict[str, tuple]) -> None:
+    def __init__(self, dsn: str, stream: str, tables: list[str], keys: dict[str, tuple],
+                 computed: dict[str, Computed] | None = None) -> None:
         self.stream = stream
+        self.computed = computed or {}
         self.conn = connect(dsn, f"apply/{stream}")
         self.order = tables  # upserts in this order, deletes in reverse (foreign keys)
         self.keys = keys
@@ -103,6 +134,8 @@ class TargetDB:
             self._replica_role(cur)
         self.conn.commit()
         self._staged: set[str] = set()
+        for table in self.computed:
+            self._try_computed(table)
 
     def _info(self, cur, table: str) -> TableInfo:
         info = table_info(cur, table)
@@ -114,6 +147,27 @@ class TargetDB:
                 f"transform keys it by {list(self.keys[table])}"
             )
         return info
+
+    def _try_computed(self, table: str) -> None:
+        """Refuse a SQL f that cannot run here now, not at the first change: its
+        stage's types, its expressions and their fit to the target's columns are
+        all checked by its statement, run on the empty stage and rolled back."""
+        c = self.computed[table]
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(self._computed_insert(table, self._stage_source(cur, table)))
+        except psycopg2.Error as exc:
+            self.conn.close()
+            raise ReplayRefused(
+                f"SQL f of {c.source} for {table} cannot run on the target: "
+                f"{first_line(exc)}",
+                "fix the expression (it reads the source row's columns by name), or "
+                "create the types it needs on the target",
+            ) from None
+        finally:
+            if not self.conn.closed:
+                self.conn.rollback()
+            self._staged.clear()
 
     def _replica_role(self, cur) -> None:
         # As native apply workers do: no user triggers, no FK checks on replayed rows
@@ -200,6 +254,8 @@ class TargetDB:
             # row of the same batch takes.
             for cols, text in encoded.upserts.items():
                 self._upsert(cur, table, cols, text)
+            if encoded.computed:
+                self._compute(cur, table, encoded.computed)
             for cols, text in encoded.inserts.items():
                 if trust_fresh:
                     self.copy_text(cur, table, cols, text)
@@ -250,6 +306,44 @@ class TargetDB:
             f"ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}; "
             f"DELETE FROM {stage}"
         )
+
+    def _stage_source(self, cur, table: str) -> str:
+        """The temp table a SQL f's source rows are copied into: typed like the
+        source table, so the expressions see the values they see there."""
+        c = self.computed[table]
+        name = f"gs_src_{abs(hash(table)) % 10**8}"
+        if name not in self._staged:
+            cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in c.source_columns)
+            cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}) ON COMMIT DELETE ROWS")
+            self._staged.add(name)
+        return name
+
+    def _computed_insert(self, table: str, stage: str) -> str:
+        c = self.computed[table]
+        keys = self.keys[table]
+        updates = [col for col in c.columns if col not in keys]
+        action = ("DO UPDATE SET " + ", ".join(
+            f"{quote_ident(col)} = EXCLUDED.{quote_ident(col)}" for col in updates)
+        ) if updates else "DO NOTHING"
+        alias = quote_ident(split_name(c.source)[1])
+        return (f"INSERT INTO {quote_table(table)} ({', '.join(map(quote_ident, c.columns))})"
+                f" OVERRIDING SYSTEM VALUE SELECT {', '.join(c.exprs)} FROM {stage} AS {alias}"
+                f" ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}")
+
+    def _compute(self, cur, table: str, text: str) -> None:
+        stage = self._stage_source(cur, table)
+        self._copy(cur, stage, tuple(n for n, _ in self.computed[table].source_columns), text)
+        try:
+            cur.execute(f"{self._computed_insert(table, stage)}; DELETE FROM {stage}")
+        except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError) as exc:
+            # The expression failed on some row (a division by zero, a NULL into a NOT
+            # NULL column): a fault of f, not of the connection.
+            raise ReplayError(
+                f"SQL f of {self.computed[table].source} for {table} failed on the target: "
+                f"{first_line(exc)}; nothing of this batch was applied",
+                "fix the expression for such rows (or use a Python f, whose rejected rows "
+                "can be set aside), then run the replayer again",
+            ) from exc
 
     def _delete(self, cur, table: str, text: str) -> None:
         stage = self._stage(cur, table, "del")

@@ -116,7 +116,8 @@ def typed_values(cur, info: TableInfo, columns: tuple[str, ...], keys: list[tupl
     """`VALUES (...), ...` of `keys`, each value cast to its column's type: keys travel
     as text, and uuid = text, date = text... do not exist. Numbered: each row starts
     with its index in `keys`, so answers can be matched to the keys asked for."""
-    slots = ", ".join(f"%s::{info.type_of(c)}" for c in columns)
+    # In parentheses: -9223372036854775808::bigint is -(9223372036854775808::bigint).
+    slots = ", ".join(f"(%s)::{info.type_of(c)}" for c in columns)
     rows = []
     for i, key in enumerate(keys):
         row = cur.mogrify(f"({slots})", key).decode()

@@ -7,6 +7,8 @@ it touches any data.
    from blue's column types (hypothesis).
 3. Purity: f and g give equal answers when called twice, and leave their input
    unchanged.
+4. A SQL f is run by blue on each of those rows (in the session settings replay
+   pins, connect.py), and must equal its Python reference, if it has one.
 
 The first failure is reported with its table, key and property; nothing is written
 anywhere.
@@ -21,6 +23,7 @@ import tempfile
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+import psycopg2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.configuration import set_hypothesis_home_dir
@@ -31,12 +34,13 @@ from orchestrator.db.catalog import (
     key_problem,
     quote_ident,
     quote_table,
+    split_name,
     table_info,
 )
-from orchestrator.db.connect import connect
+from orchestrator.db.connect import connect, first_line
 from orchestrator.db.mapping import forward_rows, inverse_row
 from orchestrator.db.transform import Row, TableTransform, Transform
-from orchestrator.db.values import parse_copy_line
+from orchestrator.db.values import decoder, parse_copy_line
 from orchestrator.errors import TransformError
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
@@ -57,13 +61,15 @@ def check(transform: Transform, blue_dsn: str, green_dsn: str, samples: int = 20
     try:
         reports = []
         for tt in transform.tables.values():
-            info, columns = _schema(blue, green, tt)
+            info, greens = _schema(blue, green, tt)
+            columns = {g: set(i.columns) for g, i in greens.items()}
+            sql_f = None if tt.sql is None else _SqlForward(blue, tt, info, greens)
             report = TableReport(tt.source)
             sampled = _sample(blue, info, samples)
             for row in sampled:
-                _prove(tt, row, columns)
+                _prove(tt, row, columns, sql_f)
                 report.sampled += 1
-            report.generated = _generated(tt, info, columns, examples, report, sampled)
+            report.generated = _generated(tt, info, columns, examples, report, sampled, sql_f)
             if report.sampled + report.generated == 0:
                 raise TransformError(
                     f"transform check: {tt.source} has no rows to sample and column types "
@@ -77,7 +83,7 @@ def check(transform: Transform, blue_dsn: str, green_dsn: str, samples: int = 20
         green.close()
 
 
-def _schema(blue, green, tt: TableTransform) -> tuple[TableInfo, dict[str, set[str]]]:
+def _schema(blue, green, tt: TableTransform) -> tuple[TableInfo, dict[str, TableInfo]]:
     with blue.cursor() as cur:
         info = table_info(cur, tt.source)
     if info is None:
@@ -97,8 +103,57 @@ def _schema(blue, green, tt: TableTransform) -> tuple[TableInfo, dict[str, set[s
                     f"transform check: {g} is keyed by {list(mapping)} in the transform, "
                     f"but its primary key on green is {list(ginfo.primary_key)}"
                 )
-            columns[g] = set(ginfo.columns)
+            extra = set((tt.sql or {}).get(g, ())) - set(ginfo.columns)
+            if extra:
+                raise TransformError(f"transform check: SQL f for {tt.source} writes column(s) "
+                                     f"{', '.join(sorted(extra))} that green's {g} lacks")
+            columns[g] = ginfo
     return info, columns
+
+
+class _SqlForward:
+    """A SQL f, run by blue on one row given as Python values (a sampled row, or one
+    generated from the column types): green's rows, decoded as replay decodes them."""
+
+    def __init__(self, conn, tt: TableTransform, info: TableInfo,
+                 greens: dict[str, TableInfo]) -> None:
+        self.conn, self.tt, self.info = conn, tt, info
+        self.outputs = []
+        exprs = []
+        for g in tt.targets:
+            cols, es = tt.sql_select(g)
+            ginfo = greens[g]
+            types = [ginfo.type_of(c) for c in cols]
+            # Coerced to green's types, as the write to green will (explicitly: close
+            # enough for a check; the replayer tries the real INSERT when it starts),
+            # and as text, which is what replay's decoders read.
+            exprs += [f"CAST({e} AS {t})::text" for e, t in zip(es, types, strict=True)]
+            self.outputs.append((g, cols, [decoder(ginfo.type_oids[ginfo.columns.index(c)])
+                                           for c in cols]))
+        slots = ", ".join(f"(%s)::{t}" for t in info.type_names)  # see typed_values
+        alias = quote_ident(split_name(tt.source)[1])
+        self.query = (f"SELECT {', '.join(exprs)} FROM (VALUES ({slots})) AS {alias}"
+                      f"({', '.join(map(quote_ident, info.columns))})")
+
+    def __call__(self, row: Row) -> dict[str, Row | None]:
+        try:
+            with self.conn.cursor() as cur:
+                cur.execute(self.query, [row[c] for c in self.info.columns])
+                fields = cur.fetchone()
+            self.conn.commit()  # each answer in a transaction of its own: now() differs
+        except psycopg2.Error as exc:
+            self.conn.rollback()
+            key = tuple(row.get(c) for c in self.tt.key)
+            raise TransformError(f"transform check: SQL f for {self.tt.source} fails on blue "
+                                 f"for key {key}: {first_line(exc)}") from None
+        out: dict[str, Row | None] = {}
+        at = 0
+        for g, cols, decoders in self.outputs:
+            values = fields[at:at + len(cols)]
+            at += len(cols)
+            out[g] = {c: None if v is None else dec(v) for c, dec, v in
+                      zip(cols, decoders, values, strict=True)}
+        return out
 
 
 def _same(a, b) -> bool:
@@ -113,16 +168,10 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def _prove(tt: TableTransform, row: Row, columns: dict[str, set[str]]) -> None:
+def _prove(tt: TableTransform, row: Row, columns: dict[str, set[str]],
+           sql_f: _SqlForward | None = None) -> None:
     key = tuple(row.get(c) for c in tt.key)
-    frozen = copy.deepcopy(row)
-    out = forward_rows(tt, row)
-    if not _same(row, frozen):
-        raise TransformError(f"transform check: f for {tt.source} changed its input row "
-                             f"(key {key}); f must be pure")
-    if not _same(forward_rows(tt, copy.deepcopy(row)), out):
-        raise TransformError(f"transform check: f for {tt.source} gave two answers for key "
-                             f"{key}; f must be deterministic")
+    out = _python_f(tt, row, key) if sql_f is None else _sql_f(tt, row, key, sql_f)
     for g, new in out.items():
         if new is None:
             continue
@@ -147,6 +196,42 @@ def _prove(tt: TableTransform, row: Row, columns: dict[str, set[str]]) -> None:
             f"{', '.join(diff)} differ ({', '.join(f'{c}={row.get(c)!r}' for c in diff)})",
             "make g the exact inverse of f for such rows, or change f",
         )
+
+
+def _python_f(tt: TableTransform, row: Row, key: tuple) -> dict[str, Row | None]:
+    frozen = copy.deepcopy(row)
+    out = forward_rows(tt, row)
+    if not _same(row, frozen):
+        raise TransformError(f"transform check: f for {tt.source} changed its input row "
+                             f"(key {key}); f must be pure")
+    if not _same(forward_rows(tt, copy.deepcopy(row)), out):
+        raise TransformError(f"transform check: f for {tt.source} gave two answers for key "
+                             f"{key}; f must be deterministic")
+    return out
+
+
+def _sql_f(tt: TableTransform, row: Row, key: tuple, sql_f: _SqlForward
+           ) -> dict[str, Row | None]:
+    out = sql_f(row)
+    if not _same(sql_f(row), out):
+        raise TransformError(f"transform check: SQL f for {tt.source} gave two answers for "
+                             f"key {key}; use no volatile functions (now(), random(), ...)")
+    if tt.forward is None:
+        return out
+    reference = _python_f(tt, row, key)
+    for g, new in out.items():
+        ref = reference.get(g)
+        if not _same(new, ref):
+            diff = sorted(c for c in set(new or {}) | set(ref or {})
+                          if not _same((new or {}).get(c), (ref or {}).get(c)))
+            raise TransformError(
+                f"transform check: SQL f for {tt.source} differs from its Python reference "
+                f"on key {key}, in {g}: "
+                + ", ".join(f"{c}: SQL {(new or {}).get(c)!r}, Python {(ref or {}).get(c)!r}"
+                            for c in diff),
+                "make the SQL and the reference agree on such rows (replay runs the SQL)",
+            )
+    return out
 
 
 def _sample(conn, info: TableInfo, limit: int) -> list[Row]:
@@ -179,10 +264,17 @@ def _strategy(type_oid: int):
     if type_oid == 1082:
         return st.dates().map(lambda d: d.isoformat())
     if type_oid == 1114:
-        return st.datetimes().map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f"))
+        return st.datetimes().map(_timestamp_text)
     if type_oid == 1184:
-        return st.datetimes().map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S.%f+00"))
+        return st.datetimes().map(lambda d: _timestamp_text(d) + "+00")
     return None
+
+
+def _timestamp_text(d) -> str:
+    """A timestamp as PostgreSQL prints it (DateStyle ISO), which is all replay ever
+    reads: a SQL f's output is compared with a Python f's in this form."""
+    text = d.isoformat(sep=" ")
+    return text.rstrip("0") if d.microsecond else text
 
 
 def _row_strategies(info: TableInfo, report: TableReport, sampled: list[Row]
@@ -215,7 +307,7 @@ def _row_strategies(info: TableInfo, report: TableReport, sampled: list[Row]
 
 
 def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
-               sampled: list[Row]) -> int:
+               sampled: list[Row], sql_f: _SqlForward | None) -> int:
     """Rows generated from the column types. A column of a type it cannot generate
     takes the values seen in the sampled rows (or NULL, where allowed): skipped per
     column, not per table."""
@@ -229,7 +321,7 @@ def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
     @given(st.fixed_dictionaries(strategies))
     def prove(row):
         count[0] += 1
-        _prove(tt, row, columns)
+        _prove(tt, row, columns, sql_f)
 
     # Hypothesis keeps caches in ./.hypothesis: a check writes nothing where it is run.
     with tempfile.TemporaryDirectory(prefix="greenswap-check-") as scratch:

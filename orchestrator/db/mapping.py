@@ -28,13 +28,20 @@ class Writes:
     upserts: dict[tuple, Row] = field(default_factory=dict)
     deletes: set[tuple] = field(default_factory=set)
     inserts: dict[tuple, Row] = field(default_factory=dict)  # keys the target cannot hold
+    # Source rows whose target row the target's server computes (a SQL f), by key.
+    computed: dict[tuple, Row] = field(default_factory=dict)
 
     def upsert(self, key: tuple, row: Row) -> None:
         self.deletes.discard(key)
         self.upserts[key] = row
 
+    def compute(self, key: tuple, source_row: Row) -> None:
+        self.deletes.discard(key)
+        self.computed[key] = source_row
+
     def delete(self, key: tuple) -> None:
         self.upserts.pop(key, None)
+        self.computed.pop(key, None)
         self.deletes.add(key)
 
 
@@ -77,6 +84,10 @@ class Forward:
                 if not new_here:  # else: born and gone within the batch
                     for target in tt.targets:
                         writes[target].delete(tt.target_key(target, key))
+                continue
+            if tt.sql is not None:  # f runs on the target, over the staged source row
+                for target in tt.targets:
+                    writes[target].compute(tt.target_key(target, key), row)
                 continue
             for target, new in forward_rows(tt, row).items():
                 tkey = tt.target_key(target, key)

@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from orchestrator.db.catalog import TableInfo
+from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, split_name
 from orchestrator.db.mapping import forward_rows
 from orchestrator.db.transform import TableTransform
 from orchestrator.db.values import copy_line, parse_copy_line
@@ -29,6 +29,45 @@ JOIN_TIMEOUT_S = 60
 # One chunk of source lines -> {(target table, its columns): COPY lines}
 Convert = Callable[[list[str]], dict[tuple[str, tuple[str, ...]], list[str]]]
 Write = Callable[[str, tuple[str, ...], str], None]  # (target table, columns, COPY text)
+
+
+def forward_source(info: TableInfo, tt: TableTransform) -> tuple[str, Convert]:
+    """The query that reads blue's rows for f, and what turns its COPY lines into
+    green's. Python f runs per row; a SQL f runs in the query itself, and its lines
+    go on as they are (split per green table): no Python per row."""
+    if tt.sql is None:
+        cols = ", ".join(map(quote_ident, info.columns))
+        return f"SELECT {cols} FROM {quote_table(info.name)}", forward_chunk(info, tt)
+    selects = {g: tt.sql_select(g) for g in tt.targets}
+    exprs = ", ".join(e for _cols, es in selects.values() for e in es)
+    return (f"SELECT {exprs} FROM {sql_from(tt.source)}",
+            split_chunk([(g, cols) for g, (cols, _) in selects.items()]))
+
+
+def sql_from(table: str) -> str:
+    """The FROM of a SQL f: the table under its bare name, so that an expression may
+    write `price` or `items.price`, wherever the rows are read from."""
+    return f"{quote_table(table)} AS {quote_ident(split_name(table)[1])}"
+
+
+def split_chunk(outputs: list[tuple[str, tuple[str, ...]]]) -> Convert:
+    """COPY lines whose fields are each output's columns in turn, split per output.
+    COPY escapes tabs inside values, so a field boundary is every tab."""
+    if len(outputs) == 1:
+        return lambda chunk: {outputs[0]: chunk}
+    spans, start = [], 0
+    for _, cols in outputs:
+        spans.append((start, start + len(cols)))
+        start += len(cols)
+
+    def convert(chunk: list[str]) -> dict[tuple[str, tuple[str, ...]], list[str]]:
+        groups: dict[tuple[str, tuple[str, ...]], list[str]] = {o: [] for o in outputs}
+        for line in chunk:
+            fields = line[:-1].split("\t")
+            for out, (a, b) in zip(outputs, spans, strict=True):
+                groups[out].append("\t".join(fields[a:b]) + "\n")
+        return groups
+    return convert
 
 
 def forward_chunk(info: TableInfo, tt: TableTransform) -> Convert:

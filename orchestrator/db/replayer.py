@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator.db.apply import TargetDB
+from orchestrator.db.apply import TargetDB, computed_targets
 from orchestrator.db.mapping import Forward, Reverse
 from orchestrator.db.sequences import follows, sequences, sync_sequences
 from orchestrator.db.snapshot import SnapshotResult, anchor, take_snapshot
@@ -47,8 +47,11 @@ class Replay:
         self.source = SourceDB(
             self.source_dsn, self.stream, {t: self.mapping.source_key(t) for t in sources}
         )
+        # A SQL f runs on the target's server (forward only: g is Python).
+        computed = (computed_targets(self.transform, self.source.infos)
+                    if self.direction == "forward" else {})
         self.target = TargetDB(self.target_dsn, self.stream, targets,
-                               {t: self.mapping.target_key(t) for t in targets})
+                               {t: self.mapping.target_key(t) for t in targets}, computed)
 
     def start(self, progress: Callable[[str, int], None] = lambda _t, _n: None
               ) -> SnapshotResult | str | None:

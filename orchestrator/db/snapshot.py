@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from functools import partial
 
 from orchestrator.db.apply import TargetDB
-from orchestrator.db.catalog import quote_ident, quote_table
 from orchestrator.db.connect import connect
-from orchestrator.db.pipeline import Pipeline, forward_chunk
+from orchestrator.db.pipeline import Pipeline, forward_source
 from orchestrator.db.source import SourceDB
 from orchestrator.db.transform import Transform
 from orchestrator.errors import ReplayRefused
@@ -103,10 +102,9 @@ def _copy_all(source, target, transform, snapshot_name, lsn, progress) -> dict[s
             with target.conn.cursor() as wcur:
                 target.truncate(wcur, transform.target_tables())
                 for table, tt in transform.tables.items():
-                    info = source.infos[table]
+                    query, convert = forward_source(source.infos[table], tt)
                     pipe = Pipeline(
-                        rcur, f"SELECT {', '.join(map(quote_ident, info.columns))} FROM "
-                        f"{quote_table(table)}", forward_chunk(info, tt),
+                        rcur, query, convert,
                         lambda g, cols, text: target.copy_text(wcur, g, cols, text),
                         f"snapshot of {table}", partial(progress, table))
                     for green_table, n in pipe.run().items():

@@ -24,6 +24,27 @@ Rules (checked by `greenswap transform check`):
 - `g` receives, per green table, that key's row or None, and returns the blue row.
 - Both are pure: no I/O, no clock, no randomness; same input, same output.
 
+A table whose f is a column-by-column mapping can declare it in SQL instead. Its
+rows then never pass through Python: the snapshot is one `COPY (SELECT ...)` piped
+into green, and replay stages blue's changed rows on green and writes each green
+table with one INSERT ... SELECT per batch:
+
+    items = transform.sql("items", key=["id"], targets={"items": {"id": "id"}},
+                          f={"items": {"price_cents": "(price * 100)::bigint",
+                                       "title": "name"}})
+
+    @items.inverse                          # g stays Python
+    def items_back(rows): ...
+
+    @items.reference                        # optional: `transform check` proves the
+    def items_f(row): ...                   # SQL equal to this Python f
+
+Each expression reads blue's columns by name (or as `items.price`); green's key
+columns come from `targets` and are not written in `f`. The expressions run on
+blue (snapshot, verify) and on green (replay), under the same pinned session
+settings (connect.py), so use functions both servers have, and no volatile ones
+(now(), random()): `transform check` refuses an f that answers twice differently.
+
 Sequences are not in the change log. Same-named sequences follow each other at
 cutover and rollback without a word; others are declared:
 
@@ -41,11 +62,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.db.catalog import quote_ident
 from orchestrator.errors import TransformError
 
 Row = dict[str, Any]
 Forward = Callable[[Row], Mapping[str, Row | None]]
 Inverse = Callable[[Mapping[str, Row | None]], Row | None]
+SqlColumns = dict[str, str]  # green column -> SQL expression over blue's columns
 
 
 @dataclass
@@ -53,8 +76,11 @@ class TableTransform:
     source: str
     key: tuple[str, ...]
     targets: dict[str, dict[str, str]]  # green table -> {green key column: blue key column}
-    forward: Forward
+    # Python f. For a table declared in SQL, only a reference that `transform check`
+    # compares the SQL with: replay never calls it.
+    forward: Forward | None
     backward: Inverse | None = None
+    sql: dict[str, SqlColumns] | None = None  # green table -> its non-key columns
 
     def __post_init__(self) -> None:
         self._target_set = set(self.targets)
@@ -71,6 +97,26 @@ class TableTransform:
         self.backward = fn
         return fn
 
+    def reference(self, fn: Forward) -> Forward:
+        """A Python f that a SQL table's f must equal (checked, never replayed)."""
+        if self.sql is None:
+            raise TransformError(f"transform for {self.source}: reference is for tables "
+                                 "declared with transform.sql(); this one's f is Python")
+        self.forward = fn
+        return fn
+
+    def sql_select(self, target: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """f for one green table as SQL: its columns (the key first, in blue's key
+        order) and the expression of each, over blue's row."""
+        assert self.sql is not None
+        by_blue = {blue: green for green, blue in self.targets[target].items()}
+        columns = [by_blue[c] for c in self.key]
+        exprs = [quote_ident(c) for c in self.key]
+        for column, expr in self.sql[target].items():
+            columns.append(column)
+            exprs.append(f"({expr})")
+        return tuple(columns), tuple(exprs)
+
     def source_key(self, row: Row) -> tuple:
         return self._pick_key(row)
 
@@ -82,6 +128,9 @@ class TableTransform:
 
     def apply(self, row: Row) -> dict[str, Row | None]:
         """f(row), normalised: every target table present, each a row or None."""
+        if self.forward is None:
+            raise TransformError(f"transform for {self.source}: f is SQL, with no Python "
+                                 "reference to run")
         out = self.forward(row)
         # The common case, checked cheaply: this runs for every replayed row.
         if type(out) is dict and out.keys() == self._target_set:
@@ -135,24 +184,46 @@ class Transform:
         self, source: str, key: list[str] | tuple[str, ...], targets: dict[str, dict[str, str]]
     ) -> Callable[[Forward], TableTransform]:
         def register(fn: Forward) -> TableTransform:
-            if source in self.tables:
-                raise TransformError(f"transform: table {source} is declared twice")
-            for table, mapping in targets.items():
-                if sorted(mapping.values()) != sorted(key):
-                    raise TransformError(
-                        f"transform for {source}: key of {table} must take each column of "
-                        f"blue's key {list(key)} exactly once; it takes {list(mapping.values())}"
-                    )
-                owner = next((t for t in self.tables.values() if table in t.targets), None)
-                if owner is not None:
-                    raise TransformError(
-                        f"transform for {source}: {table} is already written by {owner.source}"
-                    )
-            tt = TableTransform(source, tuple(key), dict(targets), fn)
-            self.tables[source] = tt
-            return tt
+            return self._add(TableTransform(source, tuple(key), dict(targets), fn))
 
         return register
+
+    def sql(self, source: str, key: list[str] | tuple[str, ...],
+            targets: dict[str, dict[str, str]], f: dict[str, SqlColumns]) -> TableTransform:
+        """Declare a table whose f is SQL: per green table, {column: expression over
+        blue's columns}, for every column but the key (which `targets` maps)."""
+        if not isinstance(f, dict) or set(f) != set(targets):
+            raise TransformError(f"transform for {source}: f= must give the columns of "
+                                 f"exactly the tables in targets= ({', '.join(targets)})")
+        for table, columns in f.items():
+            for column, expr in columns.items():
+                if column in targets[table]:
+                    raise TransformError(
+                        f"transform for {source}: f= for {table} writes its key column "
+                        f"{column}; key columns come from targets=, leave it out")
+                if not isinstance(expr, str) or not expr.strip():
+                    raise TransformError(f"transform for {source}: f= for {table}.{column} is"
+                                         " not a SQL expression (a non-empty string)")
+        tt = TableTransform(source, tuple(key), dict(targets), None,
+                            sql={t: dict(c) for t, c in f.items()})
+        return self._add(tt)
+
+    def _add(self, tt: TableTransform) -> TableTransform:
+        if tt.source in self.tables:
+            raise TransformError(f"transform: table {tt.source} is declared twice")
+        for table, mapping in tt.targets.items():
+            if sorted(mapping.values()) != sorted(tt.key):
+                raise TransformError(
+                    f"transform for {tt.source}: key of {table} must take each column of "
+                    f"blue's key {list(tt.key)} exactly once; it takes {list(mapping.values())}"
+                )
+            owner = next((t for t in self.tables.values() if table in t.targets), None)
+            if owner is not None:
+                raise TransformError(
+                    f"transform for {tt.source}: {table} is already written by {owner.source}"
+                )
+        self.tables[tt.source] = tt
+        return tt
 
     def target_tables(self) -> list[str]:
         seen: dict[str, None] = {}

@@ -64,6 +64,7 @@ from orchestrator.db.catalog import (
     key_problem,
     quote_ident,
     quote_table,
+    split_name,
     table_info,
     typed_values,
 )
@@ -77,7 +78,7 @@ from orchestrator.db.mismatch import (
     Mismatch,
     VerifyResult,
 )
-from orchestrator.db.pipeline import QUEUE_DEPTH, Convert, Pipeline, forward_chunk
+from orchestrator.db.pipeline import QUEUE_DEPTH, Convert, Pipeline, forward_source, sql_from
 from orchestrator.db.point import Point, point_in_log
 from orchestrator.db.replayer import Replay
 from orchestrator.db.stream import DEFAULT_MAX_SLOT_WAL
@@ -282,12 +283,22 @@ def _explain_forward(m: Mismatch, transform: Transform, blue: _Side, green: _Sid
     row, blue_xmin = blue.look_up(tt.source, tt.key, m.key)
     actual, green_xmin = green.look_up(m.table, _blue_order(tt, m.table), m.key)
     # f twice on the same row: two outputs prove it is not pure.
-    expected = forward_rows(tt, row).get(m.table) if row is not None else None
-    again = forward_rows(tt, row).get(m.table) if row is not None else None
+    expected = _expected(tt, row, m, blue, green) if row is not None else None
+    again = _expected(tt, row, m, blue, green) if row is not None else None
     cause = (CAUSE_TRANSFORM if expected != again
              else copy.untouched(blue_xmin, green_xmin) if copy is not None else "")
     return Mismatch(m.table, m.key, m.kind, _differing(expected, actual), row, expected,
                     actual, cause)
+
+
+def _expected(tt: TableTransform, row: dict, m: Mismatch, blue: _Side, green: _Side
+              ) -> dict | None:
+    """f of the blue row of a mismatch, for one green table: in Python, or a SQL f
+    run by blue on that row."""
+    if tt.sql is None:
+        return forward_rows(tt, row).get(m.table)
+    columns, exprs = tt.sql_select(m.table)
+    return blue.computed(tt.source, tt.key, m.key, exprs, columns, green.info(m.table))
 
 
 def _explain_reverse(m: Mismatch, transform: Transform, blue: _Side, green: _Side,
@@ -320,13 +331,18 @@ class _Plan:
 
 def _forward(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
     info = blue.info(tt.source)
-    query = f"SELECT {', '.join(map(quote_ident, info.columns))} FROM {quote_table(info.name)}"
+    query, convert = forward_source(info, tt)
     for g in tt.targets:
         green.info(g)  # refused now, before any work, if it does not exist
-    at = [info.columns.index(c) for c in tt.key]
-    return _Plan(query, forward_chunk(info, tt), [(g, _blue_order(tt, g)) for g in tt.targets],
-                 [quote_ident(c) for c in tt.key], _types(info, tt.key),
-                 lambda fields: tuple(fields[i] for i in at))
+    if tt.sql is None:
+        at = [info.columns.index(c) for c in tt.key]
+        key_exprs = [quote_ident(c) for c in tt.key]
+    else:  # the query's columns start with the key; qualified, in case f's names shadow it
+        at = list(range(len(tt.key)))
+        alias = quote_ident(split_name(tt.source)[1])
+        key_exprs = [f"{alias}.{quote_ident(c)}" for c in tt.key]
+    return _Plan(query, convert, [(g, _blue_order(tt, g)) for g in tt.targets],
+                 key_exprs, _types(info, tt.key), lambda fields: tuple(fields[i] for i in at))
 
 
 def _reverse(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
@@ -460,6 +476,25 @@ class _Side:
             return None, None
         xmin, *fields = parse_copy_line(lines[0])
         return info.row(fields), int(xmin or 0)
+
+    def computed(self, table: str, order: tuple[str, ...], key: tuple, exprs: tuple[str, ...],
+                 columns: tuple[str, ...], typed_as: TableInfo) -> dict | None:
+        """A SQL f's row for the row of `table` keyed `key`, decoded as `typed_as`'s
+        columns are; None when there is no such row."""
+        info = self.info(table)
+        buf = io.StringIO()
+        with self.conn.cursor() as cur:
+            wanted = typed_values(cur, info, order, [key])
+            alias = quote_ident(split_name(table)[1])
+            cur.copy_expert(f"COPY (SELECT {', '.join(exprs)} FROM {sql_from(table)} WHERE"
+                            f" ({', '.join(f'{alias}.{quote_ident(c)}' for c in order)})"
+                            f" IN ({wanted})) TO STDOUT", buf)
+        lines = buf.getvalue().splitlines()
+        if not lines:
+            return None
+        decoders = [decoder(typed_as.type_oids[typed_as.columns.index(c)]) for c in columns]
+        return {c: None if v is None else dec(v) for c, dec, v in
+                zip(columns, decoders, parse_copy_line(lines[0]), strict=True)}
 
     def temp_like(self, table: str) -> str:
         """An empty temp table with `table`'s columns and types (typmods too, so a value

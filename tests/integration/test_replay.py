@@ -91,11 +91,12 @@ def blue_workload(blue: Cluster, ops: int, seed: int, stop: threading.Event) -> 
     conn.close()
 
 
-def run_with_kills(source, target, direction, stream, workload) -> None:
+def run_with_kills(source, target, direction, stream, workload,
+                   transform: Path = TRANSFORM) -> None:
     rng = random.Random(7)
     stop = threading.Event()
     writer = threading.Thread(target=workload, args=(stop,))
-    proc = replayer(source, target, direction, stream)
+    proc = replayer(source, target, direction, stream, transform=transform)
     writer.start()
     try:
         for _ in range(KILLS):
@@ -103,7 +104,7 @@ def run_with_kills(source, target, direction, stream, workload) -> None:
             assert proc.poll() is None, stderr_of(proc)
             proc.send_signal(signal.SIGKILL)
             proc.wait(timeout=10)
-            proc = replayer(source, target, direction, stream)
+            proc = replayer(source, target, direction, stream, transform=transform)
         writer.join(timeout=90)
         assert not writer.is_alive()
     finally:
@@ -111,17 +112,22 @@ def run_with_kills(source, target, direction, stream, workload) -> None:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     end = source.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
-    final = replayer(source, target, direction, stream, until=end)
+    final = replayer(source, target, direction, stream, until=end, transform=transform)
     assert final.wait(timeout=120) == 0, stderr_of(final)
 
 
-def test_forward_replay_survives_sigkill_and_converges(clusters):
+# The example's f is SQL; the same f in Python (its reference) must converge alike.
+PYTHON_F = Path(__file__).resolve().parents[1] / "data" / "sample_app_python.py"
+
+
+@pytest.mark.parametrize("transform", [TRANSFORM, PYTHON_F], ids=["sql-f", "python-f"])
+def test_forward_replay_survives_sigkill_and_converges(clusters, transform):
     blue, green = clusters
     blue.sql("INSERT INTO accounts (full_name, email, balance, street, city) SELECT"
              " 'Seed ' || g, 'e' || g, g, 'st', 'ci' FROM generate_series(1, 3000) g")
     run_with_kills(blue, green, "forward", "gs_fwd",
-                   lambda stop: blue_workload(blue, 1500, seed=1, stop=stop))
-    result = verify(blue.dsn(), green.dsn(), load(TRANSFORM), "forward")
+                   lambda stop: blue_workload(blue, 1500, seed=1, stop=stop), transform)
+    result = verify(blue.dsn(), green.dsn(), load(transform), "forward")
     assert result.keys > 200
     assert result.ok, result.mismatches[:5]
     # Exactly once: as many green accounts as blue ones, each blue key once.
@@ -132,10 +138,16 @@ def test_forward_replay_survives_sigkill_and_converges(clusters):
     green.sql("UPDATE addresses SET city = 'tampered' WHERE account_id = %s", (some[0][0],))
     green.sql("DELETE FROM addresses WHERE account_id = %s", (some[1][0],))
     green.sql("INSERT INTO accounts (id, first_name, email) VALUES (-5, 'ghost', 'g')")
-    bad = verify(blue.dsn(), green.dsn(), load(TRANSFORM), "forward")
+    bad = verify(blue.dsn(), green.dsn(), load(transform), "forward")
     assert {(m.table, m.key, m.kind) for m in bad.mismatches} == {
         ("addresses", (some[0][0],), "differs"), ("addresses", (some[1][0],), "missing"),
         ("accounts", (-5,), "extra")}
+    # The first ones are explained: f of blue's row (run by blue, for a SQL f) against
+    # green's, down to the column.
+    differs = next(m for m in bad.mismatches if m.kind == "differs")
+    assert differs.columns == ("city",) and differs.actual["city"] == "tampered"
+    assert differs.expected == {"account_id": some[0][0], "street": differs.source["street"],
+                                "city": differs.source["city"]}
 
 
 def green_workload(green: Cluster, ops: int, seed: int, stop: threading.Event) -> None:

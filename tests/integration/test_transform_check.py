@@ -80,7 +80,7 @@ def test_an_impure_f_is_refused(schemas, tmp_path):
 # again. Hypothesis cannot repeat the failure; the check says so in one line.
 RAISES_ONCE = (APP / "transform.py").read_text().replace(
     "transform = Transform()\n", "transform = Transform()\nCALLS = []\n").replace(
-    "def accounts(row):\n", "def accounts(row):\n    CALLS.append(1)\n"
+    "def accounts_f(row):\n", "def accounts_f(row):\n    CALLS.append(1)\n"
     "    if len(CALLS) == 40:\n        raise LookupError('a lookup of its own')\n")
 
 
@@ -96,3 +96,50 @@ def test_an_f_that_raises_once_is_one_line_and_writes_nothing(schemas, tmp_path)
     assert proc.stderr.startswith("error: transform check: f or g for accounts failed on a"
                                   " row, then not on the same row again"), proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["raises_once.py"]  # no .hypothesis
+
+
+# The sample app's SQL f, changed in one place: (old, new, the one-line error's words).
+SQL_FAULTS = [
+    # trunc() -> round(): equal for numeric(12,2) cents, so the SQL is right here and
+    # the reference is changed instead, to say "rounded up".
+    ('int(row["balance"] * 100)', 'int(row["balance"] * 100) + 1',
+     ["SQL f for accounts differs from its Python reference", "balance_cents: SQL"]),
+    ('"email": "email"', '"email": "email || now()::text"', ["gave two answers",
+                                                            "no volatile functions"]),
+    ('"city": "city"', '"city": "no_such_column"', ["SQL f for accounts fails on blue",
+                                                    "no_such_column"]),
+    ('"city": "city"', '"town": "city"', ["writes column(s) town that green's addresses"
+                                          " lacks"]),
+    # Lossy: a trailing space and none at all both become NULL, and g cannot tell them apart.
+    ('" THEN substr(full_name, strpos(full_name, \' \') + 1) END"',
+     '" THEN nullif(substr(full_name, strpos(full_name, \' \') + 1), \'\') END"',
+     ["SQL f for accounts differs from its Python reference", "last_name"]),
+]
+
+
+@pytest.mark.parametrize("old, new, words", SQL_FAULTS)
+def test_a_sql_f_is_proved_by_blue_and_its_faults_named_in_one_line(schemas, tmp_path, old,
+                                                                    new, words):
+    source = (APP / "transform.py").read_text()
+    assert old in source
+    path = tmp_path / "sql.py"
+    path.write_text(source.replace(old, new))
+    proc = check(*schemas, path)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert all(w in proc.stderr for w in words), proc.stderr
+
+
+def test_a_sql_f_without_a_reference_is_proved_by_g(schemas, tmp_path):
+    """No Python f at all: g(f(row)) == row still holds the SQL to account."""
+    source = (APP / "transform.py").read_text()
+    lossy = source.replace("@accounts.reference\n", "").replace(
+        '" THEN substr(full_name, strpos(full_name, \' \') + 1) END"',
+        '" THEN nullif(substr(full_name, strpos(full_name, \' \') + 1), \'\') END"')
+    path = tmp_path / "no_reference.py"
+    path.write_text(source.replace("@accounts.reference\n", ""))
+    assert check(*schemas, path).returncode == 0
+    path.write_text(lossy)
+    proc = check(*schemas, path)
+    assert proc.returncode == 1
+    assert "g(f(row)) != row for accounts key" in proc.stderr and "full_name" in proc.stderr

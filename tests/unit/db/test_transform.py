@@ -10,6 +10,7 @@ from orchestrator.db.transform import Transform, identity, load
 from orchestrator.errors import TransformError
 
 SAMPLE = Path(__file__).resolve().parents[3] / "examples" / "sample-app" / "transform.py"
+SAMPLE_PYTHON = Path(__file__).resolve().parents[2] / "data" / "sample_app_python.py"
 
 names = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
                 min_size=1)
@@ -63,18 +64,51 @@ def test_f_writing_an_undeclared_table_is_refused():
         tt.apply({"id": 1})
 
 
+ROW = {"id": 7, "full_name": "A B", "email": "e", "balance": Decimal("1.00"), "street": "s",
+       "city": "c", "created_at": "x"}
+
+
 def test_forward_resolves_deletes_key_changes_and_empty_targets():
-    t = load(SAMPLE)
-    row = {"id": 7, "full_name": "A B", "email": "e", "balance": Decimal("1.00"), "street": "s",
-           "city": "c", "created_at": "x"}
-    writes = Forward(t).resolve({("accounts", (7,)): row, ("accounts", (6,)): None},
+    t = load(SAMPLE_PYTHON)
+    writes = Forward(t).resolve({("accounts", (7,)): ROW, ("accounts", (6,)): None},
                                 read=lambda *_: {})
     assert set(writes["accounts"].upserts) == {(7,)} and writes["accounts"].deletes == {(6,)}
     assert set(writes["addresses"].upserts) == {(7,)} and writes["addresses"].deletes == {(6,)}
+    assert not writes["accounts"].computed
+
+
+def test_a_sql_f_leaves_the_row_to_the_target_and_never_runs_python():
+    t = load(SAMPLE)
+    t.tables["accounts"].forward = None  # the reference is for `check` only
+    writes = Forward(t).resolve({("accounts", (7,)): ROW, ("accounts", (6,)): None},
+                                read=lambda *_: {}, fresh={("accounts", (7,))})
+    for table in ("accounts", "addresses"):
+        assert writes[table].computed == {(7,): ROW} and writes[table].deletes == {(6,)}
+        assert not writes[table].upserts and not writes[table].inserts
+    # A later delete of the same key in the batch takes the computed row back.
+    writes["accounts"].delete((7,))
+    assert not writes["accounts"].computed
+
+
+def test_a_sql_f_is_declared_for_exactly_its_targets_and_never_writes_a_key():
+    t = Transform()
+    with pytest.raises(TransformError, match="exactly the tables in targets="):
+        t.sql("a", ["id"], {"b": {"id": "id"}}, f={"c": {"v": "v"}})
+    with pytest.raises(TransformError, match="writes its key column id"):
+        t.sql("a", ["id"], {"b": {"id": "id"}}, f={"b": {"id": "id + 1"}})
+    with pytest.raises(TransformError, match="b.v is not a SQL expression"):
+        t.sql("a", ["id"], {"b": {"id": "id"}}, f={"b": {"v": " "}})
+    tt = t.sql("a", ["k2", "k1"], {"b": {"g1": "k1", "g2": "k2"}}, f={"b": {"v": "w * 2"}})
+    # The key first, in blue's key order, under green's names; expressions bracketed.
+    assert tt.sql_select("b") == (("g2", "g1", "v"), ('"k2"', '"k1"', "(w * 2)"))
+    with pytest.raises(TransformError, match="f is SQL, with no Python reference"):
+        tt.apply({"k1": 1, "k2": 2, "w": 3})
+    with pytest.raises(TransformError, match="reference is for tables declared with"):
+        t.table("c", ["id"], {"d": {"id": "id"}})(lambda r: {}).reference(lambda r: {})
 
 
 def test_reverse_rebuilds_the_blue_row_from_current_green_rows():
-    t = load(SAMPLE)
+    t = load(SAMPLE)  # g is Python, whatever f is
     green = {
         "accounts": {(7,): {"id": 7, "first_name": "A", "last_name": None, "email": "e",
                             "balance_cents": 150, "created_at": "x"}},
