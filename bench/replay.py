@@ -1,7 +1,8 @@
 """Benchmark: greenswap's replay against PostgreSQL's native logical replication.
 
-Three measurements, all on this machine in this run, printed as ratios against the
-native baseline measured alongside (see docs/PERFORMANCE.md for results):
+Measurements, all on this machine in this run, printed as ratios against the
+native baseline measured alongside (see docs/PERFORMANCE.md for results). Each runs
+with the sample app's f in SQL (its own) and in Python (its reference), `--f`:
 
   (a) backlog: N mixed changes (pgbench: insert, update, delete in small transactions)
       waiting in the slot; time to apply them through the sample v1->v2 transform,
@@ -14,6 +15,10 @@ native baseline measured alongside (see docs/PERFORMANCE.md for results):
   (d) verify: green == f(blue) over the M rows (b) copied, both as of one point in
       blue's log (as a rollout verifies), against (b)'s own time.
       Ratio = verify / snapshot (goal <= 1.0x).
+  (e) pgbench backlog: T transactions of the pgbench example's blue.pgbench (TPC-B
+      with 1 branch and 10 tellers: every transaction updates the same hot rows)
+      waiting in the slot, through its transform (SQL f for branches, tellers and
+      history; the Python f of them all with --f python), against native.
 
 Each measurement runs --runs times (3 by default) on the same clusters, greenswap's
 and native's alternately, both streams dropped and their targets emptied between
@@ -22,7 +27,8 @@ runs; printed per run and as the median of the runs.
 Run as root (the clusters run as the postgres user), from the repository root:
 
     .venv/bin/python bench/replay.py [--rows 1000000] [--changes 200000] [--rate 2000]
-                                     [--parts b,d,a,c] [--runs 3]
+                                     [--parts b,d,a,c,e] [--runs 3] [--f sql,python]
+                                     [--pgbench-txns 48000]
 """
 
 from __future__ import annotations
@@ -47,7 +53,14 @@ from orchestrator.db.verify import verify_at_point  # noqa: E402
 from tests.pg import Cluster  # noqa: E402
 
 APP = ROOT / "examples" / "sample-app"
-TRANSFORM = APP / "transform.py"
+PGBENCH = ROOT / "examples" / "pgbench"
+# f in SQL (the examples' own) or in Python (their references), by --f.
+TRANSFORMS = {"sql": APP / "transform.py",
+              "python": ROOT / "tests" / "data" / "sample_app_python.py"}
+PGBENCH_TRANSFORMS = {"sql": PGBENCH / "transform.py",
+                      "python": ROOT / "tests" / "data" / "pgbench_python.py"}
+PGBENCH_TABLES = ("pgbench_branches", "pgbench_tellers", "pgbench_accounts", "pgbench_history")
+PGBENCH_MARKER = 424242  # the delta of the history row that ends the backlog
 DEADLINE_S = 900  # every wait here is bounded
 SAMPLE_S = 0.01  # live lag: both sides polled this often (its resolution)
 
@@ -98,8 +111,8 @@ def insert_lsn(c: Cluster) -> int:
     return lsn_int(c.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0])
 
 
-def snapshot_bench(blue, green, native) -> tuple[float, float]:
-    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
+def snapshot_bench(blue, green, native, transform: Path) -> tuple[float, float]:
+    replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_bench")
     start = time.monotonic()
     replay.start()
     ours = time.monotonic() - start
@@ -114,7 +127,8 @@ def snapshot_bench(blue, green, native) -> tuple[float, float]:
     return ours, theirs
 
 
-def backlog_bench(blue, green, native, changes: int) -> tuple[float, float, int]:
+def backlog_bench(blue, green, native, changes: int, transform: Path
+                  ) -> tuple[float, float, int]:
     native.sql("ALTER SUBSCRIPTION native_sub DISABLE")
     maxid = blue.sql("SELECT max(id) FROM accounts")[0][0]
     txns = max(1, changes // 3 // 2)
@@ -123,7 +137,7 @@ def backlog_bench(blue, green, native, changes: int) -> tuple[float, float, int]
     end = insert_lsn(blue)
     made = blue.sql("SELECT count(*) FROM accounts WHERE email = 'b'")[0][0]
 
-    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
+    replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_bench")
     start = time.monotonic()
     stats = replay.stream_changes(threading.Event(), until_lsn=end)
     ours = time.monotonic() - start
@@ -138,7 +152,7 @@ def backlog_bench(blue, green, native, changes: int) -> tuple[float, float, int]
     return ours, theirs, stats.changes or made * 3
 
 
-def live_bench(blue, green, native, rate: int, seconds: int
+def live_bench(blue, green, native, rate: int, seconds: int, transform: Path
                ) -> tuple[list[float], list[float], str]:
     """Lag of each side, in seconds, sampled every 10 ms: from blue's insert position
     at a moment to the first sample of the side holding it (greenswap: its position
@@ -149,7 +163,7 @@ def live_bench(blue, green, native, rate: int, seconds: int
     maxid = blue.sql("SELECT max(id) FROM accounts")[0][0]
     proc = subprocess.Popen(
         [sys.executable, "-m", "orchestrator.cli", "replay", "run", "--source", blue.dsn(),
-         "--target", green.dsn(), "--transform", str(TRANSFORM), "--stream", "gs_bench"],
+         "--target", green.dsn(), "--transform", str(transform), "--stream", "gs_bench"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     samples: list[tuple[float, int]] = []
     applied: dict[str, list[tuple[float, int]]] = {"greenswap": [], "native": []}
@@ -208,7 +222,7 @@ def _lags(samples: list[tuple[float, int]], applied: list[tuple[float, int]]) ->
 def reset(blue, green, native, rows: int) -> None:
     """Both streams gone and both targets empty, blue's seeded rows as they were:
     the next run starts from nothing, as the first did."""
-    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORMS["python"]), "gs_bench")
     try:
         replay.drop()
     finally:
@@ -224,18 +238,20 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))]
 
 
-def one_run(blue, green, native, a: argparse.Namespace, parts: list[str]
+def one_run(blue, green, native, a: argparse.Namespace, parts: list[str], f: str
             ) -> dict[str, float]:
-    """One run of each part asked for; its figures by name (ratios: native / ours)."""
+    """One run of each part asked for, with f in SQL or Python; its figures by name
+    (ratios: native / ours)."""
     figures = {}
-    snapshot, theirs = snapshot_bench(blue, green, native)
+    transform = TRANSFORMS[f]
+    snapshot, theirs = snapshot_bench(blue, green, native, transform)
     rows = blue.sql("SELECT count(*) FROM accounts")[0][0]
     print(f"(b) snapshot {rows} rows: greenswap {snapshot:.2f}s ({rows / snapshot:,.0f} rows/s),"
           f" native {theirs:.2f}s; ratio {theirs / snapshot:.2f}x (goal >= 1.0x)", flush=True)
     figures["(b) snapshot ratio"] = theirs / snapshot
     if "d" in parts:
         # As a rollout verifies: both sides as of one point in blue's log.
-        replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORM), "gs_bench")
+        replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_bench")
         try:
             checked = verify_at_point(replay)
         finally:
@@ -246,13 +262,14 @@ def one_run(blue, green, native, a: argparse.Namespace, parts: list[str]
               f" ratio {checked.seconds / snapshot:.2f}x (goal <= 1.0x)", flush=True)
         figures["(d) verify / snapshot"] = checked.seconds / snapshot
     if "a" in parts or "c" in parts:
-        ours, theirs, n = backlog_bench(blue, green, native, a.changes)
+        ours, theirs, n = backlog_bench(blue, green, native, a.changes, transform)
         print(f"(a) backlog {n} changes: greenswap {ours:.2f}s ({n / ours:,.0f}/s), native"
               f" {theirs:.2f}s ({n / theirs:,.0f}/s); ratio {theirs / ours:.2f}x"
               " (goal >= 1.5x)", flush=True)
         figures["(a) backlog ratio"] = theirs / ours
     if "c" in parts:
-        ours_lags, native_lags, tps = live_bench(blue, green, native, a.rate, a.live_seconds)
+        ours_lags, native_lags, tps = live_bench(blue, green, native, a.rate, a.live_seconds,
+                                                 transform)
         if not ours_lags or not native_lags:
             raise SystemExit("(c) live: no lag samples matched")
         for name, lags in (("greenswap", ours_lags), ("native", native_lags)):
@@ -265,42 +282,125 @@ def one_run(blue, green, native, a: argparse.Namespace, parts: list[str]
     return figures
 
 
+def pgbench_seed(blue: Cluster, scale: int) -> None:
+    blue.sql("TRUNCATE " + ", ".join(PGBENCH_TABLES) + " RESTART IDENTITY")
+    blue.sql((PGBENCH / "seed.sql").read_text().replace(":scale", str(scale)))
+    blue.sql("VACUUM ANALYZE")
+
+
+def pgbench_bench(blue, green, native, txns: int, transform: Path) -> tuple[float, float, int]:
+    """(e): the stream and the native subscription start at one state of blue (each
+    from its own copy), then `txns` pgbench transactions wait in both slots."""
+    replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_pgbench")
+    try:
+        replay.start()
+    finally:
+        replay.close()
+    native.sql(f"CREATE SUBSCRIPTION native_sub CONNECTION '{blue.dsn()}'"
+               " PUBLICATION native_pub WITH (copy_data = true)")
+    wait_until("native table sync", lambda: native.sql(
+        "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")[0][0] == 0)
+    native.sql("ALTER SUBSCRIPTION native_sub DISABLE")
+    pgbench(blue, (PGBENCH / "blue.pgbench").read_text(),
+            ["-c", "4", "-j", "2", "-t", str(max(1, txns // 4)), "-D", "scale=1"])
+    blue.sql("INSERT INTO pgbench_history (tid, bid, aid, delta) VALUES (1, 1, 1, %s)",
+             (PGBENCH_MARKER,))
+    end = insert_lsn(blue)
+    made = blue.sql("SELECT count(*) FROM pgbench_history")[0][0]
+
+    replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_pgbench")
+    try:
+        start = time.monotonic()
+        replay.stream_changes(threading.Event(), until_lsn=end)
+        ours = time.monotonic() - start
+    finally:
+        replay.close()
+    assert green.sql("SELECT count(*) FROM history WHERE delta_cents = %s",
+                     (PGBENCH_MARKER * 100,))[0][0] == 1
+    start = time.monotonic()
+    native.sql("ALTER SUBSCRIPTION native_sub ENABLE")
+    wait_until("native catch-up", lambda: native.sql(
+        "SELECT count(*) FROM pgbench_history WHERE delta = %s", (PGBENCH_MARKER,))[0][0] == 1,
+        every=0.01)
+    theirs = time.monotonic() - start
+    return ours, theirs, made
+
+
+def pgbench_reset(blue, green, native) -> None:
+    replay = Replay(blue.dsn(), green.dsn(), load(PGBENCH_TRANSFORMS["python"]), "gs_pgbench")
+    try:
+        replay.drop()
+    finally:
+        replay.close()
+    native.sql("DROP SUBSCRIPTION IF EXISTS native_sub")
+    native.sql("TRUNCATE " + ", ".join(PGBENCH_TABLES))
+    green.sql("TRUNCATE branches, tellers, accounts, account_notes, history")
+    pgbench_seed(blue, 1)
+
+
+def start_clusters(prefix: str, app: Path) -> tuple[Cluster, Cluster, Cluster]:
+    """Blue and native on `app`'s v1 schema, green on its v2."""
+    blue = Cluster(f"{prefix}-blue", {"max_connections": "100"})
+    green, native = Cluster(f"{prefix}-green"), Cluster(f"{prefix}-native")
+    for c in (blue, green, native):
+        c.start()
+    blue.sql((app / "schema_v1.sql").read_text())
+    native.sql((app / "schema_v1.sql").read_text())
+    green.sql((app / "schema_v2.sql").read_text())
+    return blue, green, native
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--changes", type=int, default=200_000)
     parser.add_argument("--rate", type=int, default=2000)
     parser.add_argument("--live-seconds", type=int, default=20)
-    parser.add_argument("--parts", default="b,d,a,c",
+    parser.add_argument("--pgbench-txns", type=int, default=48_000)
+    parser.add_argument("--parts", default="b,d,a,c,e",
                         help="which measurements, in this order (a and c need b first)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--f", default="sql,python", help="f in sql, python, or both")
     a = parser.parse_args()
-    parts = a.parts.split(",")
-    blue = Cluster("bench-blue", {"max_connections": "100"})
-    green = Cluster("bench-green")
-    native = Cluster("bench-native")
+    parts, kinds = a.parts.split(","), a.f.split(",")
+    runs: dict[str, list[float]] = {}
+    clusters: list[Cluster] = []
     try:
-        for c in (blue, green, native):
-            c.start()
-        blue.sql((APP / "schema_v1.sql").read_text())
-        native.sql((APP / "schema_v1.sql").read_text())
-        green.sql((APP / "schema_v2.sql").read_text())
-
-        seed(blue, a.rows)
-        blue.sql("CREATE PUBLICATION native_pub FOR TABLE accounts")
-        runs: dict[str, list[float]] = {}
-        for run in range(1, a.runs + 1):
-            if run > 1:
-                reset(blue, green, native, a.rows)
-            print(f"-- run {run} of {a.runs}", flush=True)
-            for figure, value in one_run(blue, green, native, a, parts).items():
-                runs.setdefault(figure, []).append(value)
+        if set(parts) - {"e"}:
+            blue, green, native = start_clusters("bench", APP)
+            clusters += [blue, green, native]
+            seed(blue, a.rows)
+            blue.sql("CREATE PUBLICATION native_pub FOR TABLE accounts")
+            for run in range(1, a.runs + 1):
+                for f in kinds:
+                    if runs:
+                        reset(blue, green, native, a.rows)
+                    print(f"-- run {run} of {a.runs}, f in {f}", flush=True)
+                    for figure, value in one_run(blue, green, native, a, parts, f).items():
+                        runs.setdefault(f"{figure}, f in {f}", []).append(value)
+        if "e" in parts:
+            blue, green, native = start_clusters("pgb", PGBENCH)
+            clusters += [blue, green, native]
+            pgbench_seed(blue, 1)
+            blue.sql("CREATE PUBLICATION native_pub FOR TABLE " + ", ".join(PGBENCH_TABLES))
+            for run in range(1, a.runs + 1):
+                for i, f in enumerate(kinds):
+                    if run > 1 or i:
+                        pgbench_reset(blue, green, native)
+                    ours, theirs, n = pgbench_bench(blue, green, native, a.pgbench_txns,
+                                                    PGBENCH_TRANSFORMS[f])
+                    print(f"(e) pgbench backlog, run {run}, f in {f}: {n:,} transactions on"
+                          f" hot rows: greenswap {ours:.2f}s ({n / ours:,.0f} txn/s), native"
+                          f" {theirs:.2f}s; ratio {theirs / ours:.2f}x (goal >= 1.5x)",
+                          flush=True)
+                    runs.setdefault(f"(e) pgbench backlog ratio, f in {f}", []).append(
+                        theirs / ours)
         print(f"-- median of {a.runs} run(s):")
         for figure, values in runs.items():
             print(f"   {figure}: {statistics.median(values):.2f}"
                   f" ({', '.join(f'{v:.2f}' for v in values)})")
     finally:
-        for c in (blue, green, native):
+        for c in clusters:
             c.destroy()
 
 
