@@ -2,6 +2,9 @@
 three overlapping stages. The snapshot copies f(blue) into green this way; verify
 copies f(blue) (or g(green)) into a temp table beside the rows it checks.
 
+Where f is SQL, the rows need no Python at all: `copy_through` joins the two COPYs
+with an OS pipe, and only bytes in blocks cross it.
+
 A reader thread streams the source query out in chunks of lines, the calling
 thread converts each chunk (decode, transform, encode), and a writer thread COPYs
 the result in. Both servers and this Python then work at the same time instead of
@@ -12,12 +15,16 @@ failure anywhere stops every stage and is raised by `run`.
 from __future__ import annotations
 
 import io
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 
+import psycopg2
+
 from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, split_name
+from orchestrator.db.connect import connect
 from orchestrator.db.mapping import forward_rows
 from orchestrator.db.transform import TableTransform
 from orchestrator.db.values import copy_line, parse_copy_line
@@ -68,6 +75,86 @@ def split_chunk(outputs: list[tuple[str, tuple[str, ...]]]) -> Convert:
                 groups[out].append("\t".join(fields[a:b]) + "\n")
         return groups
     return convert
+
+
+PIPE_BLOCK = 1 << 16
+PROGRESS_EVERY_S = 1.0
+
+
+def copy_through(rcur, query: str, wcur, into: str, what: str, source_dsn: str,
+                 progress: Callable[[int], None] = lambda _n: None) -> int:
+    """COPY the rows of `query` (on the source) into `into` (the target's COPY
+    target: a table and its columns) through an OS pipe. The source's server writes
+    COPY text, the target's reads it, and Python only moves blocks between them.
+    Returns the rows written.
+
+    The source's side runs on a thread. Should it fail, the target sees the end of
+    its input early and may finish: its rows are then partial, so its error is
+    raised, and the caller (which writes in one transaction) rolls back."""
+    read_end, write_end = os.pipe()
+    failed: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            with open(write_end, "wb", buffering=PIPE_BLOCK) as sink:
+                rcur.copy_expert(f"COPY ({query}) TO STDOUT", sink)
+        except BaseException as exc:
+            failed.append(exc)
+
+    reader = threading.Thread(target=read, name=f"copy/{what}", daemon=True)
+    watch = _CopyProgress(source_dsn, rcur.connection.get_backend_pid(), progress)
+    reader.start()
+    watch.start()
+    try:
+        # Closed when this returns or fails: a reader still writing then stops.
+        with open(read_end, "rb", buffering=0) as source:
+            wcur.copy_expert(f"COPY {into} FROM STDIN", source, size=PIPE_BLOCK)
+    finally:
+        watch.stop()
+        reader.join(timeout=JOIN_TIMEOUT_S)
+    if reader.is_alive():
+        raise ReplayError(f"{what}: the source's COPY did not finish within "
+                          f"{JOIN_TIMEOUT_S}s", "check the source for locks, then run again")
+    if failed:
+        raise failed[0]
+    return wcur.rowcount
+
+
+class _CopyProgress:
+    """Rows a COPY has sent so far, asked of the source's own progress view
+    (pg_stat_progress_copy, PostgreSQL 14 and later) every second, on a connection
+    of its own: the copy's connections are busy, and no Python sees its rows."""
+
+    def __init__(self, dsn: str, pid: int, progress: Callable[[int], None]) -> None:
+        self.dsn, self.pid, self.progress = dsn, pid, progress
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=JOIN_TIMEOUT_S)
+
+    def _watch(self) -> None:
+        try:
+            conn = connect(self.dsn, "copy-progress")
+        except ReplayError:
+            return  # progress is a courtesy; the copy goes on without it
+        conn.autocommit = True
+        try:
+            while not self.stopped.wait(PROGRESS_EVERY_S):
+                with conn.cursor() as cur:
+                    cur.execute("SELECT tuples_processed FROM pg_stat_progress_copy"
+                                " WHERE pid = %s", (self.pid,))
+                    row = cur.fetchone()
+                if row:
+                    self.progress(row[0])
+        except psycopg2.Error:
+            pass  # an older server without the view, or the source going away
+        finally:
+            conn.close()
 
 
 def forward_chunk(info: TableInfo, tt: TableTransform) -> Convert:

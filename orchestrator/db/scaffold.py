@@ -1,15 +1,17 @@
 """A first draft of a transform, from blue's schema and green's (after its
 migrations): what `greenswap init` writes.
 
-Every blue table with a key becomes a `@transform.table` whose f copies the
-columns green has under the same name, and whose g copies them back. Whatever
-does not match is a TODO that raises, naming the table and column, so that
-`greenswap transform check` passes on the tables that did not change and points at
-each one that did. Nothing here guesses a mapping.
+Every blue table with a key gets an f that copies the columns green has under the
+same name, and a g that copies them back. Where every green column has its blue
+column, f is drafted in SQL (`transform.sql`: replay runs it inside PostgreSQL);
+else it is Python, and whatever does not match is a TODO that raises, naming the
+table and column, so that `greenswap transform check` passes on the tables that did
+not change and points at each one that did. Nothing here guesses a mapping.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from orchestrator.db.catalog import TableInfo, table_info
@@ -25,9 +27,11 @@ ORDER BY 1, 2
 
 HEADER = '''"""The transform from blue's schema to green's, drafted by `greenswap init`.
 
-f (each @transform.table) turns one blue row into green rows; g (each .inverse)
-turns them back. Same-named columns are copied; every TODO raises until you
-write it. Prove it with `greenswap transform check` (docs/transform.md).
+f turns one blue row into green rows: in SQL (transform.sql, run inside
+PostgreSQL) where each green column is a blue one, else in Python
+(@transform.table); g (each .inverse) turns them back. Same-named columns are
+copied; every TODO raises until you write it. Prove it with `greenswap transform
+check` (docs/transform.md).
 """
 
 from orchestrator.db.transform import Transform
@@ -94,13 +98,17 @@ def _table(blue: TableInfo, green: TableInfo | None) -> tuple[str, int]:
         targets = "{}  # TODO: green's key columns, each taken from a blue key column"
     else:
         targets = "{" + ", ".join(f"{c!r}: {c!r}" for c in key) + "}"
+    if todos or green_key != key:
+        f = [f"@transform.table({name!r}, key={key!r}, targets={{{name!r}: {targets}}})",
+             f"def {fn}(row):", f"    return {{{name!r}: {{", *forward, "    }}"]
+    else:  # every green column is a blue one: f is a column mapping, in SQL
+        f = [f"{fn} = transform.sql({name!r}, key={key!r}, targets={{{name!r}: {targets}}},"
+             f" f={{{name!r}: {{",
+             *(f"    {c!r}: {_sql_name(c)!r}," for c in green.columns if c not in key),
+             "}})"]
     text = "\n".join([
         "",
-        f"@transform.table({name!r}, key={key!r}, targets={{{name!r}: {targets}}})",
-        f"def {fn}(row):",
-        f"    return {{{name!r}: {{",
-        *forward,
-        "    }}",
+        *f,
         "",
         "",
         f"@{fn}.inverse",
@@ -124,6 +132,23 @@ def _copies(to: TableInfo, source: TableInfo, row: str, sides: tuple[str, str],
     return [indent + (f"{c!r}: {row}[{c!r}]," if c in source.columns else
                       f"{c!r}: todo({todo.format(sides[0], to.name, c, sides[1])!r}),")
             for c in to.columns]
+
+
+# Column names a SQL expression must quote: PostgreSQL's reserved words.
+RESERVED = frozenset("""all analyse analyze and any array as asc asymmetric both case cast check
+collate column constraint create current_catalog current_date current_role current_time
+current_timestamp current_user default deferrable desc distinct do else end except false
+fetch for foreign from grant group having in initially intersect into lateral leading limit
+localtime localtimestamp not null offset on only or order placing primary references
+returning select session_user some symmetric system_user table then to trailing true union
+unique user using variadic when where window with""".split())  # noqa: SIM905
+
+
+def _sql_name(column: str) -> str:
+    """The column as a SQL expression: bare where it can be, quoted where it must."""
+    if re.fullmatch(r"[a-z_][a-z0-9_$]*", column) and column not in RESERVED:
+        return column
+    return '"' + column.replace('"', '""') + '"'
 
 
 def _identifier(table: str) -> str:

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from functools import partial
 
 from orchestrator.db.apply import TargetDB
+from orchestrator.db.catalog import quote_ident, quote_table
 from orchestrator.db.connect import connect
-from orchestrator.db.pipeline import Pipeline, forward_source
+from orchestrator.db.pipeline import Pipeline, copy_through, forward_source, sql_from
 from orchestrator.db.source import SourceDB
-from orchestrator.db.transform import Transform
+from orchestrator.db.transform import TableTransform, Transform
 from orchestrator.errors import ReplayRefused
 
 Progress = Callable[[str, int], None]  # (table, rows copied so far)
@@ -102,12 +103,9 @@ def _copy_all(source, target, transform, snapshot_name, lsn, progress) -> dict[s
             with target.conn.cursor() as wcur:
                 target.truncate(wcur, transform.target_tables())
                 for table, tt in transform.tables.items():
-                    query, convert = forward_source(source.infos[table], tt)
-                    pipe = Pipeline(
-                        rcur, query, convert,
-                        lambda g, cols, text: target.copy_text(wcur, g, cols, text),
-                        f"snapshot of {table}", partial(progress, table))
-                    for green_table, n in pipe.run().items():
+                    copy = _copy_sql if tt.sql is not None else _copy_python
+                    for green_table, n in copy(source, target, tt, rcur, wcur,
+                                               partial(progress, table)).items():
                         counts[green_table] += n
                 target._set_position(wcur, lsn, None)
                 rcur.execute("SELECT pg_current_snapshot()::text")
@@ -118,4 +116,35 @@ def _copy_all(source, target, transform, snapshot_name, lsn, progress) -> dict[s
         raise
     finally:
         reader.close()
+    return counts
+
+
+def _copy_python(source: SourceDB, target: TargetDB, tt: TableTransform, rcur, wcur,
+                 progress: Callable[[int], None]) -> dict[str, int]:
+    """Blue's rows through a Python f: COPY out, f per row, COPY in, overlapped."""
+    query, convert = forward_source(source.infos[tt.source], tt)
+    return Pipeline(rcur, query, convert,
+                    lambda g, cols, text: target.copy_text(wcur, g, cols, text),
+                    f"snapshot of {tt.source}", progress).run()
+
+
+def _copy_sql(source: SourceDB, target: TargetDB, tt: TableTransform, rcur, wcur,
+              progress: Callable[[int], None]) -> dict[str, int]:
+    """A SQL f: per green table, blue's server computes the rows in its COPY and
+    green's reads them in, through a pipe. A table with several green tables is
+    read once for each (by the same snapshot); progress counts blue's rows."""
+    counts: dict[str, int] = {}
+    passes, done = len(tt.targets), 0
+
+    def seen(n: int) -> None:  # this pass's rows, after those of the passes before
+        progress((done + n) // passes)
+
+    for green_table in tt.targets:
+        columns, exprs = tt.sql_select(green_table)
+        counts[green_table] = copy_through(
+            rcur, f"SELECT {', '.join(exprs)} FROM {sql_from(tt.source)}", wcur,
+            f"{quote_table(green_table)} ({', '.join(map(quote_ident, columns))})",
+            f"snapshot of {tt.source}", source.dsn, seen)
+        done += counts[green_table]
+    progress(done // passes)
     return counts

@@ -1,0 +1,133 @@
+"""An f in SQL where it fails: on blue during the snapshot, on green at the
+replayer's start, and on one row while streaming. Each stops replay in one line
+with nothing half-written, and the snapshot's pipe reports progress from the
+server's own view."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+
+from orchestrator.db import pipeline
+from orchestrator.db.connect import connect
+from orchestrator.db.replayer import Replay
+from orchestrator.db.transform import load
+from orchestrator.errors import ReplayError, ReplayRefused
+
+APP = Path(__file__).resolve().parents[2] / "examples" / "sample-app"
+CITY = '"city": "city"'
+
+
+def with_city(tmp_path: Path, expr: str) -> Path:
+    """The sample app's transform with addresses.city computed by `expr`."""
+    source = (APP / "transform.py").read_text()
+    assert CITY in source
+    path = tmp_path / "transform.py"
+    path.write_text(source.replace(CITY, f'"city": {expr!r}'))
+    return path
+
+
+def replay_run(blue, green, transform: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "replay", "run", "--source", blue.dsn(),
+         "--target", green.dsn(), "--transform", str(transform), "--stream", "gs_sql", *extra],
+        capture_output=True, text=True, timeout=120)
+
+
+def seed(blue, n: int) -> None:
+    blue.sql("INSERT INTO accounts (full_name, email, balance, street, city) SELECT"
+             " 'Seed ' || g, 'e' || g, g, 'st', 'ci' FROM generate_series(1, %s) g", (n,))
+
+
+def test_a_sql_f_failing_on_blue_mid_snapshot_leaves_green_empty(clusters, tmp_path):
+    blue, green = clusters
+    seed(blue, 3000)
+    # Fails on row 1500, after green has taken rows from the pipe.
+    proc = replay_run(blue, green, with_city(tmp_path, "city || (1 / (id - 1500))::text"))
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "division by zero" in lines[0], proc.stderr
+    assert green.sql("SELECT count(*) FROM accounts") == [(0,)]
+    assert green.sql("SELECT count(*) FROM addresses") == [(0,)]
+    assert green.sql("SELECT count(*) FROM greenswap.replay_position") == [(0,)]
+    assert blue.sql("SELECT count(*) FROM pg_replication_slots") == [(0,)]
+
+
+def test_a_sql_f_green_cannot_run_is_refused_before_the_first_change(clusters, tmp_path):
+    blue, green = clusters
+    blue.sql("CREATE FUNCTION blue_only(text) RETURNS text LANGUAGE sql IMMUTABLE"
+             " AS 'SELECT upper($1)'")
+    transform = load(with_city(tmp_path, "blue_only(city)"))
+    with pytest.raises(ReplayRefused) as refused:
+        Replay(blue.dsn(), green.dsn(), transform, "gs_sql")
+    line = refused.value.one_line()
+    assert "SQL f of accounts for addresses cannot run on the target" in line
+    assert "blue_only(text) does not exist" in line and "\n" not in line
+    # Nor may it leave anything behind: no temp table outlives the refused session.
+    assert green.sql("SELECT count(*) FROM pg_class WHERE relname LIKE 'gs_src_%%'") == [(0,)]
+
+
+def test_a_sql_f_failing_on_one_streamed_row_stops_before_that_batch(clusters, tmp_path):
+    blue, green = clusters
+    seed(blue, 100)
+    transform = with_city(tmp_path, "city || (1 / (length(city) - 4))::text")
+    done = replay_run(blue, green, transform, "--until-lsn",
+                      blue.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0])
+    assert done.returncode == 0, done.stderr
+    position = green.sql("SELECT lsn FROM greenswap.replay_position")
+    blue.sql("INSERT INTO accounts (full_name, email, city) VALUES ('Fine', 'f', 'Zurich'),"
+             " ('Bad', 'b', 'Oslo')")  # length 4: a division by zero, on green
+    stopped = replay_run(blue, green, transform, "--until-lsn",
+                         blue.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0])
+    assert stopped.returncode != 0
+    lines = [ln for ln in stopped.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "SQL f of accounts for addresses failed on the target" in lines[0]
+    assert "division by zero" in lines[0] and "nothing of this batch was applied" in lines[0]
+    # The whole transaction is held back, its good row too, and the position stays.
+    assert green.sql("SELECT count(*) FROM accounts WHERE email IN ('f', 'b')") == [(0,)]
+    assert green.sql("SELECT lsn FROM greenswap.replay_position") == position
+
+
+def test_the_pipe_copies_every_row_and_reports_progress_as_it_goes(clusters, monkeypatch):
+    blue, green = clusters
+    green.sql("CREATE TABLE piped (n int PRIMARY KEY, t text)")
+    monkeypatch.setattr(pipeline, "PROGRESS_EVERY_S", 0.05)
+    seen: list[int] = []
+    source, target = connect(blue.dsn(), "test"), connect(green.dsn(), "test")
+    try:
+        with source.cursor() as rcur, target.cursor() as wcur:
+            # Slow on purpose (a pause every 500 rows), so progress has time to show.
+            n = pipeline.copy_through(
+                rcur, "SELECT g, 'tab\there' FROM generate_series(1, 3000) g WHERE"
+                " CASE WHEN g % 500 = 0 THEN pg_sleep(0.1) IS NOT NULL ELSE true END",
+                wcur, "piped (n, t)", "a test copy", blue.dsn(), seen.append)
+        target.commit()
+    finally:
+        source.close()
+        target.close()
+    assert n == 3000
+    assert green.sql("SELECT count(*), count(DISTINCT n), min(t) FROM piped") == [
+        (3000, 3000, "tab\there")]
+    assert seen and seen == sorted(seen) and 0 < seen[0] < 3000 and seen[-1] <= 3000
+
+
+def test_the_pipe_raises_what_the_target_refused_and_the_reader_stops(clusters):
+    blue, green = clusters
+    green.sql("CREATE TABLE strict (n int PRIMARY KEY CHECK (n < 100))")
+    source, target = connect(blue.dsn(), "test"), connect(green.dsn(), "test")
+    try:
+        with source.cursor() as rcur, target.cursor() as wcur, \
+                pytest.raises((psycopg2.Error, ReplayError)) as failed:
+            pipeline.copy_through(rcur, "SELECT g FROM generate_series(1, 200000) g", wcur,
+                                  "strict (n)", "a test copy", blue.dsn())
+        target.rollback()
+    finally:
+        source.close()
+        target.close()
+    assert "strict_n_check" in str(failed.value)
+    assert green.sql("SELECT count(*) FROM strict") == [(0,)]
+
