@@ -58,10 +58,20 @@ class Encoded:
 
 
 def encode(writes: dict[str, Writes]) -> dict[str, Encoded]:
+    # A SQL f's green tables all get the same source rows (the same objects): each
+    # is encoded once, however many tables it feeds.
+    source_lines: dict[int, str] = {}
+
+    def source_line(row: Row) -> str:
+        line = source_lines.get(id(row))
+        if line is None:
+            line = source_lines[id(row)] = copy_line(list(row.values()))
+        return line
+
     return {
         table: Encoded("".join(copy_line(list(k)) for k in w.deletes),
                        _lines(w.inserts.values()), _lines(w.upserts.values()),
-                       "".join(copy_line(list(r.values())) for r in w.computed.values()))
+                       "".join(map(source_line, w.computed.values())))
         for table, w in writes.items() if w.deletes or w.inserts or w.upserts or w.computed
     }
 
@@ -96,6 +106,10 @@ def _lines(rows: Iterable[Row]) -> dict[tuple[str, ...], str]:
     for row in rows:
         groups.setdefault(tuple(row), []).append(copy_line(list(row.values())))
     return {cols: "".join(lines) for cols, lines in groups.items()}
+
+
+def _source_stage(source: str) -> str:
+    return f"gs_src_{abs(hash(source)) % 10**8}"
 
 
 class TargetDB:
@@ -155,7 +169,8 @@ class TargetDB:
         c = self.computed[table]
         try:
             with self.conn.cursor() as cur:
-                cur.execute(self._computed_insert(table, self._stage_source(cur, table)))
+                self._stage_source(cur, c.source)
+                cur.execute(self._computed_insert(table))
         except psycopg2.Error as exc:
             self.conn.close()
             raise ReplayRefused(
@@ -243,6 +258,7 @@ class TargetDB:
             raise
 
     def write(self, cur, writes: dict[str, Encoded], trust_fresh: bool = True) -> None:
+        staged: dict[str, str] = {}  # SQL f's source table -> the rows its stage holds
         for table in reversed(self.order):
             if table in writes and writes[table].deletes:
                 self._delete(cur, table, writes[table].deletes)
@@ -255,12 +271,14 @@ class TargetDB:
             for cols, text in encoded.upserts.items():
                 self._upsert(cur, table, cols, text)
             if encoded.computed:
-                self._compute(cur, table, encoded.computed)
+                self._compute(cur, table, encoded.computed, staged)
             for cols, text in encoded.inserts.items():
                 if trust_fresh:
                     self.copy_text(cur, table, cols, text)
                 else:
                     self._upsert(cur, table, cols, text)
+        for source in staged:  # empty for the next segment of this transaction
+            cur.execute(f"DELETE FROM {self._stage_source(cur, source)}")
 
     def truncate(self, cur, tables: list[str]) -> None:
         cur.execute("TRUNCATE " + ", ".join(quote_table(t) for t in tables))
@@ -307,18 +325,19 @@ class TargetDB:
             f"DELETE FROM {stage}"
         )
 
-    def _stage_source(self, cur, table: str) -> str:
+    def _stage_source(self, cur, source: str) -> str:
         """The temp table a SQL f's source rows are copied into: typed like the
-        source table, so the expressions see the values they see there."""
-        c = self.computed[table]
-        name = f"gs_src_{abs(hash(table)) % 10**8}"
+        source table, so the expressions see the values they see there. One per
+        source table, for all the green tables its f writes."""
+        name = _source_stage(source)
         if name not in self._staged:
+            c = next(c for c in self.computed.values() if c.source == source)
             cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in c.source_columns)
             cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}) ON COMMIT DELETE ROWS")
             self._staged.add(name)
         return name
 
-    def _computed_insert(self, table: str, stage: str) -> str:
+    def _computed_insert(self, table: str) -> str:
         c = self.computed[table]
         keys = self.keys[table]
         updates = [col for col in c.columns if col not in keys]
@@ -326,20 +345,29 @@ class TargetDB:
             f"{quote_ident(col)} = EXCLUDED.{quote_ident(col)}" for col in updates)
         ) if updates else "DO NOTHING"
         alias = quote_ident(split_name(c.source)[1])
+        stage = _source_stage(c.source)
         return (f"INSERT INTO {quote_table(table)} ({', '.join(map(quote_ident, c.columns))})"
                 f" OVERRIDING SYSTEM VALUE SELECT {', '.join(c.exprs)} FROM {stage} AS {alias}"
                 f" ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}")
 
-    def _compute(self, cur, table: str, text: str) -> None:
-        stage = self._stage_source(cur, table)
-        self._copy(cur, stage, tuple(n for n, _ in self.computed[table].source_columns), text)
+    def _compute(self, cur, table: str, text: str, staged: dict[str, str]) -> None:
+        """`table`'s rows, computed from the source rows in `text`. The stage is
+        loaded once for all of a source table's green tables (they get the same
+        rows), so only the first of them copies."""
+        c = self.computed[table]
+        stage = self._stage_source(cur, c.source)
+        if staged.get(c.source) != text:
+            if c.source in staged:
+                cur.execute(f"DELETE FROM {stage}")
+            self._copy(cur, stage, tuple(n for n, _ in c.source_columns), text)
+            staged[c.source] = text
         try:
-            cur.execute(f"{self._computed_insert(table, stage)}; DELETE FROM {stage}")
+            cur.execute(self._computed_insert(table))
         except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError) as exc:
             # The expression failed on some row (a division by zero, a NULL into a NOT
             # NULL column): a fault of f, not of the connection.
             raise ReplayError(
-                f"SQL f of {self.computed[table].source} for {table} failed on the target: "
+                f"SQL f of {c.source} for {table} failed on the target: "
                 f"{first_line(exc)}; nothing of this batch was applied",
                 "fix the expression for such rows (or use a Python f, whose rejected rows "
                 "can be set aside), then run the replayer again",
