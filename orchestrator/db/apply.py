@@ -87,15 +87,16 @@ class Computed:
     exprs: tuple[str, ...]
 
 
-def computed_targets(transform: Transform, infos: dict[str, TableInfo]) -> dict[str, Computed]:
+def computed_targets(transform: Transform, sources: dict[str, TableInfo],
+                     targets: dict[str, TableInfo]) -> dict[str, Computed]:
     """The target tables of the transform's SQL tables (forward replay)."""
     found = {}
     for tt in transform.tables.values():
         if tt.sql is None:
             continue
-        info = infos[tt.source]
+        info = sources[tt.source]
         for target in tt.targets:
-            columns, exprs = tt.sql_select(target)
+            columns, exprs = tt.sql_select(target, targets[target].builtin_types())
             found[target] = Computed(tt.source, tuple(zip(info.columns, info.type_names,
                                                           strict=True)), columns, exprs)
     return found
@@ -115,10 +116,9 @@ def _source_stage(source: str) -> str:
 class TargetDB:
     """The database a replay writes to: green going forward, blue in reverse."""
 
-    def __init__(self, dsn: str, stream: str, tables: list[str], keys: dict[str, tuple],
-                 computed: dict[str, Computed] | None = None) -> None:
+    def __init__(self, dsn: str, stream: str, tables: list[str], keys: dict[str, tuple]) -> None:
         self.stream = stream
-        self.computed = computed or {}
+        self.computed: dict[str, Computed] = {}
         self.conn = connect(dsn, f"apply/{stream}")
         self.order = tables  # upserts in this order, deletes in reverse (foreign keys)
         self.keys = keys
@@ -148,7 +148,12 @@ class TargetDB:
             self._replica_role(cur)
         self.conn.commit()
         self._staged: set[str] = set()
-        for table in self.computed:
+
+    def compute(self, computed: dict[str, Computed]) -> None:
+        """Let these tables' rows be computed by a SQL f (forward replay), each tried
+        once now."""
+        self.computed = computed
+        for table in computed:
             self._try_computed(table)
 
     def _info(self, cur, table: str) -> TableInfo:

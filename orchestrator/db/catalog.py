@@ -9,6 +9,8 @@ from typing import Any
 
 from orchestrator.db.values import decoder
 
+FIRST_USER_OID = 16384  # below it, the objects initdb made: built-in types among them
+
 
 @dataclass(frozen=True)
 class TableInfo:
@@ -25,6 +27,12 @@ class TableInfo:
 
     def type_of(self, column: str) -> str:
         return self.type_names[self.columns.index(column)]
+
+    def builtin_types(self) -> dict[str, str]:
+        """Column -> type, for the columns of PostgreSQL's own types: any server
+        knows them by that name (an enum or a domain may exist on one side only)."""
+        return {c: t for c, t, oid in zip(self.columns, self.type_names, self.type_oids,
+                                          strict=True) if oid < FIRST_USER_OID}
 
     def decoders(self) -> list:
         return [decoder(oid) for oid in self.type_oids]

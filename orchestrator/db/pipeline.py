@@ -38,14 +38,16 @@ Convert = Callable[[list[str]], dict[tuple[str, tuple[str, ...]], list[str]]]
 Write = Callable[[str, tuple[str, ...], str], None]  # (target table, columns, COPY text)
 
 
-def forward_source(info: TableInfo, tt: TableTransform) -> tuple[str, Convert]:
+def forward_source(info: TableInfo, tt: TableTransform, greens: dict[str, TableInfo]
+                   ) -> tuple[str, Convert]:
     """The query that reads blue's rows for f, and what turns its COPY lines into
-    green's. Python f runs per row; a SQL f runs in the query itself, and its lines
-    go on as they are (split per green table): no Python per row."""
+    green's tables (`greens`). Python f runs per row; a SQL f runs in the query
+    itself, and its lines go on as they are (split per green table): no Python per
+    row."""
     if tt.sql is None:
         cols = ", ".join(map(quote_ident, info.columns))
         return f"SELECT {cols} FROM {quote_table(info.name)}", forward_chunk(info, tt)
-    selects = {g: tt.sql_select(g) for g in tt.targets}
+    selects = {g: tt.sql_select(g, greens[g].builtin_types()) for g in tt.targets}
     exprs = ", ".join(e for _cols, es in selects.values() for e in es)
     return (f"SELECT {exprs} FROM {sql_from(tt.source)}",
             split_chunk([(g, cols) for g, (cols, _) in selects.items()]))

@@ -47,11 +47,11 @@ class Replay:
         self.source = SourceDB(
             self.source_dsn, self.stream, {t: self.mapping.source_key(t) for t in sources}
         )
-        # A SQL f runs on the target's server (forward only: g is Python).
-        computed = (computed_targets(self.transform, self.source.infos)
-                    if self.direction == "forward" else {})
         self.target = TargetDB(self.target_dsn, self.stream, targets,
-                               {t: self.mapping.target_key(t) for t in targets}, computed)
+                               {t: self.mapping.target_key(t) for t in targets})
+        if self.direction == "forward":  # a SQL f runs on the target (g is Python)
+            self.target.compute(computed_targets(self.transform, self.source.infos,
+                                                 self.target.infos))
 
     def start(self, progress: Callable[[str, int], None] = lambda _t, _n: None
               ) -> SnapshotResult | str | None:

@@ -122,7 +122,7 @@ def _copy_all(source, target, transform, snapshot_name, lsn, progress) -> dict[s
 def _copy_python(source: SourceDB, target: TargetDB, tt: TableTransform, rcur, wcur,
                  progress: Callable[[int], None]) -> dict[str, int]:
     """Blue's rows through a Python f: COPY out, f per row, COPY in, overlapped."""
-    query, convert = forward_source(source.infos[tt.source], tt)
+    query, convert = forward_source(source.infos[tt.source], tt, target.infos)
     return Pipeline(rcur, query, convert,
                     lambda g, cols, text: target.copy_text(wcur, g, cols, text),
                     f"snapshot of {tt.source}", progress).run()
@@ -140,7 +140,7 @@ def _copy_sql(source: SourceDB, target: TargetDB, tt: TableTransform, rcur, wcur
         progress((done + n) // passes)
 
     for green_table in tt.targets:
-        columns, exprs = tt.sql_select(green_table)
+        columns, exprs = tt.sql_select(green_table, target.infos[green_table].builtin_types())
         counts[green_table] = copy_through(
             rcur, f"SELECT {', '.join(exprs)} FROM {sql_from(tt.source)}", wcur,
             f"{quote_table(green_table)} ({', '.join(map(quote_ident, columns))})",

@@ -105,9 +105,17 @@ class TableTransform:
         self.forward = fn
         return fn
 
-    def sql_select(self, target: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def sql_select(self, target: str, types: Mapping[str, str]
+                   ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """f for one green table as SQL: its columns (the key first, in blue's key
-        order) and the expression of each, over blue's row."""
+        order) and the expression of each, over blue's row.
+
+        Each is cast to its green column's type, given in `types` (green's built-in
+        types; others are left to the write). The same expression then means the
+        same value wherever it runs: on blue, whose COPY text green reads (snapshot,
+        verify), and on green, which would otherwise coerce it by assignment (replay).
+        A real read into a double precision column is 0.33333334 one way and
+        0.3333333432674408 the other."""
         assert self.sql is not None
         by_blue = {blue: green for green, blue in self.targets[target].items()}
         columns = [by_blue[c] for c in self.key]
@@ -115,7 +123,8 @@ class TableTransform:
         for column, expr in self.sql[target].items():
             columns.append(column)
             exprs.append(f"({expr})")
-        return tuple(columns), tuple(exprs)
+        return tuple(columns), tuple(f"CAST({e} AS {types[c]})" if c in types else e
+                                     for c, e in zip(columns, exprs, strict=True))
 
     def source_key(self, row: Row) -> tuple:
         return self._pick_key(row)

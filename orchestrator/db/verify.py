@@ -297,7 +297,7 @@ def _expected(tt: TableTransform, row: dict, m: Mismatch, blue: _Side, green: _S
     run by blue on that row."""
     if tt.sql is None:
         return forward_rows(tt, row).get(m.table)
-    columns, exprs = tt.sql_select(m.table)
+    columns, exprs = tt.sql_select(m.table, green.info(m.table).builtin_types())
     return blue.computed(tt.source, tt.key, m.key, exprs, columns, green.info(m.table))
 
 
@@ -331,9 +331,8 @@ class _Plan:
 
 def _forward(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
     info = blue.info(tt.source)
-    query, convert = forward_source(info, tt)
-    for g in tt.targets:
-        green.info(g)  # refused now, before any work, if it does not exist
+    # Refused now, before any work, if one does not exist.
+    query, convert = forward_source(info, tt, {g: green.info(g) for g in tt.targets})
     if tt.sql is None:
         at = [info.columns.index(c) for c in tt.key]
         key_exprs = [quote_ident(c) for c in tt.key]

@@ -1,6 +1,7 @@
 """The type matrix: every key type and column type below goes through transform check,
 snapshot, forward stream, reverse stream and verify (both ways), once through an
-identity transform and once through one that changes types (tests/data/).
+identity transform and once through one that changes types (tests/data/), each
+with f in Python and in SQL.
 
 Keys: int, bigint, text (with a tab, a backslash and non-ASCII), uuid, timestamp,
 timestamptz, date, numeric, (text, date) and (boolean, int); in every table an
@@ -108,9 +109,10 @@ def green_columns(changed: bool) -> list[str]:
     return [CHANGED_COLUMNS.get(c, (c, t))[0] if changed else c for c, t, _ in COLUMNS]
 
 
-@pytest.fixture(params=["identity", "changed"])
+# Each transform with f in Python and in SQL (tests/data/matrix_*_sql.py).
+@pytest.fixture(params=["identity", "changed", "identity_sql", "changed_sql"])
 def matrix(request):
-    changed = request.param == "changed"
+    changed = request.param.startswith("changed")
     blue = Cluster("blue", {"timezone": "'UTC'"})
     green = Cluster("green", {"timezone": "'UTC'"})
     try:

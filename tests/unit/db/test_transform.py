@@ -100,7 +100,10 @@ def test_a_sql_f_is_declared_for_exactly_its_targets_and_never_writes_a_key():
         t.sql("a", ["id"], {"b": {"id": "id"}}, f={"b": {"v": " "}})
     tt = t.sql("a", ["k2", "k1"], {"b": {"g1": "k1", "g2": "k2"}}, f={"b": {"v": "w * 2"}})
     # The key first, in blue's key order, under green's names; expressions bracketed.
-    assert tt.sql_select("b") == (("g2", "g1", "v"), ('"k2"', '"k1"', "(w * 2)"))
+    assert tt.sql_select("b", {}) == (("g2", "g1", "v"), ('"k2"', '"k1"', "(w * 2)"))
+    # Cast to green's types where given: the same value on either server.
+    assert tt.sql_select("b", {"v": "double precision", "g1": "bigint"})[1] == (
+        '"k2"', 'CAST("k1" AS bigint)', "CAST((w * 2) AS double precision)")
     with pytest.raises(TransformError, match="f is SQL, with no Python reference"):
         tt.apply({"k1": 1, "k2": 2, "w": 3})
     with pytest.raises(TransformError, match="reference is for tables declared with"):

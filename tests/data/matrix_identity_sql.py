@@ -1,0 +1,5 @@
+"""The type matrix's identity transform, f in SQL: every column as it is."""
+
+from tests.data.matrix_sql import as_sql
+
+transform = as_sql("matrix_identity.py", {})
