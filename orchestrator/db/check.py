@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 import math
 import tempfile
 from dataclasses import dataclass, field
@@ -43,6 +44,7 @@ from orchestrator.db.transform import Row, TableTransform, Transform
 from orchestrator.db.values import decoder, parse_copy_line
 from orchestrator.errors import TransformError
 
+JSONB_OID = 3802
 TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
                max_size=40)
 
@@ -120,6 +122,11 @@ class _SqlForward:
                  greens: dict[str, TableInfo]) -> None:
         self.conn, self.tt, self.info = conn, tt, info
         self.outputs = []
+        # jsonb columns, which compare as values: '{"a": "ü"}' from SQL is
+        # '{"a": "\\u00fc"}' from json.dumps, and both store the same jsonb.
+        self.jsonb = {g: {c for c, oid in zip(greens[g].columns, greens[g].type_oids,
+                                              strict=True) if oid == JSONB_OID}
+                      for g in tt.targets}
         exprs: list[str] = []
         for g in tt.targets:
             ginfo = greens[g]
@@ -220,8 +227,9 @@ def _sql_f(tt: TableTransform, row: Row, key: tuple, sql_f: _SqlForward
     if tt.forward is None:
         return out
     reference = _python_f(tt, row, key)
-    for g, new in out.items():
-        ref = reference.get(g)
+    for g in out:
+        new = _as_values(out[g], sql_f.jsonb[g])
+        ref = _as_values(reference.get(g), sql_f.jsonb[g])
         if not _same(new, ref):
             diff = sorted(c for c in set(new or {}) | set(ref or {})
                           if not _same((new or {}).get(c), (ref or {}).get(c)))
@@ -233,6 +241,14 @@ def _sql_f(tt: TableTransform, row: Row, key: tuple, sql_f: _SqlForward
                 "make the SQL and the reference agree on such rows (replay runs the SQL)",
             )
     return out
+
+
+def _as_values(row: Row | None, jsonb: set[str]) -> Row | None:
+    """`row` with its jsonb columns parsed, where they hold JSON text."""
+    if row is None or not jsonb:
+        return row
+    return {c: json.loads(v) if c in jsonb and isinstance(v, str) else v
+            for c, v in row.items()}
 
 
 def _sample(conn, info: TableInfo, limit: int) -> list[Row]:
