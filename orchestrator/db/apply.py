@@ -6,8 +6,8 @@ INSERT ... ON CONFLICT; rows the target cannot hold yet (forward replay's first
 inserts) by COPY straight into the table; rows a SQL f computes, by COPY of the
 source rows into a stage typed like the source table and one INSERT ... SELECT f
 ... ON CONFLICT; and the source log position the batch reaches is written in the
-same transaction. A crash either keeps all of it or none,
-and the stream restarts from the stored position.
+same transaction. A crash either keeps all of it or none, and the stream restarts
+from the stored position.
 """
 
 from __future__ import annotations

@@ -140,20 +140,12 @@ class _SqlForward:
                       f"({', '.join(map(quote_ident, info.columns))})")
 
     def __call__(self, row: Row) -> dict[str, Row | None]:
-        buf = io.StringIO()
         try:
-            with self.conn.cursor() as cur:
-                # COPY's text, as replay reads it (a char(n) keeps its blanks there, and
-                # loses them in a cast to text).
-                query = cur.mogrify(self.query, [row[c] for c in self.info.columns]).decode()
-                cur.copy_expert(f"COPY ({query}) TO STDOUT", buf)
-            self.conn.commit()  # each answer in a transaction of its own: now() differs
+            fields = _copied(self.conn, self.query, [row[c] for c in self.info.columns])
         except psycopg2.Error as exc:
-            self.conn.rollback()
             key = tuple(row.get(c) for c in self.tt.key)
             raise TransformError(f"transform check: SQL f for {self.tt.source} fails on blue "
                                  f"for key {key}: {first_line(exc)}") from None
-        fields = parse_copy_line(buf.getvalue().rstrip("\n"))
         out: dict[str, Row | None] = {}
         at = 0
         for g, cols, decoders in self.outputs:
@@ -301,21 +293,30 @@ class _AsStored:
     def __call__(self, row: Row) -> Row | None:
         """None for a row blue cannot store (a numeric over its column's precision):
         not a row f will ever meet."""
-        buf = io.StringIO()
         try:
-            with self.conn.cursor() as cur:
-                query = cur.mogrify(self.query, [row[c] for c in self.info.columns]).decode()
-                cur.copy_expert(f"COPY ({query}) TO STDOUT", buf)
-            self.conn.commit()
+            fields = _copied(self.conn, self.query, [row[c] for c in self.info.columns])
         except psycopg2.DataError:
-            self.conn.rollback()
             return None
         except psycopg2.Error as exc:
-            self.conn.rollback()
             raise TransformError(f"transform check: blue cannot store a row generated for "
                                  f"{self.info.name}: {first_line(exc)}",
                                  "a fault of the check, not of the transform: report it") from None
-        return self.info.row(parse_copy_line(buf.getvalue().rstrip("\n")))
+        return self.info.row(fields)
+
+
+def _copied(conn, query: str, values: list) -> list[str | None]:
+    """The one row `query` (with `values`) gives, as COPY prints it: as replay reads
+    it (a char(n) keeps its blanks there, and loses them in a cast to text). Each in
+    a transaction of its own, so now() differs between two calls."""
+    buf = io.StringIO()
+    try:
+        with conn.cursor() as cur:
+            cur.copy_expert(f"COPY ({cur.mogrify(query, values).decode()}) TO STDOUT", buf)
+        conn.commit()
+    except psycopg2.Error:
+        conn.rollback()
+        raise
+    return parse_copy_line(buf.getvalue().rstrip("\n"))
 
 
 def _row_strategies(info: TableInfo, report: TableReport, sampled: list[Row]

@@ -140,11 +140,15 @@ def _copy_sql(source: SourceDB, target: TargetDB, tt: TableTransform, rcur, wcur
         progress((done + n) // passes)
 
     for green_table in tt.targets:
-        columns, exprs = tt.sql_select(green_table, target.infos[green_table].builtin_types())
+        types = target.infos[green_table].builtin_types()
+        columns, exprs = tt.sql_select(green_table, types)
         counts[green_table] = copy_through(
             rcur, f"SELECT {', '.join(exprs)} FROM {sql_from(tt.source)}", wcur,
             f"{quote_table(green_table)} ({', '.join(map(quote_ident, columns))})",
-            f"snapshot of {tt.source}", source.dsn, seen)
+            f"snapshot of {tt.source}", source.dsn, seen,
+            # Every column cast to its green type (sql_select): binary where all are
+            # built in, so that blue sends each in the form green's type reads.
+            binary=set(columns) <= set(types))
         done += counts[green_table]
     progress(done // passes)
     return counts
