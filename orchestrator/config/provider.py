@@ -46,7 +46,7 @@ class ProviderConfig:
     @classmethod
     def read(cls, section: Section, shared_db: bool) -> ProviderConfig:
         kind = section.text("kind")
-        reader = installed_kind(kind)
+        reader: SettingsReader = installed_kind(kind)
         hosts = _green_hosts(section, shared_db)
         settings = reader.read_settings(section)
         section.no_unknown(COMMON | setting_names(type(settings)))
@@ -65,7 +65,13 @@ def installed_kind(kind: str) -> Any:
         raise ConfigError("provider.kind", f"{shown(kind)} is not an installed provider"
                           f" (installed: {', '.join(sorted(_installed())) or 'none'})",
                           "reinstall greenswap ('make venv') if one of its own is missing")
-    return found.load()
+    loaded = found.load()
+    if not all(callable(getattr(loaded, a, None)) for a in ("read_settings", "open")):
+        # An install older than its own entry points (kinds were opener functions).
+        raise ConfigError("provider.kind", f"{shown(kind)}'s entry point {found.value} is not"
+                          " a provider kind (read_settings, open)",
+                          "reinstall greenswap ('make venv'), or the package that brings it")
+    return loaded
 
 
 def _green_hosts(provider: Section, shared_db: bool) -> dict[str, int]:

@@ -327,7 +327,9 @@ class _InProcess:
     def __init__(self, replay: Replay, max_slot_wal: int) -> None:
         self.replay = replay
         self.max_slot_wal = max_slot_wal
-        self.applied = 0
+        # Where the target stands before this stream applies anything: a deadline
+        # message then says how far it got, not "at 0".
+        self.applied = lsn_int(replay.target.position() or "0/0")
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="catch-up", daemon=True)

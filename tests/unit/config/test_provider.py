@@ -67,3 +67,18 @@ def test_an_unknown_kind_lists_the_installed_ones():
     with pytest.raises(ConfigError, match=r"'nomad' is not an installed provider "
                                           r"\(installed: aws, lab, static\)"):
         parse({"kind": "nomad"})
+
+
+def open_lab(cfg):  # what an entry point named before providers read their own settings
+    return None
+
+
+def test_a_stale_entry_point_is_one_line_naming_the_fix(monkeypatch):
+    installed = dict(provider_section._installed())
+    stale = EntryPoint("rack", f"{__name__}:open_lab", provider_section.ENTRY_POINTS)
+    monkeypatch.setattr(provider_section, "_installed", lambda: {**installed, "rack": stale})
+    with pytest.raises(ConfigError) as err:
+        parse({"kind": "rack"})
+    assert err.value.field == "provider.kind"
+    assert "is not a provider kind" in err.value.one_line()
+    assert "reinstall greenswap" in err.value.one_line()
