@@ -12,7 +12,7 @@ import sys
 
 from orchestrator.db.transform import load
 from orchestrator.db.verify import verify
-from tests.integration.test_replay import APP
+from tests.integration.test_replay import APP, PYTHON_F
 
 POISON = "Poison Pill"  # a full_name the broken transform cannot take
 
@@ -20,7 +20,9 @@ BROKEN = f'''
 from decimal import Decimal
 import importlib.util
 
-spec = importlib.util.spec_from_file_location("sample", {str(APP / "transform.py")!r})
+# The Python f: a row a SQL f fails on stops its whole batch instead, with nothing
+# to set aside (tests/integration/test_sql_transform.py).
+spec = importlib.util.spec_from_file_location("sample", {str(PYTHON_F)!r})
 sample = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(sample)
 transform = sample.transform
