@@ -96,7 +96,11 @@ def computed_targets(transform: Transform, sources: dict[str, TableInfo],
             continue
         info = sources[tt.source]
         for target in tt.targets:
-            columns, exprs = tt.sql_select(target, targets[target].builtin_types())
+            green = targets[target]
+            types = green.builtin_types()
+            columns, exprs = tt.sql_select(target, types, {
+                c: t for c, t in zip(green.columns, green.type_names, strict=True)
+                if c not in types})
             found[target] = Computed(tt.source, tuple(zip(info.columns, info.type_names,
                                                           strict=True)), columns, exprs)
     return found
@@ -107,10 +111,6 @@ def _lines(rows: Iterable[Row]) -> dict[tuple[str, ...], str]:
     for row in rows:
         groups.setdefault(tuple(row), []).append(copy_line(list(row.values())))
     return {cols: "".join(lines) for cols, lines in groups.items()}
-
-
-def _source_stage(source: str) -> str:
-    return f"gs_src_{abs(hash(source)) % 10**8}"
 
 
 class TargetDB:
@@ -334,13 +334,18 @@ class TargetDB:
         """The temp table a SQL f's source rows are copied into: typed like the
         source table, so the expressions see the values they see there. One per
         source table, for all the green tables its f writes."""
-        name = _source_stage(source)
+        name = self._source_stage(source)
         if name not in self._staged:
             c = next(c for c in self.computed.values() if c.source == source)
             cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in c.source_columns)
             cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({cols}) ON COMMIT DELETE ROWS")
             self._staged.add(name)
         return name
+
+    def _source_stage(self, source: str) -> str:
+        """Numbered by the source's place among them: names that cannot collide."""
+        sources = list(dict.fromkeys(c.source for c in self.computed.values()))
+        return f"gs_src_{sources.index(source)}"
 
     def _computed_insert(self, table: str) -> str:
         c = self.computed[table]
@@ -350,7 +355,7 @@ class TargetDB:
             f"{quote_ident(col)} = EXCLUDED.{quote_ident(col)}" for col in updates)
         ) if updates else "DO NOTHING"
         alias = quote_ident(split_name(c.source)[1])
-        stage = _source_stage(c.source)
+        stage = self._source_stage(c.source)
         return (f"INSERT INTO {quote_table(table)} ({', '.join(map(quote_ident, c.columns))})"
                 f" OVERRIDING SYSTEM VALUE SELECT {', '.join(c.exprs)} FROM {stage} AS {alias}"
                 f" ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}")
@@ -368,9 +373,10 @@ class TargetDB:
             staged[c.source] = text
         try:
             cur.execute(self._computed_insert(table))
-        except (psycopg2.DataError, psycopg2.IntegrityError, psycopg2.ProgrammingError) as exc:
+        except (psycopg2.DataError, psycopg2.errors.NotNullViolation,
+                psycopg2.errors.CheckViolation) as exc:
             # The expression failed on some row (a division by zero, a NULL into a NOT
-            # NULL column): a fault of f, not of the connection.
+            # NULL column): a fault of f, not of the connection or of the batch's order.
             raise ReplayError(
                 f"SQL f of {c.source} for {table} failed on the target: "
                 f"{first_line(exc)}; nothing of this batch was applied",

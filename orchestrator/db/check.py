@@ -37,6 +37,7 @@ from orchestrator.db.catalog import (
     quote_table,
     split_name,
     table_info,
+    typed_values,
 )
 from orchestrator.db.connect import connect, first_line
 from orchestrator.db.mapping import forward_rows, inverse_row
@@ -134,14 +135,15 @@ class _SqlForward:
             exprs += es
             self.outputs.append((g, cols, [decoder(ginfo.type_oids[ginfo.columns.index(c)])
                                            for c in cols]))
-        slots = ", ".join(f"(%s)::{t}" for t in info.type_names)  # see typed_values
         alias = quote_ident(split_name(tt.source)[1])
-        self.query = (f"SELECT {', '.join(exprs)} FROM (VALUES ({slots})) AS {alias}"
-                      f"({', '.join(map(quote_ident, info.columns))})")
+        # Around the row's VALUES, which alone is given the values: the expressions
+        # are the user's SQL, where a % is an operator, not a parameter.
+        self.around = (f"SELECT {', '.join(exprs)} FROM (",
+                       f") AS {alias}({', '.join(map(quote_ident, info.columns))})")
 
     def __call__(self, row: Row) -> dict[str, Row | None]:
         try:
-            fields = _copied(self.conn, self.query, [row[c] for c in self.info.columns])
+            fields = _copied(self.conn, self.info, row, self.around)
         except psycopg2.Error as exc:
             key = tuple(row.get(c) for c in self.tt.key)
             raise TransformError(f"transform check: SQL f for {self.tt.source} fails on blue "
@@ -287,14 +289,12 @@ class _AsStored:
 
     def __init__(self, conn, info: TableInfo) -> None:
         self.conn, self.info = conn, info
-        slots = ", ".join(f"(%s)::{t}" for t in info.type_names)  # see typed_values
-        self.query = f"SELECT {slots}"
 
     def __call__(self, row: Row) -> Row | None:
         """None for a row blue cannot store (a numeric over its column's precision):
         not a row f will ever meet."""
         try:
-            fields = _copied(self.conn, self.query, [row[c] for c in self.info.columns])
+            fields = _copied(self.conn, self.info, row)
         except psycopg2.DataError:
             return None
         except psycopg2.Error as exc:
@@ -304,14 +304,16 @@ class _AsStored:
         return self.info.row(fields)
 
 
-def _copied(conn, query: str, values: list) -> list[str | None]:
-    """The one row `query` (with `values`) gives, as COPY prints it: as replay reads
-    it (a char(n) keeps its blanks there, and loses them in a cast to text). Each in
-    a transaction of its own, so now() differs between two calls."""
+def _copied(conn, info: TableInfo, row: Row, around: tuple[str, str] = ("", "")
+            ) -> list[str | None]:
+    """`row` as a typed VALUES (inside `around`, a query over it), as COPY prints it:
+    as replay reads it (a char(n) keeps its blanks there, and loses them in a cast to
+    text). Each in a transaction of its own, so now() differs between two calls."""
     buf = io.StringIO()
     try:
         with conn.cursor() as cur:
-            cur.copy_expert(f"COPY ({cur.mogrify(query, values).decode()}) TO STDOUT", buf)
+            values = typed_values(cur, info, info.columns, [tuple(row[c] for c in info.columns)])
+            cur.copy_expert(f"COPY ({around[0]}{values}{around[1]}) TO STDOUT", buf)
         conn.commit()
     except psycopg2.Error:
         conn.rollback()

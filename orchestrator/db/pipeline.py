@@ -1,6 +1,7 @@
 """COPY rows out of one database, through Python, and COPY them into another, as
-three overlapping stages. The snapshot copies f(blue) into green this way; verify
-copies f(blue) (or g(green)) into a temp table beside the rows it checks.
+three overlapping stages. The snapshot copies a Python f(blue) into green this
+way; verify copies f(blue) (or g(green)) into a temp table beside the rows it
+checks.
 
 Where f is SQL, the rows need no Python at all: `copy_through` joins the two COPYs
 with an OS pipe, and only bytes in blocks cross it.
@@ -117,6 +118,14 @@ def copy_through(rcur, query: str, wcur, into: str, what: str, source_dsn: str,
         # Closed when this returns or fails: a reader still writing then stops.
         with open(read_end, "rb", buffering=0) as source:
             wcur.copy_expert(f"COPY {into} FROM STDIN{fmt}", source, size=PIPE_BLOCK)
+    except BaseException as exc:
+        reader.join(timeout=JOIN_TIMEOUT_S)
+        # The source failing first (before its first row, even) leaves the target a
+        # short input it may refuse: the source's error is the cause then.
+        cause = next((e for e in failed if not isinstance(e, BrokenPipeError)), None)
+        if cause is not None:
+            raise cause from exc
+        raise
     finally:
         watch.stop()
         reader.join(timeout=JOIN_TIMEOUT_S)

@@ -50,8 +50,12 @@ class Replay:
         self.target = TargetDB(self.target_dsn, self.stream, targets,
                                {t: self.mapping.target_key(t) for t in targets})
         if self.direction == "forward":  # a SQL f runs on the target (g is Python)
-            self.target.compute(computed_targets(self.transform, self.source.infos,
-                                                 self.target.infos))
+            try:
+                self.target.compute(computed_targets(self.transform, self.source.infos,
+                                                     self.target.infos))
+            except BaseException:
+                self.source.close()  # the target closed itself in refusing
+                raise
 
     def start(self, progress: Callable[[str, int], None] = lambda _t, _n: None
               ) -> SnapshotResult | str | None:

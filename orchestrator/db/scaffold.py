@@ -134,14 +134,18 @@ def _copies(to: TableInfo, source: TableInfo, row: str, sides: tuple[str, str],
             for c in to.columns]
 
 
-# Column names a SQL expression must quote: PostgreSQL's reserved words.
+# Column names a SQL expression must quote: PostgreSQL's reserved keywords, and
+# those it reserves for type and function names (pg_get_keywords: R and T).
 RESERVED = frozenset("""all analyse analyze and any array as asc asymmetric both case cast check
 collate column constraint create current_catalog current_date current_role current_time
 current_timestamp current_user default deferrable desc distinct do else end except false
 fetch for foreign from grant group having in initially intersect into lateral leading limit
 localtime localtimestamp not null offset on only or order placing primary references
 returning select session_user some symmetric system_user table then to trailing true union
-unique user using variadic when where window with""".split())  # noqa: SIM905
+unique user using variadic when where window with
+authorization binary collation concurrently cross current_schema freeze full ilike
+inner is isnull join left like natural notnull outer overlaps right similar
+tablesample verbose""".split())  # noqa: SIM905
 
 
 def _sql_name(column: str) -> str:

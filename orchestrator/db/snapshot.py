@@ -148,7 +148,9 @@ def _copy_sql(source: SourceDB, target: TargetDB, tt: TableTransform, rcur, wcur
             f"snapshot of {tt.source}", source.dsn, seen,
             # Every column cast to its green type (sql_select): binary where all are
             # built in, so that blue sends each in the form green's type reads.
-            binary=set(columns) <= set(types))
+            # Not reg* types, whose binary form is an OID of blue's, not a name.
+            binary=set(columns) <= set(types)
+            and not any(types[c].startswith("reg") for c in columns))
         done += counts[green_table]
     progress(done // passes)
     return counts

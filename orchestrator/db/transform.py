@@ -105,17 +105,21 @@ class TableTransform:
         self.forward = fn
         return fn
 
-    def sql_select(self, target: str, types: Mapping[str, str]
+    def sql_select(self, target: str, types: Mapping[str, str],
+                   via_text: Mapping[str, str] | None = None
                    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """f for one green table as SQL: its columns (the key first, in blue's key
         order) and the expression of each, over blue's row.
 
         Each is cast to its green column's type, given in `types` (green's built-in
         types; others are left to the write). The same expression then means the
-        same value wherever it runs: on blue, whose COPY text green reads (snapshot,
-        verify), and on green, which would otherwise coerce it by assignment (replay).
-        A real read into a double precision column is 0.33333334 one way and
-        0.3333333432674408 the other."""
+        same value wherever it runs: on blue, whose COPY output green reads
+        (snapshot, verify), and on green, which would otherwise coerce it by
+        assignment (replay). A real read into a double precision column is
+        0.33333334 one way and 0.3333333432674408 the other.
+
+        `via_text`: columns of other types (an enum, a domain), for SQL run on green:
+        cast through text, as green reads the snapshot's COPY text of them."""
         assert self.sql is not None
         by_blue = {blue: green for green, blue in self.targets[target].items()}
         columns = [by_blue[c] for c in self.key]
@@ -123,8 +127,11 @@ class TableTransform:
         for column, expr in self.sql[target].items():
             columns.append(column)
             exprs.append(f"({expr})")
-        return tuple(columns), tuple(f"CAST({e} AS {types[c]})" if c in types else e
-                                     for c, e in zip(columns, exprs, strict=True))
+        via_text = via_text or {}
+        return tuple(columns), tuple(
+            f"CAST({e} AS {types[c]})" if c in types
+            else f"CAST(({e})::text AS {via_text[c]})" if c in via_text else e
+            for c, e in zip(columns, exprs, strict=True))
 
     def source_key(self, row: Row) -> tuple:
         return self._pick_key(row)

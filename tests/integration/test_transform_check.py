@@ -100,8 +100,7 @@ def test_an_f_that_raises_once_is_one_line_and_writes_nothing(schemas, tmp_path)
 
 # The sample app's SQL f, changed in one place: (old, new, the one-line error's words).
 SQL_FAULTS = [
-    # trunc() -> round(): equal for numeric(12,2) cents, so the SQL is right here and
-    # the reference is changed instead, to say "rounded up".
+    # The reference changed: one cent more than the SQL gives.
     ('int(row["balance"] * 100)', 'int(row["balance"] * 100) + 1',
      ["SQL f for accounts differs from its Python reference", "balance_cents: SQL"]),
     ('"email": "email"', '"email": "email || now()::text"', ["gave two answers",
@@ -110,6 +109,9 @@ SQL_FAULTS = [
                                                     "no_such_column"]),
     ('"city": "city"', '"town": "city"', ["writes column(s) town that green's addresses"
                                           " lacks"]),
+    # A % is the modulo operator here, never a parameter of the check's own query.
+    ('"city": "city"', '"city": "city || (id % 7)::text"',
+     ["SQL f for accounts differs from its Python reference", "city: SQL"]),
     # Lossy: a trailing space and none at all both become NULL, and g cannot tell them apart.
     ('" THEN substr(full_name, strpos(full_name, \' \') + 1) END"',
      '" THEN nullif(substr(full_name, strpos(full_name, \' \') + 1), \'\') END"',
