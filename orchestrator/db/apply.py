@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import psycopg2
 import psycopg2.errors
 
-from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, split_name, table_info
+from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, sql_alias, table_info
 from orchestrator.db.connect import connect, first_line
 from orchestrator.db.mapping import Writes
 from orchestrator.db.transform import Row, Transform
@@ -317,18 +317,21 @@ class TargetDB:
     def _upsert(self, cur, table: str, cols: tuple[str, ...], text: str) -> None:
         stage = self._stage(cur, table, "up")
         self._copy(cur, stage, cols, text)
-        keys = self.keys[table]
         collist = ", ".join(map(quote_ident, cols))
+        cur.execute(
+            f"INSERT INTO {quote_table(table)} ({collist}) OVERRIDING SYSTEM VALUE "
+            f"SELECT {collist} FROM {stage} {self._on_conflict(table, cols)}; "
+            f"DELETE FROM {stage}"
+        )
+
+    def _on_conflict(self, table: str, cols: tuple[str, ...]) -> str:
+        """An upsert's last clause: a row whose key is there takes the new values."""
+        keys = self.keys[table]
         updates = [c for c in cols if c not in keys]
         action = ("DO UPDATE SET " + ", ".join(
             f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in updates)
         ) if updates else "DO NOTHING"
-        cur.execute(
-            f"INSERT INTO {quote_table(table)} ({collist}) OVERRIDING SYSTEM VALUE "
-            f"SELECT {collist} FROM {stage} "
-            f"ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}; "
-            f"DELETE FROM {stage}"
-        )
+        return f"ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}"
 
     def _stage_source(self, cur, source: str) -> str:
         """The temp table a SQL f's source rows are copied into: typed like the
@@ -349,16 +352,10 @@ class TargetDB:
 
     def _computed_insert(self, table: str) -> str:
         c = self.computed[table]
-        keys = self.keys[table]
-        updates = [col for col in c.columns if col not in keys]
-        action = ("DO UPDATE SET " + ", ".join(
-            f"{quote_ident(col)} = EXCLUDED.{quote_ident(col)}" for col in updates)
-        ) if updates else "DO NOTHING"
-        alias = quote_ident(split_name(c.source)[1])
-        stage = self._source_stage(c.source)
+        stage = f"{self._source_stage(c.source)} AS {sql_alias(c.source)}"
         return (f"INSERT INTO {quote_table(table)} ({', '.join(map(quote_ident, c.columns))})"
-                f" OVERRIDING SYSTEM VALUE SELECT {', '.join(c.exprs)} FROM {stage} AS {alias}"
-                f" ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}")
+                f" OVERRIDING SYSTEM VALUE SELECT {', '.join(c.exprs)} FROM {stage}"
+                f" {self._on_conflict(table, c.columns)}")
 
     def _compute(self, cur, table: str, text: str, staged: dict[str, str]) -> None:
         """`table`'s rows, computed from the source rows in `text`. The stage is

@@ -119,6 +119,12 @@ def quote_table(table: str) -> str:
     return f"{quote_ident(schema)}.{quote_ident(name)}"
 
 
+def sql_alias(table: str) -> str:
+    """The name a SQL f reads `table`'s row under: its bare name, wherever the row is
+    (the table itself, a stage, a VALUES), so `items.price` means one thing."""
+    return quote_ident(split_name(table)[1])
+
+
 def typed_values(cur, info: TableInfo, columns: tuple[str, ...], keys: list[tuple],
                  numbered: bool = False) -> str:
     """`VALUES (...), ...` of `keys`, each value cast to its column's type: keys travel

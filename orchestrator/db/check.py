@@ -35,7 +35,7 @@ from orchestrator.db.catalog import (
     key_problem,
     quote_ident,
     quote_table,
-    split_name,
+    sql_alias,
     table_info,
     typed_values,
 )
@@ -135,7 +135,7 @@ class _SqlForward:
             exprs += es
             self.outputs.append((g, cols, [decoder(ginfo.type_oids[ginfo.columns.index(c)])
                                            for c in cols]))
-        alias = quote_ident(split_name(tt.source)[1])
+        alias = sql_alias(tt.source)
         # Around the row's VALUES, which alone is given the values: the expressions
         # are the user's SQL, where a % is an operator, not a parameter.
         self.around = (f"SELECT {', '.join(exprs)} FROM (",

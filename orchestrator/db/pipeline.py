@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import psycopg2
 
-from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, split_name
+from orchestrator.db.catalog import TableInfo, quote_ident, quote_table, sql_alias
 from orchestrator.db.connect import connect
 from orchestrator.db.mapping import forward_rows
 from orchestrator.db.transform import TableTransform
@@ -57,7 +57,7 @@ def forward_source(info: TableInfo, tt: TableTransform, greens: dict[str, TableI
 def sql_from(table: str) -> str:
     """The FROM of a SQL f: the table under its bare name, so that an expression may
     write `price` or `items.price`, wherever the rows are read from."""
-    return f"{quote_table(table)} AS {quote_ident(split_name(table)[1])}"
+    return f"{quote_table(table)} AS {sql_alias(table)}"
 
 
 def split_chunk(outputs: list[tuple[str, tuple[str, ...]]]) -> Convert:

@@ -64,7 +64,7 @@ from orchestrator.db.catalog import (
     key_problem,
     quote_ident,
     quote_table,
-    split_name,
+    sql_alias,
     table_info,
     typed_values,
 )
@@ -338,7 +338,7 @@ def _forward(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
         key_exprs = [quote_ident(c) for c in tt.key]
     else:  # the query's columns start with the key; qualified, in case f's names shadow it
         at = list(range(len(tt.key)))
-        alias = quote_ident(split_name(tt.source)[1])
+        alias = sql_alias(tt.source)
         key_exprs = [f"{alias}.{quote_ident(c)}" for c in tt.key]
     return _Plan(query, convert, [(g, _blue_order(tt, g)) for g in tt.targets],
                  key_exprs, _types(info, tt.key), lambda fields: tuple(fields[i] for i in at))
@@ -484,7 +484,7 @@ class _Side:
         buf = io.StringIO()
         with self.conn.cursor() as cur:
             wanted = typed_values(cur, info, order, [key])
-            alias = quote_ident(split_name(table)[1])
+            alias = sql_alias(table)
             cur.copy_expert(f"COPY (SELECT {', '.join(exprs)} FROM {sql_from(table)} WHERE"
                             f" ({', '.join(f'{alias}.{quote_ident(c)}' for c in order)})"
                             f" IN ({wanted})) TO STDOUT", buf)
