@@ -25,7 +25,7 @@ venv: $(VENV)/.installed
 
 # Exactly the versions CI tested, build backend included: constraints.txt pins every
 # package pip resolves from pyproject.toml's ranges. `make lock` renews it.
-$(VENV)/.installed: pyproject.toml constraints.txt
+$(VENV)/.installed: pyproject.toml constraints.txt orchestrator/db/_speedups.c
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -c constraints.txt --upgrade pip setuptools
 	$(VENV)/bin/pip install -q -c constraints.txt --no-build-isolation -e '.[dev]'

@@ -58,20 +58,20 @@ class Encoded:
 
 
 def encode(writes: dict[str, Writes]) -> dict[str, Encoded]:
-    # A SQL f's green tables all get the same source rows (the same objects): each
-    # is encoded once, however many tables it feeds.
-    source_lines: dict[int, str] = {}
+    # A SQL f's green tables all get the same source rows (one dict): they are
+    # encoded once, into one text that `write` stages once.
+    source_text: dict[int, str] = {}
 
-    def source_line(row: Row) -> str:
-        line = source_lines.get(id(row))
-        if line is None:
-            line = source_lines[id(row)] = copy_line(list(row.values()))
-        return line
+    def computed(rows: dict[tuple, tuple]) -> str:
+        text = source_text.get(id(rows))
+        if text is None:
+            text = source_text[id(rows)] = "".join(map(copy_line, rows.values()))
+        return text
 
     return {
-        table: Encoded("".join(copy_line(list(k)) for k in w.deletes),
+        table: Encoded("".join(copy_line(k) for k in w.deletes),
                        _lines(w.inserts.values()), _lines(w.upserts.values()),
-                       "".join(map(source_line, w.computed.values())))
+                       computed(w.computed))
         for table, w in writes.items() if w.deletes or w.inserts or w.upserts or w.computed
     }
 
@@ -363,7 +363,7 @@ class TargetDB:
         rows), so only the first of them copies."""
         c = self.computed[table]
         stage = self._stage_source(cur, c.source)
-        if staged.get(c.source) != text:
+        if staged.get(c.source) is not text:  # the same text object: rows already staged
             if c.source in staged:
                 cur.execute(f"DELETE FROM {stage}")
             self._copy(cur, stage, tuple(n for n, _ in c.source_columns), text)

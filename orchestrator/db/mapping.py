@@ -19,6 +19,7 @@ from orchestrator.db.transform import Row, TableTransform, Transform
 from orchestrator.errors import ReplayError, RowRejected, TransformError
 
 Entity = tuple[str, tuple]  # (blue table, blue key)
+SourceRow = tuple  # a source row's values, its table's columns in order
 # Reads current rows: (table, keys) -> {key: row}
 Reader = Callable[[str, list[tuple]], dict[tuple, Row]]
 
@@ -28,20 +29,17 @@ class Writes:
     upserts: dict[tuple, Row] = field(default_factory=dict)
     deletes: set[tuple] = field(default_factory=set)
     inserts: dict[tuple, Row] = field(default_factory=dict)  # keys the target cannot hold
-    # Source rows whose target row the target's server computes (a SQL f), by key.
-    computed: dict[tuple, Row] = field(default_factory=dict)
+    # Source rows (every column's value, in order) whose target row the target's
+    # server computes (a SQL f), by source key. The same dict for every green table
+    # of one source table: its rows are staged once for all of them (apply.py).
+    computed: dict[tuple, SourceRow] = field(default_factory=dict)
 
     def upsert(self, key: tuple, row: Row) -> None:
         self.deletes.discard(key)
         self.upserts[key] = row
 
-    def compute(self, key: tuple, source_row: Row) -> None:
-        self.deletes.discard(key)
-        self.computed[key] = source_row
-
     def delete(self, key: tuple) -> None:
         self.upserts.pop(key, None)
-        self.computed.pop(key, None)
         self.deletes.add(key)
 
 
@@ -72,10 +70,17 @@ class Forward:
         tt = self.transform.tables[table]
         return table, tt.source_key(row)
 
-    def resolve(self, finals: dict[Entity, Row | None], read: Reader,
+    def keeps_text(self, table: str) -> bool:
+        """The target's server computes this table's rows (a SQL f) from the source
+        row as the log gives it: the stream need not decode it, only its key."""
+        return self.transform.tables[table].sql is not None
+
+    def resolve(self, finals: dict[Entity, Row | SourceRow | None], read: Reader,
                 fresh: AbstractSet[Entity] = frozenset()) -> dict[str, Writes]:
-        """fresh: entities the target cannot hold yet (first seen as inserts)."""
+        """finals: each entity's row, a SourceRow for a table that keeps_text.
+        fresh: entities the target cannot hold yet (first seen as inserts)."""
         writes = {t: Writes() for t in self.target_tables()}
+        computed: dict[str, dict[tuple, SourceRow]] = {}
         for entity, row in finals.items():
             table, key = entity
             tt = self.transform.tables[table]
@@ -86,9 +91,13 @@ class Forward:
                         writes[target].delete(tt.target_key(target, key))
                 continue
             if tt.sql is not None:  # f runs on the target, over the staged source row
-                for target in tt.targets:
-                    writes[target].compute(tt.target_key(target, key), row)
+                rows = computed.get(table)
+                if rows is None:
+                    rows = computed[table] = {}
+                assert type(row) is tuple  # keeps_text: the stream did not decode it
+                rows[key] = row
                 continue
+            assert isinstance(row, dict)
             for target, new in forward_rows(tt, row).items():
                 tkey = tt.target_key(target, key)
                 if new_here:
@@ -98,6 +107,11 @@ class Forward:
                     writes[target].delete(tkey)
                 else:
                     writes[target].upsert(tkey, new)
+        # An entity is in `finals` once, and green keys map one to one onto blue's
+        # (transform.py), so a deleted and a computed row never share a green key.
+        for table, rows in computed.items():
+            for target in self.transform.tables[table].targets:
+                writes[target].computed = rows
         return writes
 
 
@@ -139,12 +153,15 @@ class Reverse:
     def target_key(self, table: str) -> tuple[str, ...]:
         return self.transform.tables[table].key
 
+    def keeps_text(self, table: str) -> bool:
+        return False  # g runs in Python, on decoded rows
+
     def entity(self, table: str, row: Row) -> Entity:
         tt = self.transform.owner_of(table)
         by_blue = {blue: row[green] for green, blue in tt.targets[table].items()}
         return tt.source, tuple(by_blue[c] for c in tt.key)
 
-    def resolve(self, finals: dict[Entity, Row | None], read: Reader,
+    def resolve(self, finals: dict[Entity, Row | SourceRow | None], read: Reader,
                 fresh: AbstractSet[Entity] = frozenset()) -> dict[str, Writes]:
         # fresh is not used: g always starts from green's current rows.
         # The change only says which entities moved; g needs all of an entity's

@@ -62,7 +62,7 @@ class StreamStats:
 class Changes:
     """A run of changes between truncates, collapsed to one final state per entity."""
 
-    finals: dict = field(default_factory=dict)  # entity -> None | (table, row) | FETCH
+    finals: dict = field(default_factory=dict)  # entity -> None | row | FETCH
     # Entities whose first change here is an insert: the target cannot hold them yet
     # (the log only has changes after the snapshot, and each is applied once), so
     # their rows are copied straight in, skipping the staged upsert.
@@ -103,7 +103,8 @@ class Stream:
         self.direction = direction
         self.batch_changes = batch_changes
         self.on_batch = on_batch
-        self.relations: dict[int, tuple[str, TableInfo]] = {}  # relation oid -> blue table
+        # relation oid -> (its table, and for a table whose rows stay text, its key's)
+        self.relations: dict[int, tuple[str, TableInfo, Callable[[tuple], tuple] | None]] = {}
         self.stats = StreamStats()
         self._last_probe = 0.0
         self._abandon = False
@@ -316,10 +317,12 @@ class Stream:
                 "may start",
                 "replay cannot follow schema changes on the source; start the rollout again",
             )
-        self.relations[rel.oid] = (table, info)
+        text_key = (_key_of_text(info, self.direction.source_key(table))
+                    if self.direction.keeps_text(table) else None)
+        self.relations[rel.oid] = (table, info, text_key)
 
     def _row(self, relation: int, values: tuple) -> tuple[str, dict]:
-        table, info = self.relations[relation]
+        table, info, _ = self.relations[relation]
         if UNCHANGED not in values:
             return table, info.row(values)  # pgoutput sends every column, in order
         # Unchanged TOAST values stay marked: the row is read from the source instead.
@@ -339,6 +342,10 @@ class Stream:
             return
         changes = batch.current()
         finals = changes.finals
+        table, _, text_key = self.relations[m.relation]
+        if text_key is not None:
+            self._add_text(changes, m, table, text_key)
+            return
         if isinstance(m, pgoutput.Delete):
             table, old = self._row(m.relation, m.old)
             finals[self.direction.entity(table, old)] = None
@@ -353,9 +360,29 @@ class Stream:
             if old_entity != entity:
                 finals[old_entity] = None  # the key changed: the old entity is gone
         if self.direction.needs_rows and UNCHANGED in m.new:
-            finals[entity] = (FETCH, table, new)
+            finals[entity] = FETCH
         else:
-            finals[entity] = (table, new)
+            finals[entity] = new
+
+    @staticmethod
+    def _add_text(changes: Changes, m, table: str, key_of: Callable[[tuple], tuple]) -> None:
+        """`_add` for a table whose rows the target computes (keeps_text): the row is
+        kept as the tuple of text the log sent, and only its key is decoded."""
+        finals = changes.finals
+        if type(m) is pgoutput.Delete:
+            finals[(table, key_of(m.old))] = None
+            return
+        new = m.new
+        entity = (table, key_of(new))
+        if type(m) is pgoutput.Insert:
+            if entity not in finals:
+                changes.fresh.add(entity)
+        elif m.old is not None:
+            old_entity = (table, key_of(m.old))
+            if old_entity != entity:
+                finals[old_entity] = None  # the key changed: the old entity is gone
+        # keeps_text is forward only, which needs the row itself (needs_rows)
+        finals[entity] = FETCH if UNCHANGED in new else new
 
     def _flush(self, cur, batch: Batch, stop: threading.Event) -> Batch:
         # Reads of the source's current rows (g's input, unchanged TOAST values) see
@@ -414,26 +441,39 @@ class Stream:
             snapshot = self.source.snapshot()
             self._unseen = {x for x in self._unseen if not snapshot.sees(x)}
 
-    def _finals(self, raw: dict, read: Seeing) -> dict[Entity, dict | None]:
+    def _finals(self, raw: dict, read: Seeing) -> dict[Entity, dict | tuple | None]:
         """Resolve FETCH entries by reading those source rows, in `read`'s snapshot."""
-        finals: dict[Entity, dict | None] = {}
-        wanted: dict[str, list[tuple[Entity, tuple]]] = {}
+        finals: dict[Entity, dict | tuple | None] = {}
+        wanted: dict[str, list[Entity]] = {}
         for entity, value in raw.items():
-            if value is None:
-                finals[entity] = None
-            elif value[0] is FETCH:
-                _, table, new = value
-                key = tuple(new[c] for c in self.direction.source_key(table))
-                wanted.setdefault(table, []).append((entity, key))
+            if value is FETCH:
+                # Only forward replay fetches, and its entity is (table, source key).
+                wanted.setdefault(entity[0], []).append(entity)
             else:
-                finals[entity] = value[1]
-        for table, items in wanted.items():
-            current = read(table, [key for _, key in items])
-            for entity, key in items:
-                if key in current:
-                    finals[entity] = current[key]
+                finals[entity] = value
+        for table, entities in wanted.items():
+            current = read(table, [key for _, key in entities])
+            as_text = self.direction.keeps_text(table)
+            for entity in entities:
+                row = current.get(entity[1])
+                if row is not None:
+                    finals[entity] = tuple(row.values()) if as_text else row
                 # else: gone on the source since; a later delete in the log says so.
         return finals
+
+
+def _key_of_text(info: TableInfo, key: tuple[str, ...]) -> Callable[[tuple], tuple]:
+    """The entity key of a row as the log sends it (text): decoded as `info.row`
+    decodes it, so that it is the key a fetched or a decoded row has."""
+    where = [info.columns.index(c) for c in key]
+    decoders = info.decoders()
+    if len(where) == 1:
+        i, dec = where[0], decoders[where[0]]
+        if dec is str:
+            return lambda values: (values[i],)
+        return lambda values: (dec(values[i]),)
+    pairs = [(i, decoders[i]) for i in where]
+    return lambda values: tuple(dec(values[i]) for i, dec in pairs)
 
 
 def _ts_text(commit_ts: int) -> str | None:
