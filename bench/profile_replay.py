@@ -1,9 +1,14 @@
 """Where replay's time goes: cProfile of one snapshot and one backlog of the sample
-app, f in SQL or in Python, on clusters of this machine. Prints the functions
+app (or, --app pgbench, of the pgbench example: hot rows), f in SQL or in Python,
+on clusters of this machine. Prints the functions
 with the most time of their own, and the wall and CPU time of each server
 process next to the replayer's, which says whose cores the time was spent on.
 
     .venv/bin/python bench/profile_replay.py [--f sql] [--rows 300000] [--changes 100000]
+                                             [--cpu-only] [--app pgbench]
+
+--cpu-only: no profiler, only the wall and CPU split (the profiler slows the
+replayer, which shifts the split).
 """
 
 from __future__ import annotations
@@ -21,7 +26,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.replay import APP, MIXED, TRANSFORMS, insert_lsn, pgbench, seed  # noqa: E402
+from bench.replay import (  # noqa: E402
+    APP,
+    MIXED,
+    PGBENCH,
+    PGBENCH_TRANSFORMS,
+    TRANSFORMS,
+    insert_lsn,
+    pgbench,
+    pgbench_seed,
+    seed,
+)
 from orchestrator.db.replayer import Replay  # noqa: E402
 from orchestrator.db.transform import load  # noqa: E402
 from tests.pg import Cluster  # noqa: E402
@@ -48,12 +63,13 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def profiled(what: str, run, blue: Cluster, green: Cluster) -> None:
+def profiled(what: str, run, blue: Cluster, green: Cluster, enabled: bool = True) -> None:
     own = resource.getrusage(resource.RUSAGE_SELF)
     before = (server_cpu_s(blue), server_cpu_s(green))
     profile = cProfile.Profile()
     start = time.monotonic()
-    profile.enable()
+    if enabled:
+        profile.enable()
     run()
     profile.disable()
     wall = time.monotonic() - start
@@ -62,6 +78,8 @@ def profiled(what: str, run, blue: Cluster, green: Cluster) -> None:
     print(f"== {what}: wall {wall:.2f}s; CPU: replayer {mine:.2f}s, blue's server"
           f" {server_cpu_s(blue) - before[0]:.2f}s, green's server"
           f" {server_cpu_s(green) - before[1]:.2f}s (finished backends not counted)")
+    if not enabled:
+        return
     out = io.StringIO()
     pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(14)
     print("\n".join(out.getvalue().splitlines()[5:]))
@@ -72,23 +90,35 @@ def main() -> None:
     parser.add_argument("--f", default="sql", choices=sorted(TRANSFORMS))
     parser.add_argument("--rows", type=int, default=300_000)
     parser.add_argument("--changes", type=int, default=100_000)
+    parser.add_argument("--cpu-only", action="store_true")
+    parser.add_argument("--app", default="sample", choices=["sample", "pgbench"])
     a = parser.parse_args()
-    transform = TRANSFORMS[a.f]
+    hot = a.app == "pgbench"
+    app, transform = (PGBENCH, PGBENCH_TRANSFORMS[a.f]) if hot else (APP, TRANSFORMS[a.f])
     blue, green = Cluster("prof-blue", {"max_connections": "100"}), Cluster("prof-green")
     try:
         for c in (blue, green):
             c.start()
-        blue.sql((APP / "schema_v1.sql").read_text())
-        green.sql((APP / "schema_v2.sql").read_text())
-        seed(blue, a.rows)
+        blue.sql((app / "schema_v1.sql").read_text())
+        green.sql((app / "schema_v2.sql").read_text())
+        if hot:
+            pgbench_seed(blue, 1)
+        else:
+            seed(blue, a.rows)
         replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_prof")
-        profiled(f"snapshot of {a.rows:,} rows, f in {a.f}", replay.start, blue, green)
-        maxid = blue.sql("SELECT max(id) FROM accounts")[0][0]
-        pgbench(blue, MIXED, ["-c", "2", "-j", "2", "-t", str(max(1, a.changes // 6)),
-                              "-D", f"maxid={maxid}"])
+        profiled(f"snapshot of {a.app}, f in {a.f}", replay.start, blue, green,
+                 not a.cpu_only)
+        if hot:  # about 4 changes a transaction
+            pgbench(blue, (PGBENCH / "blue.pgbench").read_text(),
+                    ["-c", "4", "-j", "2", "-t", str(max(1, a.changes // 16)), "-D", "scale=1"])
+        else:
+            maxid = blue.sql("SELECT max(id) FROM accounts")[0][0]
+            pgbench(blue, MIXED, ["-c", "2", "-j", "2", "-t", str(max(1, a.changes // 6)),
+                                  "-D", f"maxid={maxid}"])
         end = insert_lsn(blue)
         profiled(f"backlog of ~{a.changes:,} changes, f in {a.f}",
-                 lambda: replay.stream_changes(threading.Event(), until_lsn=end), blue, green)
+                 lambda: replay.stream_changes(threading.Event(), until_lsn=end), blue, green,
+                 not a.cpu_only)
         replay.drop()
         replay.close()
     finally:

@@ -5,9 +5,9 @@ and one DELETE ... USING; upserts through COPY into a temp staging table and one
 INSERT ... ON CONFLICT; rows the target cannot hold yet (forward replay's first
 inserts) by COPY straight into the table; rows a SQL f computes, by COPY of the
 source rows into a stage typed like the source table and one INSERT ... SELECT f
-... ON CONFLICT; and the source log position the batch reaches is written in the
-same transaction. A crash either keeps all of it or none, and the stream restarts
-from the stored position.
+... ON CONFLICT (a plain INSERT for rows the target cannot hold yet); and the
+source log position the batch reaches is written in the same transaction. A crash
+either keeps all of it or none, and the stream restarts from the stored position.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class Encoded:
     inserts: dict[tuple[str, ...], str]  # rows the target cannot hold yet
     upserts: dict[tuple[str, ...], str]
     computed: str = ""  # source rows, every column in order, for a SQL f
+    computed_fresh: str = ""  # the same, for rows the target cannot hold yet
 
 
 def encode(writes: dict[str, Writes]) -> dict[str, Encoded]:
@@ -71,8 +72,9 @@ def encode(writes: dict[str, Writes]) -> dict[str, Encoded]:
     return {
         table: Encoded("".join(copy_line(k) for k in w.deletes),
                        _lines(w.inserts.values()), _lines(w.upserts.values()),
-                       computed(w.computed))
-        for table, w in writes.items() if w.deletes or w.inserts or w.upserts or w.computed
+                       computed(w.computed), computed(w.computed_fresh))
+        for table, w in writes.items()
+        if w.deletes or w.inserts or w.upserts or w.computed or w.computed_fresh
     }
 
 
@@ -174,8 +176,7 @@ class TargetDB:
         c = self.computed[table]
         try:
             with self.conn.cursor() as cur:
-                self._stage_source(cur, c.source)
-                cur.execute(self._computed_insert(table))
+                cur.execute(self._computed_insert(table, self._stage_source(cur, c.source)))
         except psycopg2.Error as exc:
             self.conn.close()
             raise ReplayRefused(
@@ -239,7 +240,8 @@ class TargetDB:
         try:
             self._apply(segments, lsn, source_ts, trust_fresh=True)
         except psycopg2.errors.UniqueViolation:
-            if not any(kind == "writes" and any(e.inserts for e in payload.values())
+            if not any(kind == "writes" and any(e.inserts or e.computed_fresh
+                                                 for e in payload.values())
                        for kind, payload in segments):
                 raise
             # A row the log said was new is already here: only a target written to by
@@ -263,7 +265,7 @@ class TargetDB:
             raise
 
     def write(self, cur, writes: dict[str, Encoded], trust_fresh: bool = True) -> None:
-        staged: dict[str, str] = {}  # SQL f's source table -> the rows its stage holds
+        staged: dict[str, str] = {}  # a SQL f's stage -> the rows it holds
         for table in reversed(self.order):
             if table in writes and writes[table].deletes:
                 self._delete(cur, table, writes[table].deletes)
@@ -276,14 +278,16 @@ class TargetDB:
             for cols, text in encoded.upserts.items():
                 self._upsert(cur, table, cols, text)
             if encoded.computed:
-                self._compute(cur, table, encoded.computed, staged)
+                self._compute(cur, table, encoded.computed, staged, fresh=False)
+            if encoded.computed_fresh:
+                self._compute(cur, table, encoded.computed_fresh, staged, fresh=trust_fresh)
             for cols, text in encoded.inserts.items():
                 if trust_fresh:
                     self.copy_text(cur, table, cols, text)
                 else:
                     self._upsert(cur, table, cols, text)
-        for source in staged:  # empty for the next segment of this transaction
-            cur.execute(f"DELETE FROM {self._stage_source(cur, source)}")
+        for stage in staged:  # empty for the next segment of this transaction
+            cur.execute(f"DELETE FROM {stage}")
 
     def truncate(self, cur, tables: list[str]) -> None:
         cur.execute("TRUNCATE " + ", ".join(quote_table(t) for t in tables))
@@ -333,11 +337,13 @@ class TargetDB:
         ) if updates else "DO NOTHING"
         return f"ON CONFLICT ({', '.join(map(quote_ident, keys))}) {action}"
 
-    def _stage_source(self, cur, source: str) -> str:
+    def _stage_source(self, cur, source: str, fresh: bool = False) -> str:
         """The temp table a SQL f's source rows are copied into: typed like the
         source table, so the expressions see the values they see there. One per
-        source table, for all the green tables its f writes."""
-        name = self._source_stage(source)
+        source table (and one for its fresh rows), for all the green tables its f
+        writes. Numbered by the source's place among them: names that cannot collide."""
+        sources = list(dict.fromkeys(c.source for c in self.computed.values()))
+        name = f"gs_{'new' if fresh else 'src'}_{sources.index(source)}"
         if name not in self._staged:
             c = next(c for c in self.computed.values() if c.source == source)
             cols = ", ".join(f"{quote_ident(n)} {t}" for n, t in c.source_columns)
@@ -345,31 +351,27 @@ class TargetDB:
             self._staged.add(name)
         return name
 
-    def _source_stage(self, source: str) -> str:
-        """Numbered by the source's place among them: names that cannot collide."""
-        sources = list(dict.fromkeys(c.source for c in self.computed.values()))
-        return f"gs_src_{sources.index(source)}"
-
-    def _computed_insert(self, table: str) -> str:
+    def _computed_insert(self, table: str, stage: str, upsert: bool = True) -> str:
         c = self.computed[table]
-        stage = f"{self._source_stage(c.source)} AS {sql_alias(c.source)}"
         return (f"INSERT INTO {quote_table(table)} ({', '.join(map(quote_ident, c.columns))})"
-                f" OVERRIDING SYSTEM VALUE SELECT {', '.join(c.exprs)} FROM {stage}"
-                f" {self._on_conflict(table, c.columns)}")
+                f" OVERRIDING SYSTEM VALUE SELECT {', '.join(c.exprs)} FROM {stage} AS"
+                f" {sql_alias(c.source)}"
+                + (f" {self._on_conflict(table, c.columns)}" if upsert else ""))
 
-    def _compute(self, cur, table: str, text: str, staged: dict[str, str]) -> None:
-        """`table`'s rows, computed from the source rows in `text`. The stage is
-        loaded once for all of a source table's green tables (they get the same
-        rows), so only the first of them copies."""
+    def _compute(self, cur, table: str, text: str, staged: dict[str, str], fresh: bool) -> None:
+        """`table`'s rows, computed from the source rows in `text`; `fresh`: rows the
+        target cannot hold yet, inserted without ON CONFLICT's speculative insertion.
+        A stage is loaded once for all of a source table's green tables (they get
+        the same rows, the same text), so only the first of them copies."""
         c = self.computed[table]
-        stage = self._stage_source(cur, c.source)
-        if staged.get(c.source) is not text:  # the same text object: rows already staged
-            if c.source in staged:
+        stage = self._stage_source(cur, c.source, fresh)
+        if staged.get(stage) is not text:  # the same text object: rows already staged
+            if stage in staged:
                 cur.execute(f"DELETE FROM {stage}")
             self._copy(cur, stage, tuple(n for n, _ in c.source_columns), text)
-            staged[c.source] = text
+            staged[stage] = text
         try:
-            cur.execute(self._computed_insert(table))
+            cur.execute(self._computed_insert(table, stage, upsert=not fresh))
         except (psycopg2.DataError, psycopg2.errors.NotNullViolation,
                 psycopg2.errors.CheckViolation) as exc:
             # The expression failed on some row (a division by zero, a NULL into a NOT

@@ -33,6 +33,7 @@ class Writes:
     # server computes (a SQL f), by source key. The same dict for every green table
     # of one source table: its rows are staged once for all of them (apply.py).
     computed: dict[tuple, SourceRow] = field(default_factory=dict)
+    computed_fresh: dict[tuple, SourceRow] = field(default_factory=dict)  # as `inserts`
 
     def upsert(self, key: tuple, row: Row) -> None:
         self.deletes.discard(key)
@@ -80,7 +81,7 @@ class Forward:
         """finals: each entity's row, a SourceRow for a table that keeps_text.
         fresh: entities the target cannot hold yet (first seen as inserts)."""
         writes = {t: Writes() for t in self.target_tables()}
-        computed: dict[str, dict[tuple, SourceRow]] = {}
+        computed: dict[str, tuple[dict, dict]] = {}  # table -> (its rows, its fresh ones)
         for entity, row in finals.items():
             table, key = entity
             tt = self.transform.tables[table]
@@ -91,11 +92,11 @@ class Forward:
                         writes[target].delete(tt.target_key(target, key))
                 continue
             if tt.sql is not None:  # f runs on the target, over the staged source row
-                rows = computed.get(table)
-                if rows is None:
-                    rows = computed[table] = {}
+                staged = computed.get(table)
+                if staged is None:
+                    staged = computed[table] = ({}, {})
                 assert type(row) is tuple  # keeps_text: the stream did not decode it
-                rows[key] = row
+                staged[new_here][key] = row
                 continue
             assert isinstance(row, dict)
             for target, new in forward_rows(tt, row).items():
@@ -109,9 +110,9 @@ class Forward:
                     writes[target].upsert(tkey, new)
         # An entity is in `finals` once, and green keys map one to one onto blue's
         # (transform.py), so a deleted and a computed row never share a green key.
-        for table, rows in computed.items():
+        for table, (rows, fresh_rows) in computed.items():
             for target in self.transform.tables[table].targets:
-                writes[target].computed = rows
+                writes[target].computed, writes[target].computed_fresh = rows, fresh_rows
         return writes
 
 

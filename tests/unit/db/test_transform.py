@@ -81,13 +81,18 @@ def test_a_sql_f_leaves_the_row_to_the_target_and_never_runs_python():
     t = load(SAMPLE)
     t.tables["accounts"].forward = None  # the reference is for `check` only
     as_sent = tuple(ROW.values())  # the stream keeps a SQL table's rows as the log sent them
-    writes = Forward(t).resolve({("accounts", (7,)): as_sent, ("accounts", (6,)): None},
-                                read=lambda *_: {}, fresh={("accounts", (7,))})
+    changed = as_sent[:1] + ("Changed",) + as_sent[2:]
+    writes = Forward(t).resolve(
+        {("accounts", (7,)): as_sent, ("accounts", (6,)): None, ("accounts", (5,)): changed},
+        read=lambda *_: {}, fresh={("accounts", (7,))})
     for table in ("accounts", "addresses"):
-        assert writes[table].computed == {(7,): as_sent} and writes[table].deletes == {(6,)}
-        assert not writes[table].upserts and not writes[table].inserts
+        w = writes[table]
+        assert w.computed == {(5,): changed} and w.deletes == {(6,)}
+        assert w.computed_fresh == {(7,): as_sent}  # first seen as an insert: no upsert
+        assert not w.upserts and not w.inserts
     # One set of rows for all of the source's green tables: encoded and staged once.
     assert writes["accounts"].computed is writes["addresses"].computed
+    assert writes["accounts"].computed_fresh is writes["addresses"].computed_fresh
 
 
 def test_a_sql_f_is_declared_for_exactly_its_targets_and_never_writes_a_key():
