@@ -2,7 +2,9 @@
 
 Measurements, all on this machine in this run, printed as ratios against the
 native baseline measured alongside (see docs/PERFORMANCE.md for results). Each runs
-with the sample app's f in SQL (its own) and in Python (its reference), `--f`:
+with the sample app's f in SQL (its own) and in Python (its reference), `--f`;
+`--f mirror` adds the like-for-like figure: f in SQL into a green table of blue's
+own shape, one green row per blue row as native writes (bench/mirror_transform.py):
 
   (a) backlog: N mixed changes (pgbench: insert, update, delete in small transactions)
       waiting in the slot; time to apply them through the sample v1->v2 transform,
@@ -27,7 +29,7 @@ runs; printed per run and as the median of the runs.
 Run as root (the clusters run as the postgres user), from the repository root:
 
     .venv/bin/python bench/replay.py [--rows 1000000] [--changes 200000] [--rate 2000]
-                                     [--parts b,d,a,c,e] [--runs 3] [--f sql,python]
+                                     [--parts b,d,a,c,e] [--runs 3] [--f sql,python,mirror]
                                      [--pgbench-txns 48000]
 """
 
@@ -56,7 +58,10 @@ APP = ROOT / "examples" / "sample-app"
 PGBENCH = ROOT / "examples" / "pgbench"
 # f in SQL (the examples' own) or in Python (their references), by --f.
 TRANSFORMS = {"sql": APP / "transform.py",
-              "python": ROOT / "tests" / "data" / "sample_app_python.py"}
+              "python": ROOT / "tests" / "data" / "sample_app_python.py",
+              "mirror": ROOT / "bench" / "mirror_transform.py"}
+# The green table each transform writes blue's accounts to (the backlog's end marker).
+GREEN_ACCOUNTS = {"sql": "accounts", "python": "accounts", "mirror": "mirror.accounts"}
 PGBENCH_TRANSFORMS = {"sql": PGBENCH / "transform.py",
                       "python": ROOT / "tests" / "data" / "pgbench_python.py"}
 PGBENCH_TABLES = ("pgbench_branches", "pgbench_tellers", "pgbench_accounts", "pgbench_history")
@@ -127,8 +132,7 @@ def snapshot_bench(blue, green, native, transform: Path) -> tuple[float, float]:
     return ours, theirs
 
 
-def backlog_bench(blue, green, native, changes: int, transform: Path
-                  ) -> tuple[float, float, int]:
+def backlog_bench(blue, green, native, changes: int, f: str) -> tuple[float, float, int]:
     native.sql("ALTER SUBSCRIPTION native_sub DISABLE")
     maxid = blue.sql("SELECT max(id) FROM accounts")[0][0]
     txns = max(1, changes // 3 // 2)
@@ -137,12 +141,13 @@ def backlog_bench(blue, green, native, changes: int, transform: Path
     end = insert_lsn(blue)
     made = blue.sql("SELECT count(*) FROM accounts WHERE email = 'b'")[0][0]
 
-    replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_bench")
+    replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORMS[f]), "gs_bench")
     start = time.monotonic()
     stats = replay.stream_changes(threading.Event(), until_lsn=end)
     ours = time.monotonic() - start
     replay.close()
-    assert green.sql("SELECT count(*) FROM accounts WHERE email = 'marker'")[0][0] == 1
+    assert green.sql(f"SELECT count(*) FROM {GREEN_ACCOUNTS[f]} WHERE email = 'marker'"
+                     )[0][0] == 1
 
     start = time.monotonic()
     native.sql("ALTER SUBSCRIPTION native_sub ENABLE")
@@ -262,7 +267,7 @@ def one_run(blue, green, native, a: argparse.Namespace, parts: list[str], f: str
               f" ratio {checked.seconds / snapshot:.2f}x (goal <= 1.0x)", flush=True)
         figures["(d) verify / snapshot"] = checked.seconds / snapshot
     if "a" in parts or "c" in parts:
-        ours, theirs, n = backlog_bench(blue, green, native, a.changes, transform)
+        ours, theirs, n = backlog_bench(blue, green, native, a.changes, f)
         print(f"(a) backlog {n} changes: greenswap {ours:.2f}s ({n / ours:,.0f}/s), native"
               f" {theirs:.2f}s ({n / theirs:,.0f}/s); ratio {theirs / ours:.2f}x"
               " (goal >= 1.5x)", flush=True)
@@ -347,6 +352,9 @@ def start_clusters(prefix: str, app: Path) -> tuple[Cluster, Cluster, Cluster]:
     blue.sql((app / "schema_v1.sql").read_text())
     native.sql((app / "schema_v1.sql").read_text())
     green.sql((app / "schema_v2.sql").read_text())
+    if app == APP:  # --f mirror's target: blue's shape, as native's
+        green.sql("CREATE SCHEMA mirror; SET search_path TO mirror; "
+                  + (app / "schema_v1.sql").read_text())
     return blue, green, native
 
 
@@ -360,9 +368,13 @@ def main() -> None:
     parser.add_argument("--parts", default="b,d,a,c,e",
                         help="which measurements, in this order (a and c need b first)")
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--f", default="sql,python", help="f in sql, python, or both")
+    parser.add_argument("--f", default="sql,python,mirror",
+                        help="f in sql, python, mirror (SQL, blue's shape; not for e)")
     a = parser.parse_args()
     parts, kinds = a.parts.split(","), a.f.split(",")
+    if set(kinds) - set(TRANSFORMS):
+        parser.error(f"--f: {', '.join(sorted(set(kinds) - set(TRANSFORMS)))} is not one of"
+                     f" {', '.join(TRANSFORMS)}")
     runs: dict[str, list[float]] = {}
     clusters: list[Cluster] = []
     try:
@@ -384,7 +396,7 @@ def main() -> None:
             pgbench_seed(blue, 1)
             blue.sql("CREATE PUBLICATION native_pub FOR TABLE " + ", ".join(PGBENCH_TABLES))
             for run in range(1, a.runs + 1):
-                for i, f in enumerate(kinds):
+                for i, f in enumerate(k for k in kinds if k in PGBENCH_TRANSFORMS):
                     if run > 1 or i:
                         pgbench_reset(blue, green, native)
                     ours, theirs, n = pgbench_bench(blue, green, native, a.pgbench_txns,
