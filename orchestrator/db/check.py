@@ -8,7 +8,8 @@ it touches any data.
 3. Purity: f and g give equal answers when called twice, and leave their input
    unchanged.
 4. A SQL f is run by blue on each of those rows (in the session settings replay
-   pins, connect.py), and must equal its Python reference, if it has one.
+   pins, connect.py), and must equal its Python reference, if it has one. A SQL g
+   is run by green on f's output for each (and so proves 2 and 3 in SQL).
 
 The first failure is reported with its table, key and property; nothing is written
 anywhere.
@@ -66,13 +67,14 @@ def check(transform: Transform, blue_dsn: str, green_dsn: str, samples: int = 20
         for tt in transform.tables.values():
             info, greens = _schema(blue, green, tt)
             columns = {g: set(i.columns) for g, i in greens.items()}
-            sql_f = None if tt.sql is None else _SqlForward(blue, tt, info, greens)
+            sql = _Sql(None if tt.sql is None else _SqlForward(blue, tt, info, greens),
+                       None if tt.inverse_sql is None else _SqlInverse(green, tt, info, greens))
             report = TableReport(tt.source)
             sampled = _sample(blue, info, samples)
             for row in sampled:
-                _prove(tt, row, columns, sql_f)
+                _prove(tt, row, columns, sql)
                 report.sampled += 1
-            report.generated = _generated(tt, info, columns, examples, report, sampled, sql_f,
+            report.generated = _generated(tt, info, columns, examples, report, sampled, sql,
                                           _AsStored(blue, info))
             if report.sampled + report.generated == 0:
                 raise TransformError(
@@ -170,10 +172,55 @@ def _same(a, b) -> bool:
     return a == b
 
 
-def _prove(tt: TableTransform, row: Row, columns: dict[str, set[str]],
-           sql_f: _SqlForward | None = None) -> None:
+class _SqlInverse:
+    """A SQL g, run by green on f's output for one row (each green table's row as a
+    typed VALUES under its bare name, NULLs where f gave it none): blue's row,
+    decoded as replay decodes rows. Each call in a transaction of its own."""
+
+    def __init__(self, conn, tt: TableTransform, info: TableInfo,
+                 greens: dict[str, TableInfo]) -> None:
+        self.conn, self.tt, self.greens = conn, tt, greens
+        self.columns, exprs = tt.inverse_select(info.columns, info.builtin_types())
+        self.decoders = [decoder(info.type_oids[info.columns.index(c)]) for c in self.columns]
+        self.select = f"SELECT {', '.join(exprs)} FROM "
+
+    def __call__(self, out: dict[str, Row | None], key: tuple) -> Row | None:
+        if all(row is None for row in out.values()):
+            return None
+        buf = io.StringIO()
+        try:
+            with self.conn.cursor() as cur:
+                rows = []
+                for g, info in self.greens.items():
+                    row = out.get(g) or {}
+                    values = typed_values(cur, info, info.columns,
+                                          [tuple(row.get(c) for c in info.columns)])
+                    rows.append(f"({values}) AS {sql_alias(g)}"
+                                f"({', '.join(map(quote_ident, info.columns))})")
+                # The user's SQL is not given to mogrify: a % in it is an operator.
+                cur.copy_expert(f"COPY ({self.select}{', '.join(rows)}) TO STDOUT", buf)
+            self.conn.commit()
+        except psycopg2.Error as exc:
+            self.conn.rollback()
+            raise TransformError(f"transform check: SQL g for {self.tt.source} fails on green "
+                                 f"for key {key}: {first_line(exc)}") from None
+        fields = parse_copy_line(buf.getvalue().rstrip("\n"))
+        return {**dict(zip(self.tt.key, key, strict=True)),
+                **{c: None if v is None else dec(v)
+                   for c, dec, v in zip(self.columns, self.decoders, fields, strict=True)}}
+
+
+@dataclass(frozen=True)
+class _Sql:
+    """The table's f and g where they are SQL (None where they are Python)."""
+
+    f: _SqlForward | None
+    g: _SqlInverse | None
+
+
+def _prove(tt: TableTransform, row: Row, columns: dict[str, set[str]], sql: _Sql) -> None:
     key = tuple(row.get(c) for c in tt.key)
-    out = _python_f(tt, row, key) if sql_f is None else _sql_f(tt, row, key, sql_f)
+    out = _python_f(tt, row, key) if sql.f is None else _sql_f(tt, row, key, sql.f)
     for g, new in out.items():
         if new is None:
             continue
@@ -184,12 +231,18 @@ def _prove(tt: TableTransform, row: Row, columns: dict[str, set[str]],
         if tt.target_key(g, key) != tuple(new.get(c) for c in tt.targets[g]):
             raise TransformError(f"transform check: f for {tt.source} gives {g} a key that "
                                  f"is not the mapped key of {key}")
-    if tt.backward is None:
+    if not tt.has_inverse:
         raise TransformError(f"transform check: {tt.source} has no inverse g")
-    back = inverse_row(tt, copy.deepcopy(out), key)
-    if not _same(back, inverse_row(tt, copy.deepcopy(out), key)):
-        raise TransformError(f"transform check: g for {tt.source} gave two answers for key "
-                             f"{key}; g must be deterministic")
+    if sql.g is not None:
+        back = sql.g(out, key)
+        if not _same(back, sql.g(out, key)):
+            raise TransformError(f"transform check: SQL g for {tt.source} gave two answers "
+                                 f"for key {key}; use no volatile functions (now(), random())")
+    else:
+        back = inverse_row(tt, copy.deepcopy(out), key)
+        if not _same(back, inverse_row(tt, copy.deepcopy(out), key)):
+            raise TransformError(f"transform check: g for {tt.source} gave two answers for "
+                                 f"key {key}; g must be deterministic")
     if not _same(back, row):
         diff = sorted(c for c in set(row) | set(back or {})
                       if not _same((back or {}).get(c), row.get(c)))
@@ -351,7 +404,7 @@ def _row_strategies(info: TableInfo, report: TableReport, sampled: list[Row]
 
 
 def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
-               sampled: list[Row], sql_f: _SqlForward | None, as_stored: _AsStored) -> int:
+               sampled: list[Row], sql: _Sql, as_stored: _AsStored) -> int:
     """Rows generated from the column types. A column of a type it cannot generate
     takes the values seen in the sampled rows (or NULL, where allowed): skipped per
     column, not per table."""
@@ -368,7 +421,7 @@ def _generated(tt, info: TableInfo, columns, examples: int, report: TableReport,
         if stored is None:
             reject()  # Hypothesis draws another
         count[0] += 1
-        _prove(tt, stored, columns, sql_f)
+        _prove(tt, stored, columns, sql)
 
     # Hypothesis keeps caches in ./.hypothesis: a check writes nothing where it is run.
     with tempfile.TemporaryDirectory(prefix="greenswap-check-") as scratch:

@@ -11,17 +11,29 @@ A target row is keyed by the entity's key, so deletes and key changes are exact.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
+from orchestrator.db.inverse import InverseQuery
 from orchestrator.db.transform import Row, TableTransform, Transform
 from orchestrator.errors import ReplayError, RowRejected, TransformError
 
 Entity = tuple[str, tuple]  # (blue table, blue key)
 SourceRow = tuple  # a source row's values, its table's columns in order
-# Reads current rows: (table, keys) -> {key: row}
-Reader = Callable[[str, list[tuple]], dict[tuple, Row]]
+T = TypeVar("T")
+
+
+class Reader(Protocol):
+    """The source's current rows, as of a snapshot that sees every change decoded."""
+
+    def __call__(self, table: str, keys: list[tuple]) -> dict[tuple, Row]:
+        """(table, keys) -> {key: row}"""
+
+    def run(self, query: Callable[[Any], T]) -> T:
+        """`query(connection)`, run in that snapshot."""
 
 
 @dataclass
@@ -124,10 +136,12 @@ class Reverse:
     def __init__(self, transform: Transform) -> None:
         self.transform = transform
         for tt in transform.tables.values():
-            if tt.backward is None:
+            if not tt.has_inverse:
                 raise TransformError(
                     f"transform for {tt.source}: no inverse g; reverse replay needs one"
                 )
+        # g in SQL, by blue table: set once green's and blue's columns are known.
+        self.inverses: dict[str, InverseQuery] = {}
 
     def source_tables(self) -> list[str]:
         return self.transform.target_tables()
@@ -174,6 +188,14 @@ class Reverse:
         writes = {t: Writes() for t in self.target_tables()}
         for table, keys in by_table.items():
             tt = self.transform.tables[table]
+            if tt.inverse_sql is not None:  # green's server computes blue's rows
+                found = read.run(functools.partial(self.inverses[table].rows, keys=keys))
+                for key in keys:
+                    if key in found:
+                        writes[table].upsert(key, found[key])
+                    else:
+                        writes[table].delete(key)
+                continue
             current = {g: read(g, [tt.target_key(g, k) for k in keys]) for g in tt.targets}
             for key in keys:
                 rows = {g: current[g].get(tt.target_key(g, key)) for g in tt.targets}

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.db.apply import TargetDB, computed_targets
+from orchestrator.db.inverse import inverse_queries
 from orchestrator.db.mapping import Forward, Reverse
 from orchestrator.db.sequences import follows, sequences, sync_sequences
 from orchestrator.db.snapshot import SnapshotResult, anchor, take_snapshot
@@ -49,13 +50,19 @@ class Replay:
         )
         self.target = TargetDB(self.target_dsn, self.stream, targets,
                                {t: self.mapping.target_key(t) for t in targets})
-        if self.direction == "forward":  # a SQL f runs on the target (g is Python)
-            try:
+        try:
+            if isinstance(self.mapping, Forward):  # a SQL f runs on the target
                 self.target.compute(computed_targets(self.transform, self.source.infos,
                                                      self.target.infos))
-            except BaseException:
-                self.source.close()  # the target closed itself in refusing
-                raise
+            else:  # a SQL g on the source, green, in the stream's snapshot
+                self.mapping.inverses = inverse_queries(
+                    list(self.transform.tables.values()), self.source.infos, self.target.infos)
+                for query in self.mapping.inverses.values():
+                    query.try_on(self.source.conn)
+        except BaseException:
+            self.source.close()
+            self.target.close()  # (a target that refused closed itself already)
+            raise
 
     def start(self, progress: Callable[[str, int], None] = lambda _t, _n: None
               ) -> SnapshotResult | str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import time
 from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from orchestrator.db.catalog import (
     TableInfo,
@@ -26,6 +27,8 @@ from orchestrator.db.transform import Row
 from orchestrator.db.values import parse_copy_line
 from orchestrator.db.visibility import Snapshot
 from orchestrator.errors import ReplayError, ReplayRefused
+
+T = TypeVar("T")
 
 DROP_DEADLINE_S = 10.0
 KEY_CHUNK = 1000
@@ -149,6 +152,12 @@ class Seeing:
         if not self.open and keys:
             self._begin()
         return self.source.read(table, keys)
+
+    def run(self, query: Callable[[Any], T]) -> T:
+        """`query(connection)` in this snapshot (a SQL g reading green's rows)."""
+        if not self.open:
+            self._begin()
+        return query(self.source.conn)
 
     def _begin(self) -> None:
         deadline = time.monotonic() + self.deadline_s

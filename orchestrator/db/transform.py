@@ -33,11 +33,21 @@ table with one INSERT ... SELECT per batch:
                           f={"items": {"price_cents": "(price * 100)::bigint",
                                        "title": "name"}})
 
-    @items.inverse                          # g stays Python
+    @items.inverse                          # g in Python, or in SQL (below)
     def items_back(rows): ...
 
     @items.reference                        # optional: `transform check` proves the
     def items_f(row): ...                   # SQL equal to this Python f
+
+g can be SQL as well: per blue column (the key aside), an expression over the
+key's green rows, each green table by its bare name, NULL columns where it has no
+row. The blue row exists while any green table has the key's row:
+
+    items = transform.sql(..., f={...},
+                          g={"price": "items.price_cents / 100.0", "name": "items.title"})
+
+Reverse replay then has green's server compute blue's changed rows, and verify and
+`transform check` run the same SQL.
 
 Each expression reads blue's columns by name (or as `items.price`); green's key
 columns come from `targets` and are not written in `f`. The expressions run on
@@ -57,12 +67,12 @@ from __future__ import annotations
 import importlib.util
 import operator
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.db.catalog import quote_ident
+from orchestrator.db.catalog import quote_ident, split_name
 from orchestrator.errors import TransformError
 
 Row = dict[str, Any]
@@ -81,6 +91,8 @@ class TableTransform:
     forward: Forward | None
     backward: Inverse | None = None
     sql: dict[str, SqlColumns] | None = None  # green table -> its non-key columns
+    # g in SQL: blue column (the key aside) -> expression over the key's green rows
+    inverse_sql: SqlColumns | None = None
 
     def __post_init__(self) -> None:
         self._target_set = set(self.targets)
@@ -94,8 +106,40 @@ class TableTransform:
         self._pick_key = (lambda row: (pick(row),)) if len(self.key) == 1 else pick
 
     def inverse(self, fn: Inverse) -> Inverse:
+        if self.inverse_sql is not None:
+            raise TransformError(f"transform for {self.source}: g is declared in SQL (g=); "
+                                 "give it in Python or in SQL, not both")
         self.backward = fn
         return fn
+
+    @property
+    def has_inverse(self) -> bool:
+        return self.backward is not None or self.inverse_sql is not None
+
+    def inverse_select(self, blue: Sequence[str], types: Mapping[str, str]
+                       ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """g as SQL: blue's columns but the key, in `blue`'s order, and the expression
+        of each over the key's green rows, cast to its blue type where `types` gives
+        one (blue's built-in types), else to text, which blue reads as its own type
+        (an enum or a domain green may not have). Raises if g misses a column."""
+        assert self.inverse_sql is not None
+        columns = tuple(c for c in blue if c not in self.key)
+        missing = [c for c in columns if c not in self.inverse_sql]
+        extra = sorted(set(self.inverse_sql) - set(columns))
+        if missing or extra:
+            raise TransformError(
+                f"transform for {self.source}: g= must give every column of blue's "
+                f"{self.source} but its key: "
+                + "; ".join(([f"{', '.join(missing)} missing"] if missing else [])
+                            + ([f"{', '.join(extra)} not on blue"] if extra else [])))
+        return columns, tuple(
+            f"CAST(({self.inverse_sql[c]}) AS {types[c]})" if c in types
+            else f"(({self.inverse_sql[c]}))::text" for c in columns)
+
+    def green_order(self, green_table: str) -> tuple[str, ...]:
+        """`green_table`'s key columns in the order of blue's key columns."""
+        by_blue = {blue: green for green, blue in self.targets[green_table].items()}
+        return tuple(by_blue[c] for c in self.key)
 
     def reference(self, fn: Forward) -> Forward:
         """A Python f that a SQL table's f must equal (checked, never replayed)."""
@@ -205,23 +249,30 @@ class Transform:
         return register
 
     def sql(self, source: str, key: list[str] | tuple[str, ...],
-            targets: dict[str, dict[str, str]], f: dict[str, SqlColumns]) -> TableTransform:
+            targets: dict[str, dict[str, str]], f: dict[str, SqlColumns],
+            g: SqlColumns | None = None) -> TableTransform:
         """Declare a table whose f is SQL: per green table, {column: expression over
-        blue's columns}, for every column but the key (which `targets` maps)."""
+        blue's columns}, for every column but the key (which `targets` maps). And
+        optionally g: {blue column: expression over the key's green rows}, every
+        blue column but the key."""
         if not isinstance(f, dict) or set(f) != set(targets):
             raise TransformError(f"transform for {source}: f= must give the columns of "
                                  f"exactly the tables in targets= ({', '.join(targets)})")
         for table, columns in f.items():
-            for column, expr in columns.items():
-                if column in targets[table]:
-                    raise TransformError(
-                        f"transform for {source}: f= for {table} writes its key column "
-                        f"{column}; key columns come from targets=, leave it out")
-                if not isinstance(expr, str) or not expr.strip():
-                    raise TransformError(f"transform for {source}: f= for {table}.{column} is"
-                                         " not a SQL expression (a non-empty string)")
+            _check_exprs(source, "f", table, columns, targets[table])
+        if g is not None:
+            if not isinstance(g, dict):
+                raise TransformError(f"transform for {source}: g= must be a dict of blue "
+                                     "column -> SQL expression")
+            _check_exprs(source, "g", source, g, key)
+            names = [split_name(t)[1] for t in targets]
+            if len(set(names)) < len(names):
+                raise TransformError(f"transform for {source}: g= reads green's tables by "
+                                     "their bare names, and two of them share one; use a "
+                                     "Python g")
         tt = TableTransform(source, tuple(key), dict(targets), None,
-                            sql={t: dict(c) for t, c in f.items()})
+                            sql={t: dict(c) for t, c in f.items()},
+                            inverse_sql=None if g is None else dict(g))
         return self._add(tt)
 
     def _add(self, tt: TableTransform) -> TableTransform:
@@ -252,6 +303,18 @@ class Transform:
             if target in tt.targets:
                 return tt
         raise TransformError(f"transform: no blue table writes to {target}")
+
+
+def _check_exprs(source: str, which: str, table: str, columns: SqlColumns,
+                 key: Collection[str]) -> None:
+    for column, expr in columns.items():
+        if column in key:
+            raise TransformError(
+                f"transform for {source}: {which}= for {table} writes its key column "
+                f"{column}; key columns come from targets=, leave it out")
+        if not isinstance(expr, str) or not expr.strip():
+            raise TransformError(f"transform for {source}: {which}= for {table}.{column} is"
+                                 " not a SQL expression (a non-empty string)")
 
 
 def identity(tables: dict[str, list[str]]) -> Transform:

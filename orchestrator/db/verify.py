@@ -69,6 +69,7 @@ from orchestrator.db.catalog import (
     typed_values,
 )
 from orchestrator.db.connect import connect
+from orchestrator.db.inverse import inverse_queries
 from orchestrator.db.mapping import forward_rows, inverse_row
 from orchestrator.db.mismatch import (
     CAUSE_OUTSIDE,
@@ -78,7 +79,14 @@ from orchestrator.db.mismatch import (
     Mismatch,
     VerifyResult,
 )
-from orchestrator.db.pipeline import QUEUE_DEPTH, Convert, Pipeline, forward_source, sql_from
+from orchestrator.db.pipeline import (
+    QUEUE_DEPTH,
+    Convert,
+    Pipeline,
+    forward_source,
+    split_chunk,
+    sql_from,
+)
 from orchestrator.db.point import Point, point_in_log
 from orchestrator.db.replayer import Replay
 from orchestrator.db.stream import DEFAULT_MAX_SLOT_WAL
@@ -281,7 +289,7 @@ def _explain_forward(m: Mismatch, transform: Transform, blue: _Side, green: _Sid
                      copy: _Copy | None) -> Mismatch:
     tt = transform.owner_of(m.table)
     row, blue_xmin = blue.look_up(tt.source, tt.key, m.key)
-    actual, green_xmin = green.look_up(m.table, _blue_order(tt, m.table), m.key)
+    actual, green_xmin = green.look_up(m.table, tt.green_order(m.table), m.key)
     # f twice on the same row: two outputs prove it is not pure.
     expected = _expected(tt, row, m, blue, green) if row is not None else None
     again = _expected(tt, row, m, blue, green) if row is not None else None
@@ -304,13 +312,27 @@ def _expected(tt: TableTransform, row: dict, m: Mismatch, blue: _Side, green: _S
 def _explain_reverse(m: Mismatch, transform: Transform, blue: _Side, green: _Side,
                      _copy: _Copy | None) -> Mismatch:
     tt = transform.tables[m.table]
-    rows = {g: green.look_up(g, _blue_order(tt, g), m.key)[0] for g in tt.targets}
+    rows = {g: green.look_up(g, tt.green_order(g), m.key)[0] for g in tt.targets}
     present = any(r is not None for r in rows.values())
-    expected = inverse_row(tt, rows, m.key) if present else None
-    again = inverse_row(tt, rows, m.key) if present else None  # pure: the same again
+    if tt.inverse_sql is not None:
+        expected, again = _inverse_sql(tt, m.key, blue, green), _inverse_sql(tt, m.key, blue, green)
+    else:
+        expected = inverse_row(tt, rows, m.key) if present else None
+        again = inverse_row(tt, rows, m.key) if present else None  # pure: the same again
     actual, _ = blue.look_up(tt.source, tt.key, m.key)
     return Mismatch(m.table, m.key, m.kind, _differing(expected, actual), rows, expected,
                     actual, CAUSE_TRANSFORM if expected != again else "")
+
+
+def _inverse_sql(tt: TableTransform, key: tuple, blue: _Side, green: _Side) -> dict | None:
+    """A SQL g run by green on the key's rows, decoded as blue's row is."""
+    info = blue.info(tt.source)
+    query = inverse_queries([tt], {g: green.info(g) for g in tt.targets}, {tt.source: info})
+    row = query[tt.source].rows(green.conn, [key]).get(key)
+    if row is None:
+        return None
+    decoders = dict(zip(info.columns, info.decoders(), strict=True))
+    return {c: decoders[c](v) if isinstance(v, str) else v for c, v in row.items()}
 
 
 def _differing(expected: dict | None, actual: dict | None) -> tuple[str, ...]:
@@ -340,7 +362,7 @@ def _forward(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
         at = list(range(len(tt.key)))
         alias = sql_alias(tt.source)
         key_exprs = [f"{alias}.{quote_ident(c)}" for c in tt.key]
-    return _Plan(query, convert, [(g, _blue_order(tt, g)) for g in tt.targets],
+    return _Plan(query, convert, [(g, tt.green_order(g)) for g in tt.targets],
                  key_exprs, _types(info, tt.key), lambda fields: tuple(fields[i] for i in at))
 
 
@@ -350,10 +372,14 @@ def _reverse(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
     tables = list(tt.targets)
     infos = [green.info(g) for g in tables]
     first = infos[0]
-    first_order = _blue_order(tt, tables[0])
+    first_order = tt.green_order(tables[0])
+    blue_info = blue.info(tt.source)
+    # A SQL g reads each table under its bare name; Python's rows are read by position.
+    aliases = ([sql_alias(t) for t in tables] if tt.inverse_sql is not None
+               else [f"t{a}" for a in range(len(tables))])
 
     def key_of(alias: int, i: int) -> str:
-        column = f"t{alias}.{quote_ident(_blue_order(tt, tables[alias])[i])}"
+        column = f"{aliases[alias]}.{quote_ident(tt.green_order(tables[alias])[i])}"
         # Green tables may type the same key differently (int here, bigint there).
         return column if alias == 0 else f"{column}::{first.type_of(first_order[i])}"
 
@@ -361,24 +387,32 @@ def _reverse(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
         parts = [key_of(a, i) for a in range(upto)]
         return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
-    selects, source = [], f"{quote_table(tables[0])} t0"
-    for a, info in enumerate(infos):
-        selects += [f"t{a}.{quote_ident(c)}" for c in info.columns]
-        if a:
-            on = " AND ".join(f"{joined_key(a, i)} = {key_of(a, i)}" for i in range(len(tt.key)))
-            source += f" FULL JOIN {quote_table(tables[a])} t{a} ON {on}"
+    source = f"{quote_table(tables[0])} {aliases[0]}"
+    for a in range(1, len(tables)):
+        on = " AND ".join(f"{joined_key(a, i)} = {key_of(a, i)}" for i in range(len(tt.key)))
+        source += f" FULL JOIN {quote_table(tables[a])} {aliases[a]} ON {on}"
+    key_exprs = [joined_key(len(infos), i) for i in range(len(tt.key))]
+    if tt.inverse_sql is not None:  # green's server computes blue's rows: no Python per row
+        columns, exprs = tt.inverse_select(blue_info.columns, blue_info.builtin_types())
+        types = blue_info.builtin_types()
+        keys = [f"CAST({e} AS {types[c]})" if c in types else f"({e})::text"
+                for e, c in zip(key_exprs, tt.key, strict=True)]
+        return _Plan(f"SELECT {', '.join(keys + list(exprs))} FROM {source}",
+                     split_chunk([(tt.source, tt.key + columns)]), [(tt.source, tt.key)],
+                     key_exprs, _types(first, first_order),
+                     lambda fields: tuple(fields[:len(tt.key)]))
+    selects = [f"{aliases[a]}.{quote_ident(c)}" for a, info in enumerate(infos)
+               for c in info.columns]
     query = f"SELECT {', '.join(selects)} FROM {source}"
-    blue.info(tt.source)
     # A line's key: each part from the first table that has a row (as coalesce does).
     starts = [sum(len(i.columns) for i in infos[:a]) for a in range(len(infos))]
-    at = [[starts[a] + info.columns.index(_blue_order(tt, tables[a])[i])
+    at = [[starts[a] + info.columns.index(tt.green_order(tables[a])[i])
            for a, info in enumerate(infos)] for i in range(len(tt.key))]
 
     def line_key(fields: list) -> tuple:
         return tuple(next(fields[j] for j in part if fields[j] is not None) for part in at)
     return _Plan(query, _inverse_chunk(tt, tables, infos), [(tt.source, tt.key)],
-                 [joined_key(len(infos), i) for i in range(len(tt.key))],
-                 _types(first, first_order), line_key)
+                 key_exprs, _types(first, first_order), line_key)
 
 
 def _types(info: TableInfo, columns: tuple[str, ...]) -> tuple[str, ...]:
@@ -388,7 +422,7 @@ def _types(info: TableInfo, columns: tuple[str, ...]) -> tuple[str, ...]:
 def _inverse_chunk(tt: TableTransform, tables: list[str], infos: list[TableInfo]) -> Convert:
     spans, start = [], 0
     for table, info in zip(tables, infos, strict=True):
-        order = _blue_order(tt, table)
+        order = tt.green_order(table)
         spans.append((table, info, start, start + len(info.columns),
                        start + info.columns.index(order[0]), order))
         start += len(info.columns)
@@ -413,10 +447,6 @@ def _inverse_chunk(tt: TableTransform, tables: list[str], infos: list[TableInfo]
     return convert
 
 
-def _blue_order(tt: TableTransform, green_table: str) -> tuple[str, ...]:
-    """Green's key columns in the order of blue's key columns."""
-    by_blue = {blue: green for green, blue in tt.targets[green_table].items()}
-    return tuple(by_blue[c] for c in tt.key)
 
 
 class _Side:

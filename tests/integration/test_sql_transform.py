@@ -1,12 +1,14 @@
 """An f in SQL where it fails: on blue during the snapshot, on green at the
 replayer's start, and on one row while streaming. Each stops replay in one line
 with nothing half-written, and the snapshot's pipe reports progress from the
-server's own view."""
+server's own view. A g in SQL: reverse replay and verify through green's server."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg2
@@ -14,6 +16,7 @@ import pytest
 
 from orchestrator.db import pipeline, snapshot
 from orchestrator.db.connect import connect
+from orchestrator.db.pgoutput import lsn_int
 from orchestrator.db.replayer import Replay
 from orchestrator.db.transform import load
 from orchestrator.db.verify import verify
@@ -189,3 +192,47 @@ def test_built_in_types_cross_the_pipe_in_binary_and_verify_equal(clusters, tmp_
     # A real, cast to double precision, keeps the float4's exact value on both paths.
     assert green.sql("SELECT n, r FROM builtins WHERE id = md5('1')::uuid") == [
         (1125, blue.sql("SELECT r::float8 FROM builtins WHERE id = md5('1')::uuid")[0][0])]
+
+
+def test_a_sql_g_replays_green_to_blue_and_verify_runs_it(clusters):
+    """The sample app's g is SQL: green's server computes blue's rows, in the stream's
+    snapshot. An account without an address row, an update and a delete; then blue
+    is changed behind replay's back and verify names the column, with g's answer."""
+    blue, green = clusters
+    reverse = Replay(green.dsn(), blue.dsn(), load(APP / "transform.py"), "gs_rev", "reverse")
+    try:
+        assert reverse.start() is not None  # anchored at green's current point
+        green.sql("INSERT INTO accounts (id, first_name, last_name, email, balance_cents) VALUES"
+                  " (1, 'Ada', 'Lovelace', 'a', 150), (2, 'Cher', NULL, 'c', 7),"
+                  " (3, 'Gone', 'Soon', 'g', 0);"
+                  " INSERT INTO addresses VALUES (1, 'St', 'London'), (3, 'X', 'Y')")
+        green.sql("UPDATE accounts SET balance_cents = 1999 WHERE id = 2;"
+                  " DELETE FROM addresses WHERE account_id = 3; DELETE FROM accounts WHERE id = 3")
+        end = green.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0]
+        reverse.stream_changes(threading.Event(), until_lsn=lsn_int(end))
+    finally:
+        reverse.drop()
+        reverse.close()
+    assert blue.sql("SELECT id, full_name, email, balance::text, street, city FROM accounts"
+                    " ORDER BY id") == [(1, "Ada Lovelace", "a", "1.50", "St", "London"),
+                                        (2, "Cher", "c", "19.99", "", "")]
+    assert verify(blue.dsn(), green.dsn(), load(APP / "transform.py"), "reverse").ok
+    blue.sql("UPDATE accounts SET full_name = 'Cher Other' WHERE id = 2")
+    result = verify(blue.dsn(), green.dsn(), load(APP / "transform.py"), "reverse")
+    assert not result.ok and len(result.mismatches) == 1
+    m = result.mismatches[0]
+    assert (m.table, m.kind, m.columns) == ("accounts", "differs", ("full_name",))
+    assert m.expected is not None and m.expected["full_name"] == "Cher"
+    assert m.expected["balance"] == Decimal("19.99")  # decoded as blue's row is
+
+
+def test_a_sql_g_green_cannot_run_is_refused_before_the_first_change(clusters, tmp_path):
+    blue, green = clusters
+    source = (APP / "transform.py").read_text()
+    path = tmp_path / "transform.py"
+    path.write_text(source.replace('"accounts.email"', '"accounts.mail"'))
+    with pytest.raises(ReplayRefused) as refused:
+        Replay(green.dsn(), blue.dsn(), load(path), "gs_rev", "reverse")
+    line = refused.value.one_line()
+    assert "SQL g of accounts cannot run on green" in line and "accounts.mail" in line
+    assert "\n" not in line

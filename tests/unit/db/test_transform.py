@@ -27,7 +27,7 @@ v1_rows = st.fixed_dictionaries({
 
 @given(v1_rows)
 def test_sample_transform_round_trips(row):
-    tt = load(SAMPLE).tables["accounts"]
+    tt = load(SAMPLE_PYTHON).tables["accounts"]
     out = tt.apply(row)
     assert out["accounts"]["id"] == out["addresses"]["account_id"] == row["id"]
     back = tt.backward(out)
@@ -116,7 +116,7 @@ def test_a_sql_f_is_declared_for_exactly_its_targets_and_never_writes_a_key():
 
 
 def test_reverse_rebuilds_the_blue_row_from_current_green_rows():
-    t = load(SAMPLE)  # g is Python, whatever f is
+    t = load(SAMPLE_PYTHON)  # g in Python (the sample app's own is SQL)
     green = {
         "accounts": {(7,): {"id": 7, "first_name": "A", "last_name": None, "email": "e",
                             "balance_cents": 150, "created_at": "x"}},
@@ -136,3 +136,25 @@ def test_identity_copies_both_ways():
     tt = t.tables["items"]
     assert tt.apply({"id": 1, "v": "x"}) == {"items": {"id": 1, "v": "x"}}
     assert tt.backward({"items": {"id": 1, "v": "x"}}) == {"id": 1, "v": "x"}
+
+
+def test_a_sql_g_is_declared_over_green_tables_by_bare_name_and_never_writes_the_key():
+    t = Transform()
+    with pytest.raises(TransformError, match="g= for a writes its key column id"):
+        t.sql("a", ["id"], {"b": {"id": "id"}}, f={"b": {"v": "v"}}, g={"id": "b.id"})
+    with pytest.raises(TransformError, match="g= must be a dict"):
+        t.sql("a", ["id"], {"b": {"id": "id"}}, f={"b": {"v": "v"}}, g="b.v")  # type: ignore[arg-type]
+    with pytest.raises(TransformError, match="two of them share one"):
+        t.sql("a", ["id"], {"s1.b": {"id": "id"}, "s2.b": {"id": "id"}},
+              f={"s1.b": {}, "s2.b": {}}, g={"v": "b.v"})
+    tt = t.sql("a", ["k1", "k2"], {"b": {"g2": "k2", "g1": "k1"}}, f={"b": {"v": "w"}},
+               g={"w": "b.v * 2", "e": "b.e"})
+    with pytest.raises(TransformError, match="in Python or in SQL, not both"):
+        tt.inverse(lambda rows: None)
+    assert tt.has_inverse and tt.green_order("b") == ("g1", "g2")
+    # Every blue column but the key, in blue's order; cast to blue's built-in types,
+    # through text for the others (blue's own enum, say).
+    assert tt.inverse_select(["k1", "e", "w", "k2"], {"w": "integer"}) == (
+        ("e", "w"), ("((b.e))::text", "CAST((b.v * 2) AS integer)"))
+    with pytest.raises(TransformError, match="but its key: x missing; e not on blue"):
+        tt.inverse_select(["k1", "k2", "w", "x"], {})
