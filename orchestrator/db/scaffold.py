@@ -3,10 +3,11 @@ migrations): what `greenswap init` writes.
 
 Every blue table with a key gets an f that copies the columns green has under the
 same name, and a g that copies them back. Where every green column has its blue
-column, f is drafted in SQL (`transform.sql`: replay runs it inside PostgreSQL);
-else it is Python, and whatever does not match is a TODO that raises, naming the
-table and column, so that `greenswap transform check` passes on the tables that did
-not change and points at each one that did. Nothing here guesses a mapping.
+column, f is drafted in SQL (`transform.sql`: replay runs it inside PostgreSQL),
+and g too where every blue column has its green one; else they are Python, and
+whatever does not match is a TODO that raises, naming the table and column, so
+that `greenswap transform check` passes on the tables that did not change and
+points at each one that did. Nothing here guesses a mapping.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from orchestrator.db.catalog import TableInfo, table_info
+from orchestrator.db.catalog import TableInfo, split_name, table_info
 from orchestrator.db.connect import connect
 
 TABLES = """
@@ -29,7 +30,7 @@ HEADER = '''"""The transform from blue's schema to green's, drafted by `greenswa
 
 f turns one blue row into green rows: in SQL (transform.sql, run inside
 PostgreSQL) where each green column is a blue one, else in Python
-(@transform.table); g (each .inverse) turns them back. Same-named columns are
+(@transform.table); g turns them back (g= in SQL, or .inverse in Python). Same-named columns are
 copied; every TODO raises until you write it. Prove it with `greenswap transform
 check` (docs/transform.md).
 """
@@ -92,23 +93,14 @@ def _table(blue: TableInfo, green: TableInfo | None) -> tuple[str, int]:
     green_key = [c for c in key if c in green.columns]
     forward = _copies(green, blue, "row", ("green", "blue"), " " * 12)
     back = _copies(blue, green, "g", ("blue", "green"), " " * 8)
-    todos = sum("todo(" in line for line in forward + back)
+    f_todos = sum("todo(" in line for line in forward)
+    todos = f_todos + sum("todo(" in line for line in back)
     if green_key != key:
         todos += 1
         targets = "{}  # TODO: green's key columns, each taken from a blue key column"
     else:
         targets = "{" + ", ".join(f"{c!r}: {c!r}" for c in key) + "}"
-    if todos or green_key != key:
-        f = [f"@transform.table({name!r}, key={key!r}, targets={{{name!r}: {targets}}})",
-             f"def {fn}(row):", f"    return {{{name!r}: {{", *forward, "    }}"]
-    else:  # every green column is a blue one: f is a column mapping, in SQL
-        f = [f"{fn} = transform.sql({name!r}, key={key!r}, targets={{{name!r}: {targets}}},"
-             f" f={{{name!r}: {{",
-             *(f"    {c!r}: {_sql_name(c)!r}," for c in green.columns if c not in key),
-             "}})"]
-    text = "\n".join([
-        "",
-        *f,
+    g_python = [
         "",
         "",
         f"@{fn}.inverse",
@@ -119,9 +111,23 @@ def _table(blue: TableInfo, green: TableInfo | None) -> tuple[str, int]:
         "    return {",
         *back,
         "    }",
-        "",
-    ])
-    return text, todos
+    ]
+    if f_todos or green_key != key:
+        f = [f"@transform.table({name!r}, key={key!r}, targets={{{name!r}: {targets}}})",
+             f"def {fn}(row):", f"    return {{{name!r}: {{", *forward, "    }}", *g_python]
+    else:  # every green column is a blue one: f is a column mapping, in SQL
+        f = [f"{fn} = transform.sql({name!r}, key={key!r}, targets={{{name!r}: {targets}}},"
+             f" f={{{name!r}: {{",
+             *(f"    {c!r}: {_sql_name(c)!r}," for c in green.columns if c not in key)]
+        if todos == 0:  # and every blue column a green one: g too
+            alias = _sql_name(split_name(name)[1])
+            f += ["}}, g={",
+                  *(f"    {c!r}: {alias + '.' + _sql_name(c)!r}," for c in blue.columns
+                    if c not in key),
+                  "})"]
+        else:
+            f += ["}})", *g_python]
+    return "\n".join(["", *f, ""]), todos
 
 
 def _copies(to: TableInfo, source: TableInfo, row: str, sides: tuple[str, str],

@@ -43,10 +43,10 @@ def test_init_drafts_a_transform_that_points_at_each_change(ledger, tmp_path):
     # clients was renamed (to customers): a TODO for each side, no guess.
     assert "# TODO: blue table clients has no green table of that name" in drafted
     assert "# TODO: green table customers has no blue table of that name" in drafted
-    # notes maps column by column: its f is drafted in SQL, its g in Python.
+    # notes maps column by column, both ways: its f and its g are drafted in SQL.
     assert "notes = transform.sql('notes', key=['id'], targets={'notes': {'id': 'id'}}," \
-        " f={'notes': {\n    'body': 'body',\n}})" in drafted
-    assert "'body': g['body']," in drafted
+        " f={'notes': {\n    'body': 'body',\n}}, g={\n    'body': 'notes.body',\n})" in drafted
+    assert "@notes.inverse" not in drafted
 
     # notes alone, as drafted: the check passes on it.
     only_notes = tmp_path / "notes.py"
