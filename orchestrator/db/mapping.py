@@ -169,7 +169,7 @@ class Reverse:
         return self.transform.tables[table].key
 
     def keeps_text(self, table: str) -> bool:
-        return False  # g runs in Python, on decoded rows
+        return False  # only the entity's key is read from the row, decoded
 
     def entity(self, table: str, row: Row) -> Entity:
         tt = self.transform.owner_of(table)

@@ -132,9 +132,8 @@ class TableTransform:
                 f"{self.source} but its key: "
                 + "; ".join(([f"{', '.join(missing)} missing"] if missing else [])
                             + ([f"{', '.join(extra)} not on blue"] if extra else [])))
-        return columns, tuple(
-            f"CAST(({self.inverse_sql[c]}) AS {types[c]})" if c in types
-            else f"(({self.inverse_sql[c]}))::text" for c in columns)
+        return columns, tuple(as_blue(f"({self.inverse_sql[c]})", types.get(c))
+                              for c in columns)
 
     def green_order(self, green_table: str) -> tuple[str, ...]:
         """`green_table`'s key columns in the order of blue's key columns."""
@@ -303,6 +302,13 @@ class Transform:
             if target in tt.targets:
                 return tt
         raise TransformError(f"transform: no blue table writes to {target}")
+
+
+def as_blue(expr: str, builtin: str | None) -> str:
+    """`expr`, computed on green for a blue column: cast to the column's type where
+    it is a built-in one (`builtin`), else to text, which blue reads as its own type
+    (an enum or a domain green may not have)."""
+    return f"CAST({expr} AS {builtin})" if builtin else f"({expr})::text"
 
 
 def _check_exprs(source: str, which: str, table: str, columns: SqlColumns,

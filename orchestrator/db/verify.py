@@ -90,7 +90,7 @@ from orchestrator.db.pipeline import (
 from orchestrator.db.point import Point, point_in_log
 from orchestrator.db.replayer import Replay
 from orchestrator.db.stream import DEFAULT_MAX_SLOT_WAL
-from orchestrator.db.transform import TableTransform, Transform
+from orchestrator.db.transform import TableTransform, Transform, as_blue
 from orchestrator.db.values import copy_line, decoder, parse_copy_line
 from orchestrator.db.visibility import Snapshot
 from orchestrator.errors import ReplayError, ReplayRefused
@@ -395,8 +395,7 @@ def _reverse(tt: TableTransform, blue: _Side, green: _Side) -> _Plan:
     if tt.inverse_sql is not None:  # green's server computes blue's rows: no Python per row
         columns, exprs = tt.inverse_select(blue_info.columns, blue_info.builtin_types())
         types = blue_info.builtin_types()
-        keys = [f"CAST({e} AS {types[c]})" if c in types else f"({e})::text"
-                for e, c in zip(key_exprs, tt.key, strict=True)]
+        keys = [as_blue(e, types.get(c)) for e, c in zip(key_exprs, tt.key, strict=True)]
         return _Plan(f"SELECT {', '.join(keys + list(exprs))} FROM {source}",
                      split_chunk([(tt.source, tt.key + columns)]), [(tt.source, tt.key)],
                      key_exprs, _types(first, first_order),
