@@ -43,6 +43,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,6 +85,36 @@ UPDATE accounts SET balance = balance + 1 WHERE id = :id;
 """
 
 
+def busy_core_s() -> float:
+    """Core-seconds this whole machine has been busy (not idle, not waiting on I/O)
+    since boot, from /proc/stat: both servers, the replayer and anything else."""
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(
+        int, Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Timed:
+    """The wall time of a `with` block and the machine's busy core-seconds in it. A
+    side that keeps every core busy is bound by the cores: it cannot finish sooner
+    than its core-seconds over the cores there are."""
+
+    wall: float = 0.0
+    cores: float = 0.0
+
+    def __enter__(self) -> Timed:
+        self._start, self._busy = time.monotonic(), busy_core_s()
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        self.wall = time.monotonic() - self._start
+        self.cores = busy_core_s() - self._busy
+
+    def busy(self) -> str:
+        return (f"{self.cores:.1f} core-s, {self.cores / self.wall:.2f} of"
+                f" {os.cpu_count()} cores busy")
+
+
 def wait_until(what: str, check, deadline_s: float = DEADLINE_S, every: float = 0.02) -> float:
     start = time.monotonic()
     while not check():
@@ -116,23 +147,21 @@ def insert_lsn(c: Cluster) -> int:
     return lsn_int(c.sql("SELECT pg_current_wal_insert_lsn()::text")[0][0])
 
 
-def snapshot_bench(blue, green, native, transform: Path) -> tuple[float, float]:
+def snapshot_bench(blue, green, native, transform: Path) -> tuple[Timed, Timed]:
     replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_bench")
-    start = time.monotonic()
-    replay.start()
-    ours = time.monotonic() - start
+    with Timed() as ours:
+        replay.start()
     replay.close()
-    start = time.monotonic()
-    native.sql(f"CREATE SUBSCRIPTION native_sub CONNECTION '{blue.dsn()}'"
-               " PUBLICATION native_pub WITH (copy_data = true)")
-    wait_until("native table sync", lambda: native.sql(
-        "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")[0][0] == 0
-        and native.sql("SELECT count(*) FROM pg_subscription_rel")[0][0] > 0)
-    theirs = time.monotonic() - start
+    with Timed() as theirs:
+        native.sql(f"CREATE SUBSCRIPTION native_sub CONNECTION '{blue.dsn()}'"
+                   " PUBLICATION native_pub WITH (copy_data = true)")
+        wait_until("native table sync", lambda: native.sql(
+            "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")[0][0] == 0
+            and native.sql("SELECT count(*) FROM pg_subscription_rel")[0][0] > 0)
     return ours, theirs
 
 
-def backlog_bench(blue, green, native, changes: int, f: str) -> tuple[float, float, int]:
+def backlog_bench(blue, green, native, changes: int, f: str) -> tuple[Timed, Timed, int]:
     native.sql("ALTER SUBSCRIPTION native_sub DISABLE")
     maxid = blue.sql("SELECT max(id) FROM accounts")[0][0]
     txns = max(1, changes // 3 // 2)
@@ -142,18 +171,16 @@ def backlog_bench(blue, green, native, changes: int, f: str) -> tuple[float, flo
     made = blue.sql("SELECT count(*) FROM accounts WHERE email = 'b'")[0][0]
 
     replay = Replay(blue.dsn(), green.dsn(), load(TRANSFORMS[f]), "gs_bench")
-    start = time.monotonic()
-    stats = replay.stream_changes(threading.Event(), until_lsn=end)
-    ours = time.monotonic() - start
+    with Timed() as ours:
+        stats = replay.stream_changes(threading.Event(), until_lsn=end)
     replay.close()
     assert green.sql(f"SELECT count(*) FROM {GREEN_ACCOUNTS[f]} WHERE email = 'marker'"
                      )[0][0] == 1
 
-    start = time.monotonic()
-    native.sql("ALTER SUBSCRIPTION native_sub ENABLE")
-    wait_until("native catch-up", lambda: native.sql(
-        "SELECT count(*) FROM accounts WHERE email = 'marker'")[0][0] == 1, every=0.01)
-    theirs = time.monotonic() - start
+    with Timed() as theirs:
+        native.sql("ALTER SUBSCRIPTION native_sub ENABLE")
+        wait_until("native catch-up", lambda: native.sql(
+            "SELECT count(*) FROM accounts WHERE email = 'marker'")[0][0] == 1, every=0.01)
     return ours, theirs, stats.changes or made * 3
 
 
@@ -249,11 +276,13 @@ def one_run(blue, green, native, a: argparse.Namespace, parts: list[str], f: str
     (ratios: native / ours)."""
     figures = {}
     transform = TRANSFORMS[f]
-    snapshot, theirs = snapshot_bench(blue, green, native, transform)
+    ours, theirs = snapshot_bench(blue, green, native, transform)
+    snapshot = ours.wall
     rows = blue.sql("SELECT count(*) FROM accounts")[0][0]
-    print(f"(b) snapshot {rows} rows: greenswap {snapshot:.2f}s ({rows / snapshot:,.0f} rows/s),"
-          f" native {theirs:.2f}s; ratio {theirs / snapshot:.2f}x (goal >= 1.0x)", flush=True)
-    figures["(b) snapshot ratio"] = theirs / snapshot
+    print(f"(b) snapshot {rows} rows: greenswap {snapshot:.2f}s ({rows / snapshot:,.0f} rows/s,"
+          f" {ours.busy()}), native {theirs.wall:.2f}s ({theirs.busy()}); ratio"
+          f" {theirs.wall / snapshot:.2f}x (goal >= 1.0x)", flush=True)
+    figures["(b) snapshot ratio"] = theirs.wall / snapshot
     if "d" in parts:
         # As a rollout verifies: both sides as of one point in blue's log.
         replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_bench")
@@ -268,10 +297,11 @@ def one_run(blue, green, native, a: argparse.Namespace, parts: list[str], f: str
         figures["(d) verify / snapshot"] = checked.seconds / snapshot
     if "a" in parts or "c" in parts:
         ours, theirs, n = backlog_bench(blue, green, native, a.changes, f)
-        print(f"(a) backlog {n} changes: greenswap {ours:.2f}s ({n / ours:,.0f}/s), native"
-              f" {theirs:.2f}s ({n / theirs:,.0f}/s); ratio {theirs / ours:.2f}x"
-              " (goal >= 1.5x)", flush=True)
-        figures["(a) backlog ratio"] = theirs / ours
+        print(f"(a) backlog {n} changes: greenswap {ours.wall:.2f}s ({n / ours.wall:,.0f}/s,"
+              f" {ours.busy()}), native {theirs.wall:.2f}s ({n / theirs.wall:,.0f}/s,"
+              f" {theirs.busy()}); ratio {theirs.wall / ours.wall:.2f}x (goal >= 1.5x)",
+              flush=True)
+        figures["(a) backlog ratio"] = theirs.wall / ours.wall
     if "c" in parts:
         ours_lags, native_lags, tps = live_bench(blue, green, native, a.rate, a.live_seconds,
                                                  transform)
@@ -293,7 +323,7 @@ def pgbench_seed(blue: Cluster, scale: int) -> None:
     blue.sql("VACUUM ANALYZE")
 
 
-def pgbench_bench(blue, green, native, txns: int, transform: Path) -> tuple[float, float, int]:
+def pgbench_bench(blue, green, native, txns: int, transform: Path) -> tuple[Timed, Timed, int]:
     """(e): the stream and the native subscription start at one state of blue (each
     from its own copy), then `txns` pgbench transactions wait in both slots."""
     replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_pgbench")
@@ -315,19 +345,17 @@ def pgbench_bench(blue, green, native, txns: int, transform: Path) -> tuple[floa
 
     replay = Replay(blue.dsn(), green.dsn(), load(transform), "gs_pgbench")
     try:
-        start = time.monotonic()
-        replay.stream_changes(threading.Event(), until_lsn=end)
-        ours = time.monotonic() - start
+        with Timed() as ours:
+            replay.stream_changes(threading.Event(), until_lsn=end)
     finally:
         replay.close()
     assert green.sql("SELECT count(*) FROM history WHERE delta_cents = %s",
                      (PGBENCH_MARKER * 100,))[0][0] == 1
-    start = time.monotonic()
-    native.sql("ALTER SUBSCRIPTION native_sub ENABLE")
-    wait_until("native catch-up", lambda: native.sql(
-        "SELECT count(*) FROM pgbench_history WHERE delta = %s", (PGBENCH_MARKER,))[0][0] == 1,
-        every=0.01)
-    theirs = time.monotonic() - start
+    with Timed() as theirs:
+        native.sql("ALTER SUBSCRIPTION native_sub ENABLE")
+        wait_until("native catch-up", lambda: native.sql(
+            "SELECT count(*) FROM pgbench_history WHERE delta = %s", (PGBENCH_MARKER,)
+        )[0][0] == 1, every=0.01)
     return ours, theirs, made
 
 
@@ -402,11 +430,11 @@ def main() -> None:
                     ours, theirs, n = pgbench_bench(blue, green, native, a.pgbench_txns,
                                                     PGBENCH_TRANSFORMS[f])
                     print(f"(e) pgbench backlog, run {run}, f in {f}: {n:,} transactions on"
-                          f" hot rows: greenswap {ours:.2f}s ({n / ours:,.0f} txn/s), native"
-                          f" {theirs:.2f}s; ratio {theirs / ours:.2f}x (goal >= 1.5x)",
-                          flush=True)
+                          f" hot rows: greenswap {ours.wall:.2f}s ({n / ours.wall:,.0f} txn/s,"
+                          f" {ours.busy()}), native {theirs.wall:.2f}s ({theirs.busy()});"
+                          f" ratio {theirs.wall / ours.wall:.2f}x (goal >= 1.5x)", flush=True)
                     runs.setdefault(f"(e) pgbench backlog ratio, f in {f}", []).append(
-                        theirs / ours)
+                        theirs.wall / ours.wall)
         print(f"-- median of {a.runs} run(s):")
         for figure, values in runs.items():
             print(f"   {figure}: {statistics.median(values):.2f}"
