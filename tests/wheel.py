@@ -37,7 +37,8 @@ def install(work: Path) -> Installed:
     install it, alone, into a fresh venv under `work`."""
     source = work / "source"
     shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", "dist"))
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", "dist",
+        "*.so"))  # the wheel compiles its own C helper
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
                     "-q", "-w", str(work / "dist"), str(source)],
                    check=True, capture_output=True, timeout=300)

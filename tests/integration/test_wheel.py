@@ -1,5 +1,6 @@
 """greenswap installed from its wheel, away from any checkout: the wheel carries
-greenswap's own playbooks, their templates and the HAProxy Lua as package data,
+greenswap's own playbooks, their templates and the HAProxy Lua as package data
+(and the replayer's C helper, compiled),
 and the command runs from a directory outside the checkout against a config (and
 the app's own deploy playbook) that lives there too. (A whole lab rollout through
 the installed command: tests/integration/test_ledger.py.)"""
@@ -31,6 +32,11 @@ def test_the_wheel_runs_away_from_the_checkout(tmp_path):
                  "templates/haproxy.cfg.j2", "templates/greenswap-role.sql.j2",
                  "files/greenswap-hold.lua"):
         assert (playbooks / name).is_file(), name
+
+    # The replayer's C helper is built into the wheel, and used from it.
+    helper = run(str(installed.venv / "bin" / "python"), "-c",
+                 "from orchestrator.db.speedups import C; print(C.__file__)")
+    assert Path(helper.stdout.strip()).is_relative_to(installed.venv), helper
 
     version = run(installed.greenswap, "--version")
     assert version.returncode == 0 and "greenswap, version 0.1.0" in version.stdout, version
