@@ -101,6 +101,9 @@ def main() -> None:
             c.start()
         blue.sql((app / "schema_v1.sql").read_text())
         green.sql((app / "schema_v2.sql").read_text())
+        if a.f == "mirror":  # its target: blue's shape (bench/mirror_transform.py)
+            green.sql("CREATE SCHEMA mirror; SET search_path TO mirror; "
+                      + (app / "schema_v1.sql").read_text())
         if hot:
             pgbench_seed(blue, 1)
         else:
