@@ -1,6 +1,7 @@
 /* The replayer's per-value loops in C: the same answers as the pure-Python code they
- * stand in for (pgoutput._tuple, values.copy_line, values.parse_copy_line), which
- * stays, is used when this did not build, and is tested to give the same output.
+ * stand in for (pgoutput._tuple, values.copy_line, values.parse_copy_line,
+ * stream._add_text), which stays, is used when this did not build, and is tested to
+ * give the same output.
  *
  * These three run once per column of every replayed or copied row; in Python they
  * were most of the replayer's time (docs/PERFORMANCE.md). Nothing here knows a
@@ -13,22 +14,13 @@
 
 static PyObject *NULL_FIELD; /* "\\N" */
 
-/* tuple_values(unchanged, buf, pos) -> (values, end): one pgoutput TupleData at
- * `pos`: text columns decoded from UTF-8, None for NULL, `unchanged` for an
- * unchanged TOAST value. (`unchanged` first, so that functools.partial binds it.) */
+/* One pgoutput TupleData at *pos of buf: a tuple of text (decoded from UTF-8), None
+ * for NULL, `unchanged` for an unchanged TOAST value; *pos moves past it. NULL with
+ * an exception set on a malformed or cut-short message. */
 static PyObject *
-tuple_values(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+parse_tuple(const unsigned char *buf, Py_ssize_t size, Py_ssize_t *at, PyObject *unchanged)
 {
-    if (nargs != 3 || !PyBytes_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "tuple_values(unchanged, buf: bytes, pos: int)");
-        return NULL;
-    }
-    PyObject *unchanged = args[0];
-    const unsigned char *buf = (const unsigned char *)PyBytes_AS_STRING(args[1]);
-    Py_ssize_t size = PyBytes_GET_SIZE(args[1]);
-    Py_ssize_t pos = PyLong_AsSsize_t(args[2]);
-    if (pos == -1 && PyErr_Occurred())
-        return NULL;
+    Py_ssize_t pos = *at;
     if (pos < 0 || pos + 2 > size)
         goto truncated;
     int ncols = (int16_t)((buf[pos] << 8) | buf[pos + 1]);
@@ -79,11 +71,183 @@ tuple_values(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         PyTuple_SET_ITEM(values, i, value);
     }
-    return Py_BuildValue("(Nn)", values, pos);
+    *at = pos;
+    return values;
 
 truncated:
     PyErr_SetString(PyExc_ValueError, "pgoutput: the message ends inside a row");
     return NULL;
+}
+
+/* tuple_values(unchanged, buf, pos) -> (values, end): parse_tuple for Python
+ * (pgoutput._tuple). `unchanged` first, so that functools.partial binds it. */
+static PyObject *
+tuple_values(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "tuple_values(unchanged, buf: bytes, pos: int)");
+        return NULL;
+    }
+    Py_ssize_t pos = PyLong_AsSsize_t(args[2]);
+    if (pos == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *values = parse_tuple((const unsigned char *)PyBytes_AS_STRING(args[1]),
+                                   PyBytes_GET_SIZE(args[1]), &pos, args[0]);
+    if (values == NULL)
+        return NULL;
+    return Py_BuildValue("(Nn)", values, pos);
+}
+
+/* The entity of a row of `table`: (table, key), each key value decoded by its
+ * decoder as the table's row decoder does (str kept, int parsed here, any other
+ * called). */
+static PyObject *
+entity_of(PyObject *table, PyObject *values, PyObject *key_at, PyObject *decoders)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(key_at);
+    PyObject *key = PyTuple_New(n);
+    if (key == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(key_at, i));
+        if (at < 0 || at >= PyTuple_GET_SIZE(values)) {
+            Py_DECREF(key);
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_ValueError, "pgoutput: a key column past the row's end");
+            return NULL;
+        }
+        PyObject *raw = PyTuple_GET_ITEM(values, at);
+        PyObject *dec = PyTuple_GET_ITEM(decoders, i);
+        PyObject *value;
+        if (dec == (PyObject *)&PyUnicode_Type)
+            value = Py_NewRef(raw);
+        else if (dec == (PyObject *)&PyLong_Type && PyUnicode_CheckExact(raw))
+            value = PyLong_FromUnicodeObject(raw, 10);
+        else
+            value = PyObject_CallOneArg(dec, raw);
+        if (value == NULL) {
+            Py_DECREF(key);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(key, i, value);
+    }
+    PyObject *entity = PyTuple_Pack(2, table, key);
+    Py_DECREF(key);
+    return entity;
+}
+
+static int
+holds(PyObject *values, PyObject *item)
+{
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(values); i++)
+        if (PyTuple_GET_ITEM(values, i) == item)
+            return 1;
+    return 0;
+}
+
+/* One change of a kept-text table into finals and fresh, as stream._add_text does.
+ * 0 on success, -1 with an exception set. */
+static int
+collapse_one(const unsigned char *buf, Py_ssize_t size, PyObject *how, PyObject *finals,
+             PyObject *fresh, PyObject *unchanged, PyObject *fetch)
+{
+    PyObject *table = PyTuple_GET_ITEM(how, 0), *key_at = PyTuple_GET_ITEM(how, 1);
+    PyObject *decoders = PyTuple_GET_ITEM(how, 2);
+    unsigned char kind = buf[0];
+    Py_ssize_t pos = 5;
+    PyObject *old = NULL, *new = NULL, *entity = NULL, *old_entity = NULL;
+    int rc = -1;
+    if (size < 6) {
+        PyErr_SetString(PyExc_ValueError, "pgoutput: the message ends inside a row");
+        return -1;
+    }
+    if (kind == 'D' || (kind == 'U' && (buf[5] == 'K' || buf[5] == 'O'))) {
+        pos = 6;
+        old = parse_tuple(buf, size, &pos, unchanged);
+        if (old == NULL)
+            return -1;
+        if (kind == 'D') {
+            entity = entity_of(table, old, key_at, decoders);
+            rc = entity == NULL ? -1 : PyDict_SetItem(finals, entity, Py_None);
+            goto done;
+        }
+    }
+    if (pos >= size || buf[pos] != 'N') {
+        PyErr_SetString(PyExc_ValueError, "pgoutput: a change without its new row");
+        goto done;
+    }
+    pos += 1;
+    new = parse_tuple(buf, size, &pos, unchanged);
+    if (new == NULL || (entity = entity_of(table, new, key_at, decoders)) == NULL)
+        goto done;
+    if (kind == 'I') {
+        int seen = PyDict_Contains(finals, entity);
+        if (seen < 0 || (!seen && PySet_Add(fresh, entity) < 0))
+            goto done;
+    } else if (old != NULL) {
+        if ((old_entity = entity_of(table, old, key_at, decoders)) == NULL)
+            goto done;
+        int moved = PyObject_RichCompareBool(old_entity, entity, Py_NE);
+        /* the key changed: the old entity is gone */
+        if (moved < 0 || (moved && PyDict_SetItem(finals, old_entity, Py_None) < 0))
+            goto done;
+    }
+    rc = PyDict_SetItem(finals, entity, holds(new, unchanged) ? fetch : new);
+done:
+    Py_XDECREF(old);
+    Py_XDECREF(new);
+    Py_XDECREF(entity);
+    Py_XDECREF(old_entity);
+    return rc;
+}
+
+/* collapse_text(changes, start, tables, finals, fresh, unchanged, fetch) -> end
+ * changes: one transaction's pgoutput change messages (bytes), in order. From
+ * `start`, each insert, update or delete of a relation in `tables` ({oid: (table,
+ * key columns' places, their decoders)}: the tables whose rows stay text) goes into
+ * finals and fresh as stream._add_text would put it. Stops at the first change it
+ * leaves to Python (another table's, a truncate) and returns its index, or
+ * len(changes). */
+static PyObject *
+collapse_text(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 7 || !PyList_Check(args[0]) || !PyDict_Check(args[2]) ||
+        !PyDict_Check(args[3]) || !PySet_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "collapse_text(changes: list, start: int, tables: dict,"
+                                         " finals: dict, fresh: set, unchanged, fetch)");
+        return NULL;
+    }
+    PyObject *changes = args[0], *tables = args[2], *finals = args[3], *fresh = args[4];
+    Py_ssize_t i = PyLong_AsSsize_t(args[1]);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    for (; i < PyList_GET_SIZE(changes); i++) {
+        PyObject *msg = PyList_GET_ITEM(changes, i);
+        if (!PyBytes_Check(msg) || PyBytes_GET_SIZE(msg) < 5)
+            break;
+        const unsigned char *buf = (const unsigned char *)PyBytes_AS_STRING(msg);
+        if (buf[0] != 'I' && buf[0] != 'U' && buf[0] != 'D')
+            break;
+        unsigned long oid = ((unsigned long)buf[1] << 24) | ((unsigned long)buf[2] << 16) |
+                            ((unsigned long)buf[3] << 8) | (unsigned long)buf[4];
+        PyObject *key = PyLong_FromUnsignedLong(oid);
+        if (key == NULL)
+            return NULL;
+        PyObject *how = PyDict_GetItemWithError(tables, key);
+        Py_DECREF(key);
+        if (how == NULL) {
+            if (PyErr_Occurred())
+                return NULL;
+            break;
+        }
+        if (!PyTuple_Check(how) || PyTuple_GET_SIZE(how) != 3) {
+            PyErr_SetString(PyExc_TypeError, "collapse_text: tables' values are (table, places, decoders)");
+            return NULL;
+        }
+        if (collapse_one(buf, PyBytes_GET_SIZE(msg), how, finals, fresh, args[5], args[6]) < 0)
+            return NULL;
+    }
+    return PyLong_FromSsize_t(i);
 }
 
 static int
@@ -300,6 +464,8 @@ static PyMethodDef methods[] = {
     {"copy_line", (PyCFunction)(void (*)(void))copy_line, METH_FASTCALL,
      "One COPY text line of values, newline included."},
     {"parse_copy_line", parse_copy_line, METH_O, "The fields of one COPY text line."},
+    {"collapse_text", (PyCFunction)(void (*)(void))collapse_text, METH_FASTCALL,
+     "A transaction's changes of kept-text tables, collapsed per entity."},
     {NULL, NULL, 0, NULL},
 };
 

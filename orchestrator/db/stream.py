@@ -34,6 +34,7 @@ from orchestrator.db.catalog import TableInfo, split_name
 from orchestrator.db.mapping import Entity
 from orchestrator.db.pgoutput import UNCHANGED
 from orchestrator.db.source import Seeing, SourceDB
+from orchestrator.db.speedups import C
 from orchestrator.errors import ReplayRefused, StreamStopped
 
 DEFAULT_MAX_SLOT_WAL = 1 << 30  # 1 GiB
@@ -44,7 +45,7 @@ IDLE_PROBE_FAST_S = 0.01  # when a cutover waits for a position
 IDLE_WAIT_S = 0.2  # nothing to read and nothing to write: wait this long for the socket
 SWITCH_INTERVAL_S = 0.0005
 FETCH = object()  # the row had unchanged TOAST values: read it from the source
-CHANGES = {pgoutput.Insert, pgoutput.Update, pgoutput.Delete, pgoutput.Truncate}
+CHANGES = frozenset(b"IUDT")  # pgoutput's insert, update, delete and truncate messages
 KEEPALIVE_S = 1.0  # while waiting to see a transaction, answer the server this often
 PENDING_PRUNE = 10_000  # unconfirmed xids kept before asking the server to thin them
 
@@ -110,6 +111,9 @@ class Stream:
         self._abandon = False
         self._writer: ThreadPoolExecutor | None = None
         self._in_flight: tuple[Future, Batch] | None = None
+        # relation oid -> (table, key columns' places, their decoders), for the tables
+        # whose rows stay text: what the C helper's collapse_text reads.
+        self._text_tables: dict[int, tuple[str, tuple[int, ...], tuple]] = {}
         # Transactions decoded since a snapshot last proved them visible: any read of
         # the source's current rows must see them all (visibility.py).
         self._unseen: set[int] = set()
@@ -178,13 +182,15 @@ class Stream:
             if msg is None:
                 batch = self._idle(cur, batch, stop, txn is None, until_lsn)
                 continue
-            m = pgoutput.parse(msg.payload)
-            if type(m) in CHANGES:  # the common case first: this runs per change
+            payload = msg.payload
+            if payload[0] in CHANGES:  # the common case first: this runs per change
                 if txn is not None:
-                    txn.append(m)
+                    txn.append(payload)  # as sent: parsed at its commit (_add_all)
                     if not len(txn) % WAL_CHECK_CHANGES:
                         self._check_wal_cap()  # a huge transaction must not escape the cap
-            elif isinstance(m, pgoutput.Begin):
+                continue
+            m = pgoutput.parse(payload)
+            if isinstance(m, pgoutput.Begin):
                 txn, xid = [], m.xid
             elif isinstance(m, pgoutput.Commit):
                 done, txn = txn or [], None
@@ -222,8 +228,7 @@ class Stream:
             # The first commit past the point: everything before it is in hand.
             self._reach(cur, batch, stop, min(until_lsn, m.commit_lsn))
             return None
-        for change in done:
-            self._add(batch, change)
+        self._add_all(batch, done)
         self._unseen.add(xid)
         batch.end_lsn, batch.commit_ts = m.end_lsn, m.commit_ts
         self.stats.transactions += 1
@@ -317,8 +322,13 @@ class Stream:
                 "may start",
                 "replay cannot follow schema changes on the source; start the rollout again",
             )
-        text_key = (_key_of_text(info, self.direction.source_key(table))
-                    if self.direction.keeps_text(table) else None)
+        text_key = None
+        if self.direction.keeps_text(table):
+            key = self.direction.source_key(table)
+            text_key = _key_of_text(info, key)
+            at = tuple(info.columns.index(c) for c in key)
+            decoders = info.decoders()
+            self._text_tables[rel.oid] = (table, at, tuple(decoders[i] for i in at))
         self.relations[rel.oid] = (table, info, text_key)
 
     def _row(self, relation: int, values: tuple) -> tuple[str, dict]:
@@ -332,6 +342,23 @@ class Stream:
             if value is not None and value is not UNCHANGED and dec is not str:
                 row[name] = dec(value)
         return table, row
+
+    def _add_all(self, batch: Batch, payloads: list[bytes]) -> None:
+        """One transaction's changes (as sent) into the batch, in order: runs of the
+        kept-text tables' changes collapsed in C where it was built (as `_add_text`
+        does), every other change parsed and added here."""
+        i, n = 0, len(payloads)
+        while i < n:
+            if C is not None and self._text_tables:
+                changes = batch.current()
+                end = C.collapse_text(payloads, i, self._text_tables, changes.finals,
+                                      changes.fresh, UNCHANGED, FETCH)
+                batch.changes += end - i
+                if end > i:
+                    i = end
+                    continue
+            self._add(batch, pgoutput.parse(payloads[i]))
+            i += 1
 
     def _add(self, batch: Batch, m) -> None:
         batch.changes += 1

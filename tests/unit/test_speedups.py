@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 # Imported by name: a build that lost the C helper fails here, it is not skipped.
-from orchestrator.db import _speedups, pgoutput, values
+from orchestrator.db import _speedups, pgoutput, stream, values
+from orchestrator.db.catalog import TableInfo
 from orchestrator.db.pgoutput import UNCHANGED
 
 # Text heavy in what COPY escapes, octal-looking digits and non-ASCII.
@@ -103,3 +104,83 @@ def test_the_replayer_uses_the_c_helper():
     assert values.parse_copy_line is _speedups.parse_copy_line
     assert values.copy_line.func is _speedups.copy_line  # type: ignore[attr-defined]
     assert pgoutput._tuple.func is _speedups.tuple_values  # type: ignore[attr-defined]
+
+
+# collapse_text against stream._add_text: two tables whose rows stay text, one keyed
+# by an int, one by (text, int) in another order than its columns.
+ITEMS = TableInfo("items", ("id", "name", "big"), (23, 25, 25), ("id",), "d")
+PAIRS = TableInfo("s.pairs", ("v", "b", "a"), (25, 23, 25), ("a", "b"), "d")
+KEYS = {7: (ITEMS, ("id",)), 8: (PAIRS, ("a", "b"))}
+
+
+def message(kind: bytes, oid: int, new=None, old=None, old_kind: bytes = b"K") -> bytes:
+    out = kind + struct.pack("!I", oid)
+    if old is not None:
+        out += old_kind + tuple_data(old)
+    return out + (b"N" + tuple_data(new) if new is not None else b"")
+
+
+def row_of(oid: int, key: tuple, value) -> list:
+    if oid == 7:
+        return [str(key[0]), value, value]
+    return [value, str(key[1]), key[0]]
+
+
+def key_only(oid: int, key: tuple) -> list:
+    row = row_of(oid, key, None)
+    return [v if i in (0,) or oid == 8 and i in (1, 2) else None for i, v in enumerate(row)]
+
+
+CHANGE = st.tuples(
+    st.sampled_from([7, 8]), st.sampled_from(["I", "U", "UK", "UO", "D"]),
+    st.tuples(st.sampled_from(["x", "é"]), st.integers(0, 3)),  # the key, small: collisions
+    st.tuples(st.sampled_from(["x", "é"]), st.integers(0, 3)),  # an old key (UK, UO)
+    st.none() | st.just(UNCHANGED) | TEXT,
+)
+
+
+def encoded(change) -> bytes:
+    oid, kind, key, old_key, value = change
+    if oid == 7:
+        key, old_key = (key[1],), (old_key[1],)
+    new = row_of(oid, key, value)
+    if kind == "I":
+        return message(b"I", oid, new)
+    if kind == "U":
+        return message(b"U", oid, new)
+    if kind == "UK":
+        return message(b"U", oid, new, key_only(oid, old_key), b"K")
+    if kind == "UO":
+        return message(b"U", oid, new, row_of(oid, old_key, "old"), b"O")
+    return message(b"D", oid, old=key_only(oid, key), old_kind=b"K")
+
+
+@settings(max_examples=300)
+@given(st.lists(CHANGE, max_size=30))
+def test_collapse_text_is_add_text(changes):
+    payloads = [encoded(c) for c in changes]
+    tables = {oid: (info.name, tuple(info.columns.index(c) for c in key),
+                    tuple(info.decoders()[info.columns.index(c)] for c in key))
+              for oid, (info, key) in KEYS.items()}
+    c_finals, c_fresh = {}, set()
+    assert _speedups.collapse_text(payloads, 0, tables, c_finals, c_fresh, UNCHANGED,
+                                   stream.FETCH) == len(payloads)
+    py = stream.Changes()
+    for payload in payloads:
+        m = pgoutput.parse(payload)
+        info, key = KEYS[m.relation]
+        stream.Stream._add_text(py, m, info.name, stream._key_of_text(info, key))
+    assert list(c_finals.items()) == list(py.finals.items()) and c_fresh == py.fresh
+
+
+def test_collapse_text_leaves_other_tables_and_truncates_to_python():
+    tables = {7: ("items", (0,), (int,))}
+    payloads = [message(b"I", 7, ["1", "a", "b"]), message(b"I", 9, ["x"]),
+                b"T\x00\x00\x00\x01\x00\x00\x00\x00\x07", message(b"D", 7, old=["1", None, None])]
+    finals: dict = {}
+    assert _speedups.collapse_text(payloads, 0, tables, finals, set(), UNCHANGED, None) == 1
+    assert _speedups.collapse_text(payloads, 3, tables, finals, set(), UNCHANGED, None) == 4
+    assert finals == {("items", (1,)): None}
+    with pytest.raises(ValueError, match="ends inside a row"):
+        _speedups.collapse_text([b"I\x00\x00\x00\x07N\x00\x03t"], 0, tables, {}, set(),
+                                UNCHANGED, None)

@@ -36,7 +36,7 @@ def a_stream(flushed: list[Batch], writing: Future | None = None) -> Stream:
 
 
 def commit(stream: Stream, batch: Batch, n: int, changes: int = 1) -> Batch:
-    done = [pgoutput.Insert(1, ())] * changes
+    done = [b"I\x00\x00\x00\x01N\x00\x00"] * changes  # inserts of no column, as sent
     end = pgoutput.Commit(commit_lsn=n * 100, end_lsn=n * 100 + 8, commit_ts=n)
     result = stream._commit(None, batch, STOP, end, done, n, None)
     assert result is not None
