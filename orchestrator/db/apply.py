@@ -278,9 +278,10 @@ class TargetDB:
             for cols, text in encoded.upserts.items():
                 self._upsert(cur, table, cols, text)
             if encoded.computed:
-                self._compute(cur, table, encoded.computed, staged, fresh=False)
+                self._compute(cur, table, encoded.computed, staged)
             if encoded.computed_fresh:
-                self._compute(cur, table, encoded.computed_fresh, staged, fresh=trust_fresh)
+                self._compute(cur, table, encoded.computed_fresh, staged, fresh=True,
+                              upsert=not trust_fresh)
             for cols, text in encoded.inserts.items():
                 if trust_fresh:
                     self.copy_text(cur, table, cols, text)
@@ -358,9 +359,11 @@ class TargetDB:
                 f" {sql_alias(c.source)}"
                 + (f" {self._on_conflict(table, c.columns)}" if upsert else ""))
 
-    def _compute(self, cur, table: str, text: str, staged: dict[str, str], fresh: bool) -> None:
+    def _compute(self, cur, table: str, text: str, staged: dict[str, str], fresh: bool = False,
+                 upsert: bool = True) -> None:
         """`table`'s rows, computed from the source rows in `text`; `fresh`: rows the
-        target cannot hold yet, inserted without ON CONFLICT's speculative insertion.
+        target cannot hold yet, in a stage of their own, and inserted without ON
+        CONFLICT's speculative insertion unless `upsert` (the batch's second try).
         A stage is loaded once for all of a source table's green tables (they get
         the same rows, the same text), so only the first of them copies."""
         c = self.computed[table]
@@ -371,7 +374,7 @@ class TargetDB:
             self._copy(cur, stage, tuple(n for n, _ in c.source_columns), text)
             staged[stage] = text
         try:
-            cur.execute(self._computed_insert(table, stage, upsert=not fresh))
+            cur.execute(self._computed_insert(table, stage, upsert))
         except (psycopg2.DataError, psycopg2.errors.NotNullViolation,
                 psycopg2.errors.CheckViolation) as exc:
             # The expression failed on some row (a division by zero, a NULL into a NOT
