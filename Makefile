@@ -3,8 +3,9 @@
 
 VENV        ?= .venv
 PYTHON      ?= python3
+# gcc and python3-dev build the replayer's C helper (orchestrator/db/_speedups.c).
 APT_PACKAGES = debootstrap dpkg-dev apt-utils iproute2 util-linux openssh-client procps python3-venv \
-               postgresql-15 postgresql-client-15 chromium nftables
+               postgresql-15 postgresql-client-15 chromium nftables gcc python3-dev
 PYTEST_ARGS ?=
 DEMO_ARGS   ?=
 
